@@ -1,0 +1,193 @@
+/**
+ * `deno task compare`: the same workloads in kdeno and in PyTorch (Debian's
+ * python3-torch, 2 threads), in one run on one machine. Prints
+ * `<workload> kdeno=<x> pytorch=<y> ratio=<kdeno/pytorch>` (throughputs,
+ * higher is better) and writes bench/results/compare.json.
+ *
+ * Usage: deno task compare [--quick] [--only substring]
+ */
+import { parseArgs } from "node:util";
+import {
+  manualSeed,
+  models,
+  nn,
+  noGrad,
+  optim,
+  randint,
+  randn,
+  type Tensor,
+  tidy,
+} from "../mod.ts";
+import { gemmBackend, sgemm } from "../src/backend/cpu/gemm.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    python: { type: "string", default: "/usr/bin/python3" },
+  },
+});
+const minTime = values.quick ? 1 : 4;
+
+interface Workload {
+  name: string;
+  kind: "gemm" | "student-train" | "student-infer" | "resnet-infer" | "resnet-train";
+  unit: string;
+  n?: number;
+  batch?: number;
+  size?: number;
+  minTime: number;
+  minIters?: number;
+}
+
+const workloads: Workload[] = [
+  ...[256, 512, 1024, 2048].map((n): Workload => ({
+    name: `gemm ${n}`,
+    kind: "gemm",
+    unit: "GFLOP/s",
+    n,
+    minTime: minTime / 2,
+  })),
+  {
+    name: "StudentNet train step 224 b32",
+    kind: "student-train",
+    unit: "img/s",
+    batch: 32,
+    size: 224,
+    minTime,
+  },
+  {
+    name: "StudentNet inference 224 b32",
+    kind: "student-infer",
+    unit: "img/s",
+    batch: 32,
+    size: 224,
+    minTime,
+  },
+  {
+    name: "ResNet-18 inference 224 b32",
+    kind: "resnet-infer",
+    unit: "img/s",
+    batch: 32,
+    size: 224,
+    minTime,
+    minIters: 2,
+  },
+  {
+    name: "ResNet-18 train step 224 b32",
+    kind: "resnet-train",
+    unit: "img/s",
+    batch: 32,
+    size: 224,
+    minTime,
+    minIters: 2,
+  },
+].filter((w) => !values.only || w.name.includes(values.only));
+
+function timeit(fn: () => void, min: number, minIters = 2, warmup = 1): number {
+  for (let i = 0; i < warmup; i++) fn();
+  let n = 0;
+  const t0 = performance.now();
+  while (true) {
+    fn();
+    n++;
+    const el = (performance.now() - t0) / 1000;
+    if (n >= minIters && el >= min) return el / n;
+  }
+}
+
+function runKdeno(w: Workload): number {
+  manualSeed(0);
+  if (w.kind === "gemm") {
+    const n = w.n!;
+    const a = randn([n, n]).data() as Float32Array;
+    const b = randn([n, n]).data() as Float32Array;
+    const c = new Float32Array(n * n);
+    const s = timeit(
+      () => sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n),
+      w.minTime,
+    );
+    return 2 * n ** 3 / s / 1e9;
+  }
+  const bs = w.batch!, size = w.size!;
+  const x = randn([bs, 3, size, size]);
+  const y = randint(0, 2, [bs]);
+  const model: nn.Module = w.kind.startsWith("student")
+    ? new models.StudentNet({ inputSize: size })
+    : models.resnet18({ numClasses: 2 });
+  let fn: () => void;
+  if (w.kind.endsWith("train")) {
+    model.train();
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    fn = () =>
+      tidy(() => {
+        opt.zeroGrad();
+        const loss = nn.functional.crossEntropy(model.call(x), y);
+        loss.backward();
+        opt.step();
+      });
+  } else {
+    model.eval();
+    fn = () => noGrad(() => tidy(() => void model.call(x) as unknown as Tensor));
+  }
+  const s = timeit(fn, w.minTime, w.minIters ?? 2);
+  model.dispose();
+  return bs / s;
+}
+
+async function runTorch(ws: Workload[]): Promise<Record<string, number> | null> {
+  try {
+    const cmd = new Deno.Command(values.python!, {
+      args: ["bench/compare_torch.py", JSON.stringify({ workloads: ws })],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const out = await cmd.output();
+    if (!out.success) {
+      console.error(new TextDecoder().decode(out.stderr));
+      return null;
+    }
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  } catch (e) {
+    console.error(
+      `PyTorch side not run (${(e as Error).message}).\n` +
+        "Install Debian's PyTorch with: apt-get install -y python3-torch python3-torchvision",
+    );
+    return null;
+  }
+}
+
+console.log(`kdeno GEMM backend: ${gemmBackend()}; PyTorch with 2 threads`);
+const rows: Record<string, unknown>[] = [];
+// PyTorch first (one process, all workloads), then kdeno, so they never overlap
+const torch = await runTorch(workloads);
+for (const w of workloads) {
+  const k = runKdeno(w);
+  const p = torch?.[w.name];
+  const ratio = p ? k / p : null;
+  console.log(
+    `${w.name} kdeno=${k.toFixed(2)} pytorch=${p?.toFixed(2) ?? "n/a"} ratio=${
+      ratio?.toFixed(3) ?? "n/a"
+    } (${w.unit})`,
+  );
+  rows.push({ workload: w.name, unit: w.unit, kdeno: k, pytorch: p ?? null, ratio });
+}
+await Deno.mkdir("bench/results", { recursive: true });
+const path = "bench/results/compare.json";
+const tmp = `${path}.tmp`;
+await Deno.writeTextFile(
+  tmp,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      gemm: gemmBackend(),
+      cpus: navigator.hardwareConcurrency,
+      rows,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+await Deno.rename(tmp, path);
+console.log(`wrote ${path}`);

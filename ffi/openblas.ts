@@ -1,0 +1,157 @@
+/**
+ * The OpenBLAS symbol table and its lazy loader.
+ *
+ * The library is opened on first use, never on import. It is looked for in
+ * the file or directories named by `KDENO_OPENBLAS`, then in the usual
+ * library directories, then by soname through the system loader. Without
+ * `--allow-ffi`, or when no candidate loads, {@linkcode openBlas} returns
+ * `null` and {@linkcode openBlasError} says why, so the caller can fall back
+ * to the TypeScript kernels.
+ *
+ * @module
+ */
+
+import {
+  BackendUnavailableError,
+  type LibrarySpec,
+  openLibrary,
+} from "./find_library.ts";
+
+/** `CBLAS_ORDER`: row-major storage. */
+export const CBLAS_ROW_MAJOR = 101;
+/** `CBLAS_TRANSPOSE`: use the matrix as stored. */
+export const CBLAS_NO_TRANS = 111;
+/** `CBLAS_TRANSPOSE`: use the transpose of the matrix. */
+export const CBLAS_TRANS = 112;
+
+/** The `Deno.dlopen` symbol table for the parts of OpenBLAS kdeno calls. */
+export const openBlasSymbols = {
+  /** `C = alpha * op(A) @ op(B) + beta * C`. */
+  cblas_sgemm: {
+    parameters: [
+      "i32", // const enum CBLAS_ORDER Order
+      "i32", // const enum CBLAS_TRANSPOSE TransA
+      "i32", // const enum CBLAS_TRANSPOSE TransB
+      "i32", // const blasint M
+      "i32", // const blasint N
+      "i32", // const blasint K
+      "f32", // const float alpha
+      "buffer", // const float *A
+      "i32", // const blasint lda
+      "buffer", // const float *B
+      "i32", // const blasint ldb
+      "f32", // const float beta
+      "buffer", // float *C
+      "i32", // const blasint ldc
+    ],
+    result: "void",
+  },
+  /** Sets the number of worker threads. */
+  openblas_set_num_threads: {
+    parameters: [
+      "i32", // int num_threads
+    ],
+    result: "void",
+    optional: true,
+  },
+  /** Returns the number of worker threads. */
+  openblas_get_num_threads: {
+    parameters: [],
+    result: "i32",
+    optional: true,
+  },
+  /** Returns the build configuration as a C string. */
+  openblas_get_config: {
+    parameters: [],
+    result: "pointer",
+    optional: true,
+  },
+} as const;
+
+/** An opened OpenBLAS. */
+export interface OpenBlas {
+  /** The library's symbols. */
+  readonly symbols: Deno.DynamicLibrary<typeof openBlasSymbols>["symbols"];
+  /** The path (or soname) that loaded. */
+  readonly path: string;
+  /** The build configuration (`openblas_get_config`), or `""` if absent. */
+  readonly config: string;
+}
+
+/** Where OpenBLAS is looked for, in order, after `KDENO_OPENBLAS`. */
+export const OPENBLAS_DIRS: readonly string[] = [
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread",
+  "/usr/lib/x86_64-linux-gnu",
+  "/usr/lib64",
+  "/usr/local/lib",
+  "/opt/homebrew/opt/openblas/lib",
+];
+
+/** The search specification for OpenBLAS. */
+export const openBlasSpec: LibrarySpec = {
+  library: "OpenBLAS",
+  fileNames: ["libopenblas.so.0", "libopenblas.so", "libblas.so.3"],
+  envVar: "KDENO_OPENBLAS",
+  dirs: [...OPENBLAS_DIRS],
+  sonameFallback: true,
+  hint: "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) " +
+    "or set KDENO_OPENBLAS to the library file or its directory.",
+};
+
+let state: { lib: OpenBlas | null; error: string | null } | undefined;
+
+function hasFfiPermission(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function load(): { lib: OpenBlas | null; error: string | null } {
+  if (typeof Deno?.dlopen !== "function") {
+    return { lib: null, error: "Deno.dlopen is not available" };
+  }
+  if (!hasFfiPermission()) {
+    return {
+      lib: null,
+      error: "Cannot load OpenBLAS: no FFI permission (run with --allow-ffi)",
+    };
+  }
+  try {
+    const { lib, path } = openLibrary(openBlasSpec, openBlasSymbols);
+    let config = "";
+    const getConfig = lib.symbols.openblas_get_config;
+    if (getConfig) {
+      const p = getConfig();
+      if (p !== null) config = Deno.UnsafePointerView.getCString(p);
+    }
+    return { lib: { symbols: lib.symbols, path, config }, error: null };
+  } catch (e) {
+    if (e instanceof BackendUnavailableError) {
+      return { lib: null, error: e.message };
+    }
+    return { lib: null, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * Opens OpenBLAS on the first call and returns it, or `null` when it cannot
+ * be loaded (no `--allow-ffi`, or no candidate loads). The result is cached.
+ *
+ * @returns The library, or `null`.
+ */
+export function openBlas(): OpenBlas | null {
+  state ??= load();
+  return state.lib;
+}
+
+/**
+ * Why OpenBLAS is not available: the permission problem, or every path tried
+ * with the loader's reason. `null` when it loaded (or was not tried yet).
+ *
+ * @returns The reason, or `null`.
+ */
+export function openBlasError(): string | null {
+  return state?.error ?? null;
+}

@@ -1,0 +1,424 @@
+/**
+ * The CPU backend: storage is a typed array, kernels are TypeScript loops,
+ * GEMM goes through OpenBLAS when it loads.
+ *
+ * @module
+ */
+
+import type {
+  AdamUpdate,
+  Backend,
+  BinaryOp,
+  Conv2dGeometry,
+  DType,
+  Pool2dGeometry,
+  ReduceOp,
+  SgdUpdate,
+  Storage,
+  TypedArray,
+  UnaryOp,
+} from "../backend.ts";
+import * as ew from "./elementwise.ts";
+import * as red from "./reduce.ts";
+import { sgemm } from "./gemm.ts";
+import * as conv from "./conv.ts";
+import * as pool from "./pool.ts";
+import * as bn from "./batch_norm.ts";
+import * as sm from "./softmax.ts";
+import * as opt from "./optim.ts";
+
+/** CPU storage: a typed array and its dtype. */
+export class CpuStorage implements Storage {
+  /** The elements. */
+  data: TypedArray;
+  /** Element type. */
+  readonly dtype: DType;
+  /** @param data The elements (taken, not copied). */
+  constructor(data: TypedArray) {
+    this.data = data;
+    this.dtype = data instanceof Int32Array ? "int32" : "float32";
+  }
+  /** Number of elements. */
+  get length(): number {
+    return this.data.length;
+  }
+}
+
+const wrap = (d: TypedArray): CpuStorage => new CpuStorage(d);
+const f32 = (s: Storage): Float32Array => (s as CpuStorage).data as Float32Array;
+const i32 = (s: Storage): Int32Array => (s as CpuStorage).data as Int32Array;
+const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
+
+/** The CPU backend. */
+export class CpuBackend implements Backend {
+  /** Always `"cpu"`. */
+  readonly name = "cpu" as const;
+
+  zeros(dtype: DType, n: number): Storage {
+    return wrap(dtype === "int32" ? new Int32Array(n) : new Float32Array(n));
+  }
+  upload(data: TypedArray): Storage {
+    return wrap(data.slice());
+  }
+  download(s: Storage): TypedArray {
+    return arr(s).slice();
+  }
+  /** The live array behind a storage, without a copy (CPU only). */
+  view(s: Storage): TypedArray {
+    return arr(s);
+  }
+  free(s: Storage): void {
+    // Drop the reference so use-after-dispose fails loudly.
+    (s as CpuStorage).data = EMPTY;
+  }
+  fill(s: Storage, value: number): void {
+    arr(s).fill(value);
+  }
+  assign(dst: Storage, src: Storage): void {
+    arr(dst).set(arr(src));
+  }
+  cast(x: Storage, dtype: DType): Storage {
+    const a = arr(x);
+    if (dtype === "int32") {
+      const y = new Int32Array(a.length);
+      for (let i = 0; i < a.length; i++) y[i] = Math.trunc(a[i]);
+      return wrap(y);
+    }
+    return wrap(Float32Array.from(a));
+  }
+
+  unary(op: UnaryOp, x: Storage): Storage {
+    return wrap(ew.unary(op, arr(x)));
+  }
+  binary(
+    op: BinaryOp,
+    a: Storage,
+    aStrides: readonly number[],
+    b: Storage,
+    bStrides: readonly number[],
+    shape: readonly number[],
+  ): Storage {
+    return wrap(ew.binary(op, arr(a), aStrides, arr(b), bStrides, shape));
+  }
+  binaryScalar(
+    op: BinaryOp,
+    x: Storage,
+    scalar: number,
+    reverse: boolean,
+  ): Storage {
+    return wrap(ew.binaryScalar(op, arr(x), scalar, reverse));
+  }
+  where(
+    cond: Storage,
+    condStrides: readonly number[],
+    a: Storage,
+    aStrides: readonly number[],
+    b: Storage,
+    bStrides: readonly number[],
+    shape: readonly number[],
+  ): Storage {
+    return wrap(
+      ew.where(
+        arr(cond),
+        condStrides,
+        arr(a),
+        aStrides,
+        arr(b),
+        bStrides,
+        shape,
+      ),
+    );
+  }
+  clamp(x: Storage, lo: number, hi: number): Storage {
+    return wrap(ew.clamp(arr(x), lo, hi));
+  }
+  axpy(dst: Storage, src: Storage, alpha: number): void {
+    const d = arr(dst), s = arr(src);
+    const n = d.length;
+    if (alpha === 1) for (let i = 0; i < n; i++) d[i] += s[i];
+    else for (let i = 0; i < n; i++) d[i] += alpha * s[i];
+  }
+
+  stridedCopy(
+    x: Storage,
+    shape: readonly number[],
+    strides: readonly number[],
+    offset: number,
+  ): Storage {
+    return wrap(ew.stridedCopy(arr(x), shape, strides, offset));
+  }
+  stridedWrite(
+    dst: Storage,
+    shape: readonly number[],
+    strides: readonly number[],
+    offset: number,
+    src: Storage,
+  ): void {
+    ew.stridedWrite(arr(dst), shape, strides, offset, arr(src));
+  }
+  indexSelect(
+    x: Storage,
+    outer: number,
+    dim: number,
+    inner: number,
+    idx: Storage,
+  ): Storage {
+    return wrap(red.indexSelect(arr(x), outer, dim, inner, i32(idx)));
+  }
+  indexAdd(
+    dst: Storage,
+    outer: number,
+    dim: number,
+    inner: number,
+    idx: Storage,
+    src: Storage,
+  ): void {
+    red.indexAdd(arr(dst), outer, dim, inner, i32(idx), arr(src));
+  }
+  gather(
+    x: Storage,
+    outer: number,
+    dim: number,
+    inner: number,
+    index: Storage,
+    m: number,
+  ): Storage {
+    return wrap(red.gather(arr(x), outer, dim, inner, i32(index), m));
+  }
+  scatterAdd(
+    dst: Storage,
+    outer: number,
+    dim: number,
+    inner: number,
+    index: Storage,
+    m: number,
+    src: Storage,
+  ): void {
+    red.scatterAdd(arr(dst), outer, dim, inner, i32(index), m, arr(src));
+  }
+
+  reduce(
+    op: ReduceOp,
+    x: Storage,
+    outer: number,
+    r: number,
+    inner: number,
+  ): Storage {
+    return wrap(red.reduce(op, arr(x), outer, r, inner));
+  }
+
+  gemm(
+    a: Storage,
+    b: Storage,
+    m: number,
+    n: number,
+    k: number,
+    o: {
+      transA: boolean;
+      transB: boolean;
+      batch: number;
+      strideA: number;
+      strideB: number;
+    },
+  ): Storage {
+    const A = f32(a), B = f32(b);
+    const C = new Float32Array(o.batch * m * n);
+    const lda = o.transA ? m : k;
+    const ldb = o.transB ? k : n;
+    for (let i = 0; i < o.batch; i++) {
+      sgemm(
+        o.transA,
+        o.transB,
+        m,
+        n,
+        k,
+        1,
+        A.subarray(i * o.strideA),
+        lda,
+        B.subarray(i * o.strideB),
+        ldb,
+        0,
+        C.subarray(i * m * n),
+        n,
+      );
+    }
+    return wrap(C);
+  }
+
+  softmax(
+    x: Storage,
+    outer: number,
+    n: number,
+    inner: number,
+    log: boolean,
+  ): Storage {
+    return wrap(sm.softmax(f32(x), outer, n, inner, log));
+  }
+  softmaxBackward(
+    y: Storage,
+    dy: Storage,
+    outer: number,
+    n: number,
+    inner: number,
+    log: boolean,
+  ): Storage {
+    return wrap(sm.softmaxBackward(f32(y), f32(dy), outer, n, inner, log));
+  }
+
+  conv2d(
+    x: Storage,
+    weight: Storage,
+    bias: Storage | null,
+    g: Conv2dGeometry,
+  ): Storage {
+    return wrap(
+      conv.conv2dForward(f32(x), f32(weight), bias ? f32(bias) : null, g),
+    );
+  }
+  conv2dBackwardData(dy: Storage, weight: Storage, g: Conv2dGeometry): Storage {
+    return wrap(conv.conv2dBackwardData(f32(dy), f32(weight), g));
+  }
+  conv2dBackwardFilter(x: Storage, dy: Storage, g: Conv2dGeometry): Storage {
+    return wrap(conv.conv2dBackwardFilter(f32(x), f32(dy), g));
+  }
+
+  maxPool2d(x: Storage, g: Pool2dGeometry): { y: Storage; indices: Storage } {
+    const r = pool.maxPool2d(f32(x), g);
+    return { y: wrap(r.y), indices: wrap(r.indices) };
+  }
+  maxPool2dBackward(dy: Storage, indices: Storage, g: Pool2dGeometry): Storage {
+    return wrap(pool.maxPool2dBackward(f32(dy), i32(indices), g));
+  }
+  avgPool2d(x: Storage, g: Pool2dGeometry): Storage {
+    return wrap(pool.avgPool2d(f32(x), g));
+  }
+  avgPool2dBackward(dy: Storage, g: Pool2dGeometry): Storage {
+    return wrap(pool.avgPool2dBackward(f32(dy), g));
+  }
+  adaptiveAvgPool2d(
+    x: Storage,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+  ): Storage {
+    return wrap(pool.adaptiveAvgPool2d(f32(x), n, c, h, w, oh, ow));
+  }
+  adaptiveAvgPool2dBackward(
+    dy: Storage,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+  ): Storage {
+    return wrap(pool.adaptiveAvgPool2dBackward(f32(dy), n, c, h, w, oh, ow));
+  }
+
+  batchNormTrain(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage | null,
+    runningVar: Storage | null,
+    n: number,
+    c: number,
+    hw: number,
+    momentum: number,
+    eps: number,
+  ): { y: Storage; mean: Storage; invStd: Storage } {
+    const r = bn.batchNormTrain(
+      f32(x),
+      weight ? f32(weight) : null,
+      bias ? f32(bias) : null,
+      runningMean ? f32(runningMean) : null,
+      runningVar ? f32(runningVar) : null,
+      n,
+      c,
+      hw,
+      momentum,
+      eps,
+    );
+    return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
+  }
+  batchNormEval(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage,
+    runningVar: Storage,
+    n: number,
+    c: number,
+    hw: number,
+    eps: number,
+  ): Storage {
+    return wrap(
+      bn.batchNormEval(
+        f32(x),
+        weight ? f32(weight) : null,
+        bias ? f32(bias) : null,
+        f32(runningMean),
+        f32(runningVar),
+        n,
+        c,
+        hw,
+        eps,
+      ),
+    );
+  }
+  batchNormBackward(
+    x: Storage,
+    dy: Storage,
+    weight: Storage | null,
+    mean: Storage,
+    invStd: Storage,
+    n: number,
+    c: number,
+    hw: number,
+  ): { dx: Storage; dweight: Storage; dbias: Storage } {
+    const r = bn.batchNormBackward(
+      f32(x),
+      f32(dy),
+      weight ? f32(weight) : null,
+      f32(mean),
+      f32(invStd),
+      n,
+      c,
+      hw,
+    );
+    return { dx: wrap(r.dx), dweight: wrap(r.dweight), dbias: wrap(r.dbias) };
+  }
+
+  sgdStep(
+    param: Storage,
+    grad: Storage,
+    momentumBuf: Storage | null,
+    o: SgdUpdate,
+  ): void {
+    opt.sgdStep(f32(param), f32(grad), momentumBuf ? f32(momentumBuf) : null, o);
+  }
+  adamStep(
+    param: Storage,
+    grad: Storage,
+    expAvg: Storage,
+    expAvgSq: Storage,
+    maxExpAvgSq: Storage | null,
+    o: AdamUpdate,
+  ): void {
+    opt.adamStep(
+      f32(param),
+      f32(grad),
+      f32(expAvg),
+      f32(expAvgSq),
+      maxExpAvgSq ? f32(maxExpAvgSq) : null,
+      o,
+    );
+  }
+
+  synchronize(): void {}
+}
+
+const EMPTY = new Float32Array(0);

@@ -1,0 +1,273 @@
+/**
+ * Batch norm over `[n, c, hw]`: training (batch statistics, running
+ * estimates updated with PyTorch's momentum and the unbiased variance),
+ * evaluation, and backward. Training and backward run one block per channel
+ * with double-precision sums; evaluation runs one thread per element. Weight
+ * and bias are optional (NULL means 1 and 0).
+ *
+ * @module
+ */
+
+import type { Storage } from "../backend.ts";
+import { gridFor, type KernelModule } from "./kernels.ts";
+import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
+
+const source = `
+#define KD_BN_AT(t) (((u64)((t) / (u32)hw) * c + ch) * hw + (t) % (u32)hw)
+
+extern "C" __global__ void kd_bn_train(
+    float* __restrict__ y, float* __restrict__ meanOut,
+    float* __restrict__ invStdOut, float* __restrict__ runMean,
+    float* __restrict__ runVar, const float* __restrict__ x,
+    const float* __restrict__ w, const float* __restrict__ b, int n, int c,
+    int hw, float momentum, float eps) {
+  const int ch = blockIdx.x;
+  const u32 cnt = (u32)n * hw;
+  double s = 0.0;
+  for (u32 t = threadIdx.x; t < cnt; t += blockDim.x) s += x[KD_BN_AT(t)];
+  const double mean = kd_block_reduce(s, KdAdd(), 0.0) / cnt;
+  double q = 0.0;
+  for (u32 t = threadIdx.x; t < cnt; t += blockDim.x) {
+    const double d = x[KD_BN_AT(t)] - mean;
+    q += d * d;
+  }
+  const double var = kd_block_reduce(q, KdAdd(), 0.0) / cnt;
+  const float invStd = (float)(1.0 / sqrt(var + (double)eps));
+  if (threadIdx.x == 0) {
+    meanOut[ch] = (float)mean;
+    invStdOut[ch] = invStd;
+    if (runMean)
+      runMean[ch] = (float)((1.0 - momentum) * runMean[ch] + momentum * mean);
+    if (runVar) {
+      const double unbiased = cnt > 1 ? var * cnt / (cnt - 1) : var;
+      runVar[ch] = (float)((1.0 - momentum) * runVar[ch] + momentum * unbiased);
+    }
+  }
+  const float scale = (w ? w[ch] : 1.0f) * invStd;
+  const float shift = b ? b[ch] : 0.0f, fmean = (float)mean;
+  for (u32 t = threadIdx.x; t < cnt; t += blockDim.x) {
+    const u64 at = KD_BN_AT(t);
+    y[at] = (x[at] - fmean) * scale + shift;
+  }
+}
+
+extern "C" __global__ void kd_bn_eval(float* __restrict__ y,
+                                      const float* __restrict__ x,
+                                      const float* __restrict__ w,
+                                      const float* __restrict__ b,
+                                      const float* __restrict__ runMean,
+                                      const float* __restrict__ runVar,
+                                      u32 total, int c, int hw, float eps) {
+  KD_FOR(t, total) {
+    const int ch = (int)(t / (u32)hw % (u32)c);
+    const float invStd = 1.0f / sqrtf(runVar[ch] + eps);
+    const float v = (x[t] - runMean[ch]) * invStd;
+    y[t] = v * (w ? w[ch] : 1.0f) + (b ? b[ch] : 0.0f);
+  }
+}
+
+// dx = w * invStd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat))
+extern "C" __global__ void kd_bn_bwd(
+    float* __restrict__ dx, float* __restrict__ dw, float* __restrict__ db,
+    const float* __restrict__ x, const float* __restrict__ dy,
+    const float* __restrict__ w, const float* __restrict__ mean,
+    const float* __restrict__ invStd, int n, int c, int hw) {
+  const int ch = blockIdx.x;
+  const u32 cnt = (u32)n * hw;
+  const float m = mean[ch], is = invStd[ch];
+  double sdy = 0.0, sdyx = 0.0;
+  for (u32 t = threadIdx.x; t < cnt; t += blockDim.x) {
+    const u64 at = KD_BN_AT(t);
+    const float g = dy[at];
+    sdy += g;
+    sdyx += (double)g * ((x[at] - m) * is);
+  }
+  sdy = kd_block_reduce(sdy, KdAdd(), 0.0);
+  sdyx = kd_block_reduce(sdyx, KdAdd(), 0.0);
+  if (threadIdx.x == 0) {
+    db[ch] = (float)sdy;
+    dw[ch] = (float)sdyx;
+  }
+  const float k = (w ? w[ch] : 1.0f) * is / (float)cnt;
+  const float a = (float)sdy, bb = (float)sdyx;
+  for (u32 t = threadIdx.x; t < cnt; t += blockDim.x) {
+    const u64 at = KD_BN_AT(t);
+    const float xhat = (x[at] - m) * is;
+    dx[at] = k * ((float)cnt * dy[at] - a - xhat * bb);
+  }
+}
+`;
+
+/** Batch-norm kernels. */
+export const NORM_MODULE: KernelModule = {
+  name: "norm",
+  source,
+  kernels: {
+    kd_bn_train: [
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "f32",
+    ],
+    kd_bn_eval: [
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "u32",
+      "i32",
+      "i32",
+      "f32",
+    ],
+    kd_bn_bwd: [
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "ptr",
+      "i32",
+      "i32",
+      "i32",
+    ],
+  },
+};
+
+const BLOCK = 512;
+
+function addr(s: Storage | null): bigint {
+  return s ? cuda(s).ptr : 0n;
+}
+
+/**
+ * Training-mode batch norm.
+ *
+ * @param rt The runtime.
+ * @param x `[n, c, hw]`.
+ * @param weight `[c]` or null.
+ * @param bias `[c]` or null.
+ * @param runningMean `[c]`, updated in place, or null.
+ * @param runningVar `[c]`, updated in place, or null.
+ * @param n Batch.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @param momentum PyTorch's momentum.
+ * @param eps Added to the variance.
+ * @returns `y`, the batch `mean` and `invStd`.
+ */
+export function batchNormTrain(
+  rt: CudaRuntime,
+  x: Storage,
+  weight: Storage | null,
+  bias: Storage | null,
+  runningMean: Storage | null,
+  runningVar: Storage | null,
+  n: number,
+  c: number,
+  hw: number,
+  momentum: number,
+  eps: number,
+): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
+  const xs = cuda(x);
+  const y = rt.alloc("float32", xs.length);
+  const mean = rt.alloc("float32", c);
+  const invStd = rt.alloc("float32", c);
+  if (c === 0) return { y, mean, invStd };
+  const k = rt.kernel(NORM_MODULE, "kd_bn_train");
+  k.args.ptr(0, y.ptr).ptr(1, mean.ptr).ptr(2, invStd.ptr)
+    .ptr(3, addr(runningMean)).ptr(4, addr(runningVar)).ptr(5, xs.ptr)
+    .ptr(6, addr(weight)).ptr(7, addr(bias)).i32(8, n).i32(9, c).i32(10, hw)
+    .f32(11, momentum).f32(12, eps);
+  k.launch(c, BLOCK);
+  return { y, mean, invStd };
+}
+
+/**
+ * Evaluation-mode batch norm with fixed statistics.
+ *
+ * @param rt The runtime.
+ * @param x `[n, c, hw]`.
+ * @param weight `[c]` or null.
+ * @param bias `[c]` or null.
+ * @param runningMean `[c]`.
+ * @param runningVar `[c]`.
+ * @param n Batch.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @param eps Added to the variance.
+ * @returns `y`.
+ */
+export function batchNormEval(
+  rt: CudaRuntime,
+  x: Storage,
+  weight: Storage | null,
+  bias: Storage | null,
+  runningMean: Storage,
+  runningVar: Storage,
+  n: number,
+  c: number,
+  hw: number,
+  eps: number,
+): CudaStorage {
+  const xs = cuda(x);
+  const total = n * c * hw;
+  const y = rt.alloc("float32", total);
+  if (total === 0) return y;
+  const k = rt.kernel(NORM_MODULE, "kd_bn_eval");
+  k.args.ptr(0, y.ptr).ptr(1, xs.ptr).ptr(2, addr(weight)).ptr(3, addr(bias))
+    .ptr(4, addr(runningMean)).ptr(5, addr(runningVar)).u32(6, total)
+    .i32(7, c).i32(8, hw).f32(9, eps);
+  k.launch(gridFor(total));
+  return y;
+}
+
+/**
+ * Gradients of training-mode batch norm.
+ *
+ * @param rt The runtime.
+ * @param x `[n, c, hw]`.
+ * @param dy `[n, c, hw]`.
+ * @param weight `[c]` or null.
+ * @param mean Batch mean from training.
+ * @param invStd Batch inverse std from training.
+ * @param n Batch.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @returns `dx`, `dweight`, `dbias`.
+ */
+export function batchNormBackward(
+  rt: CudaRuntime,
+  x: Storage,
+  dy: Storage,
+  weight: Storage | null,
+  mean: Storage,
+  invStd: Storage,
+  n: number,
+  c: number,
+  hw: number,
+): { dx: CudaStorage; dweight: CudaStorage; dbias: CudaStorage } {
+  const xs = cuda(x);
+  const dx = rt.alloc("float32", xs.length);
+  const dweight = rt.alloc("float32", c);
+  const dbias = rt.alloc("float32", c);
+  if (c === 0) return { dx, dweight, dbias };
+  const k = rt.kernel(NORM_MODULE, "kd_bn_bwd");
+  k.args.ptr(0, dx.ptr).ptr(1, dweight.ptr).ptr(2, dbias.ptr).ptr(3, xs.ptr)
+    .ptr(4, cuda(dy).ptr).ptr(5, addr(weight)).ptr(6, cuda(mean).ptr)
+    .ptr(7, cuda(invStd).ptr).i32(8, n).i32(9, c).i32(10, hw);
+  k.launch(c, BLOCK);
+  return { dx, dweight, dbias };
+}

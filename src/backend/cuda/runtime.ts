@@ -1,0 +1,139 @@
+/**
+ * Device storage and the runtime the kernel families share: the device, the
+ * caching allocator and the kernel cache.
+ *
+ * @module
+ */
+
+import type { DType, Storage } from "../backend.ts";
+import type { Block, CachingAllocator } from "./allocator.ts";
+import type { CudaDevice } from "./device.ts";
+import type { Kernel, KernelCache, KernelModule } from "./kernels.ts";
+
+/** Bytes per element of every kdeno dtype. */
+export const ELEMENT_BYTES = 4;
+
+/** The largest element count a kernel indexes (32-bit indices). */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** Device memory holding `length` elements of `dtype`. */
+export class CudaStorage implements Storage {
+  /** Element type. */
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly length: number;
+  /** Device address (0n when empty). */
+  readonly ptr: bigint;
+  /** The address as a pointer object, for library calls. */
+  readonly pointer: Deno.PointerValue;
+  /** The allocator block behind it. */
+  readonly block: Block;
+  /** Set once the storage is freed. */
+  freed = false;
+
+  /**
+   * @param dtype Element type.
+   * @param length Number of elements.
+   * @param block The memory.
+   */
+  constructor(dtype: DType, length: number, block: Block) {
+    this.dtype = dtype;
+    this.length = length;
+    this.block = block;
+    this.ptr = block.addr;
+    this.pointer = block.pointer;
+  }
+}
+
+/**
+ * Checks that storage belongs to the CUDA backend and is still alive.
+ *
+ * @param s Any storage.
+ * @returns It, typed as CUDA storage.
+ */
+export function cuda(s: Storage): CudaStorage {
+  if (!(s instanceof CudaStorage)) {
+    throw new TypeError(
+      "Cannot use storage on the CUDA backend: it belongs to another backend",
+    );
+  }
+  if (s.freed) {
+    throw new ReferenceError(
+      `Cannot use CUDA storage: its ${s.length} ${s.dtype} elements were freed`,
+    );
+  }
+  return s;
+}
+
+/** What the kernel families share. */
+export class CudaRuntime {
+  /** The device. */
+  readonly device: CudaDevice;
+  /** The caching allocator. */
+  readonly allocator: CachingAllocator;
+  readonly #kernels: KernelCache;
+  // Returns blocks of storage that was dropped without free() (a safety net).
+  readonly #finalizer: FinalizationRegistry<Block>;
+
+  /**
+   * @param device The device.
+   * @param allocator Its caching allocator.
+   * @param kernels Its kernel cache.
+   */
+  constructor(
+    device: CudaDevice,
+    allocator: CachingAllocator,
+    kernels: KernelCache,
+  ) {
+    this.device = device;
+    this.allocator = allocator;
+    this.#kernels = kernels;
+    this.#finalizer = new FinalizationRegistry((b) => allocator.release(b));
+  }
+
+  /**
+   * New storage of `n` elements (contents undefined).
+   *
+   * @param dtype Element type.
+   * @param n Element count.
+   * @returns The storage.
+   */
+  alloc(dtype: DType, n: number): CudaStorage {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_ELEMENTS) {
+      throw new RangeError(
+        `Cannot allocate CUDA storage: ${n} elements is not an element count ` +
+          `from 0 to ${MAX_ELEMENTS}`,
+      );
+    }
+    const s = new CudaStorage(
+      dtype,
+      n,
+      this.allocator.alloc(n * ELEMENT_BYTES),
+    );
+    if (n > 0) this.#finalizer.register(s, s.block, s);
+    return s;
+  }
+
+  /**
+   * Returns storage to the allocator; freeing twice does nothing.
+   *
+   * @param s The storage.
+   */
+  free(s: CudaStorage): void {
+    if (s.freed) return;
+    s.freed = true;
+    this.#finalizer.unregister(s);
+    this.allocator.release(s.block);
+  }
+
+  /**
+   * A kernel, compiled on first use.
+   *
+   * @param m Its module.
+   * @param name Its name.
+   * @returns The kernel.
+   */
+  kernel(m: KernelModule, name: string): Kernel {
+    return this.#kernels.get(m, name);
+  }
+}

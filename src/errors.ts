@@ -1,0 +1,58 @@
+/**
+ * Typed errors. Each names what was wrong: the shapes, the dims, the file,
+ * the keys, the library paths tried.
+ *
+ * @module
+ */
+
+export { BackendUnavailableError } from "../ffi/find_library.ts";
+
+/** Shapes that do not fit an operation, or a dim out of range. */
+export class ShapeError extends RangeError {
+  /** @param message What was wrong, naming the shapes or dims. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ShapeError";
+  }
+}
+
+/** A dtype an operation does not accept. */
+export class DTypeError extends TypeError {
+  /** @param message What was wrong, naming the dtypes. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DTypeError";
+  }
+}
+
+/** A tensor used after `dispose()`, or tensors on different devices. */
+export class TensorStateError extends Error {
+  /** @param message What was wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TensorStateError";
+  }
+}
+
+/** An unreadable, truncated or malformed checkpoint or state dict. */
+export class CheckpointError extends Error {
+  /** @param message What was wrong, naming the file or keys. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CheckpointError";
+  }
+}
+
+/** Unreadable or invalid data: an image, a folder, a label. */
+export class DataError extends Error {
+  /** @param message What was wrong, naming the file or folder. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DataError";
+  }
+}
+
+/** Formats a shape as PyTorch users read it: `[2, 3]`. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}

@@ -1,0 +1,552 @@
+/**
+ * Reading and writing the safetensors format
+ * (https://github.com/huggingface/safetensors#format): an 8-byte
+ * little-endian header length, a JSON header naming each tensor's dtype,
+ * shape and byte span, then the raw little-endian data.
+ *
+ * Reading accepts F32, F16, BF16 and F64 (as float32) and I64, I32, I16,
+ * I8, U64, U32, U16, U8 and BOOL (as int32, erroring on a value int32
+ * cannot hold). Writing produces F32 and I32, keys sorted, the header padded
+ * with spaces to a multiple of 8 bytes, written atomically.
+ *
+ * @module
+ */
+
+import type { DeviceName, TypedArray } from "../backend/backend.ts";
+import { CheckpointError, fmtShape } from "../errors.ts";
+import { tensor } from "../ops/creation.ts";
+import { Tensor } from "../tensor.ts";
+import { writeFileAtomic } from "./_atomic.ts";
+
+/** The element types a safetensors file may name that kdeno reads. */
+export type SafetensorsDType =
+  | "F64"
+  | "F32"
+  | "F16"
+  | "BF16"
+  | "I64"
+  | "I32"
+  | "I16"
+  | "I8"
+  | "U64"
+  | "U32"
+  | "U16"
+  | "U8"
+  | "BOOL";
+
+const DTYPE_SIZE: Record<SafetensorsDType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+};
+
+const FLOAT_DTYPES = new Set<SafetensorsDType>(["F64", "F32", "F16", "BF16"]);
+
+/** Headers larger than this are refused, as the reference implementation does. */
+const MAX_HEADER = 100_000_000;
+
+const METADATA_KEY = "__metadata__";
+
+/** One tensor's entry in a safetensors header. */
+export interface SafetensorsEntry {
+  /** The stored element type. */
+  dtype: SafetensorsDType;
+  /** The shape. */
+  shape: number[];
+  /** `[begin, end)` byte span, relative to the start of the data section. */
+  dataOffsets: [number, number];
+}
+
+/** A parsed and checked safetensors header. */
+export interface SafetensorsHeader {
+  /** The free-form string metadata (`__metadata__`), empty when absent. */
+  metadata: Record<string, string>;
+  /** Each tensor's entry, in data order. */
+  tensors: Record<string, SafetensorsEntry>;
+  /** Byte offset of the data section in the file. */
+  dataStart: number;
+}
+
+/** Options of the readers. */
+export interface LoadSafetensorsOptions {
+  /** Device to create the tensors on (default: the current one). */
+  device?: DeviceName;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function fail(name: string, msg: string): never {
+  throw new CheckpointError(`Cannot read safetensors file ${name}: ${msg}`);
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+
+function show(x: unknown): string {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+}
+
+/**
+ * Parses and checks the header of a safetensors file: its length, its JSON,
+ * every entry's dtype, shape and byte span, and that the spans tile the
+ * data section exactly (no overlap, no gap, nothing left over).
+ *
+ * @param bytes The whole file.
+ * @param name The file's path, for messages.
+ * @returns The metadata, the entries in data order, and where data starts.
+ * @throws CheckpointError naming the file and what is wrong.
+ */
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  name: string,
+): SafetensorsHeader {
+  if (bytes.length < 8) {
+    fail(
+      name,
+      `the file is ${bytes.length} bytes, too short for the 8-byte header length`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lo = view.getUint32(0, true);
+  const hi = view.getUint32(4, true);
+  const n = hi * 2 ** 32 + lo;
+  if (n > bytes.length - 8) {
+    fail(
+      name,
+      `the header length ${n} runs past the end of the file (${bytes.length} bytes, ${
+        bytes.length - 8
+      } after the length field); the file is truncated or not safetensors`,
+    );
+  }
+  if (n > MAX_HEADER) {
+    fail(name, `the header length ${n} exceeds the limit of ${MAX_HEADER}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(
+      bytes.subarray(8, 8 + n),
+    );
+  } catch {
+    fail(name, "the header is not valid UTF-8");
+  }
+  if (!text.startsWith("{")) {
+    fail(
+      name,
+      `the header does not start with "{": ${show(text.slice(0, 20))}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(name, `the header is not valid JSON (${(e as Error).message})`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    fail(name, "the header is not a JSON object");
+  }
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: [string, SafetensorsEntry][] = [];
+  for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
+    if (key === METADATA_KEY) {
+      if (raw === null) continue;
+      if (typeof raw !== "object" || Array.isArray(raw)) {
+        fail(name, `${METADATA_KEY} is ${show(raw)}, not an object of strings`);
+      }
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        if (typeof v !== "string") {
+          fail(name, `${METADATA_KEY}.${k} is ${show(v)}, not a string`);
+        }
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const where = `tensor "${key}"`;
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      fail(name, `${where} has entry ${show(raw)}, not an object`);
+    }
+    const { dtype, shape, data_offsets: offsets } = raw as Record<
+      string,
+      unknown
+    >;
+    if (typeof dtype !== "string" || !(dtype in DTYPE_SIZE)) {
+      fail(
+        name,
+        `${where} has unknown dtype ${show(dtype)} (readable: ${
+          Object.keys(DTYPE_SIZE).join(", ")
+        })`,
+      );
+    }
+    if (!Array.isArray(shape) || !shape.every(isCount)) {
+      fail(
+        name,
+        `${where} has shape ${show(shape)}, not a list of sizes`,
+      );
+    }
+    if (
+      !Array.isArray(offsets) || offsets.length !== 2 ||
+      !offsets.every(isCount) || offsets[0] > offsets[1]
+    ) {
+      fail(
+        name,
+        `${where} has data_offsets ${
+          show(offsets)
+        }, not [begin, end] with begin <= end`,
+      );
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > dataLength) {
+      fail(
+        name,
+        `${where} has data_offsets [${begin}, ${end}] beyond the data section (${dataLength} bytes); the file is truncated`,
+      );
+    }
+    const size = DTYPE_SIZE[dtype as SafetensorsDType];
+    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (numel * size !== end - begin) {
+      fail(
+        name,
+        `${where} of shape ${
+          fmtShape(shape as number[])
+        } and dtype ${dtype} needs ${
+          numel * size
+        } bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+      );
+    }
+    entries.push([key, {
+      dtype: dtype as SafetensorsDType,
+      shape: [...shape as number[]],
+      dataOffsets: [begin, end],
+    }]);
+  }
+  entries.sort(([, a], [, b]) =>
+    a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]
+  );
+  let covered = 0;
+  let previous = "";
+  for (const [key, e] of entries) {
+    const [begin, end] = e.dataOffsets;
+    if (begin < covered) {
+      fail(
+        name,
+        `tensor "${key}" (bytes [${begin}, ${end}]) overlaps tensor "${previous}" (ending at ${covered})`,
+      );
+    }
+    if (begin > covered) {
+      fail(
+        name,
+        `bytes [${covered}, ${begin}] of the data section belong to no tensor (before tensor "${key}")`,
+      );
+    }
+    covered = end;
+    previous = key;
+  }
+  if (covered !== dataLength) {
+    fail(
+      name,
+      `the tensors cover ${covered} bytes but the data section has ${dataLength}`,
+    );
+  }
+  return { metadata, tensors: Object.fromEntries(entries), dataStart };
+}
+
+let halfTable: Float32Array | undefined;
+
+/** float16 bit patterns to float32, built once (256 KiB). */
+function halfToFloat(): Float32Array {
+  if (halfTable) return halfTable;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) t[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) t[h] = frac ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return halfTable = t;
+}
+
+function decode(
+  bytes: Uint8Array,
+  start: number,
+  e: SafetensorsEntry,
+  key: string,
+  name: string,
+): TypedArray {
+  const [begin, end] = e.dataOffsets;
+  const size = DTYPE_SIZE[e.dtype];
+  const n = (end - begin) / size;
+  const at = start + begin;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, end - begin);
+  if (e.dtype === "F32" || e.dtype === "I32") {
+    const out = e.dtype === "F32" ? new Float32Array(n) : new Int32Array(n);
+    if (LITTLE_ENDIAN) {
+      new Uint8Array(out.buffer).set(bytes.subarray(at, at + end - begin));
+    } else if (out instanceof Float32Array) {
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+    } else {
+      for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
+    }
+    return out;
+  }
+  if (FLOAT_DTYPES.has(e.dtype)) {
+    const out = new Float32Array(n);
+    if (e.dtype === "F64") {
+      for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
+    } else if (e.dtype === "F16") {
+      const table = halfToFloat();
+      for (let i = 0; i < n; i++) out[i] = table[view.getUint16(2 * i, true)];
+    } else {
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+    }
+    return out;
+  }
+  const out = new Int32Array(n);
+  const overflow = (i: number, v: bigint | number): never =>
+    fail(
+      name,
+      `tensor "${key}" (${e.dtype}) holds ${v} at flat index ${i}, outside the int32 range kdeno reads integers into`,
+    );
+  switch (e.dtype) {
+    case "I64":
+    case "U64":
+      for (let i = 0; i < n; i++) {
+        const v = e.dtype === "I64"
+          ? view.getBigInt64(8 * i, true)
+          : view.getBigUint64(8 * i, true);
+        if (v < -2147483648n || v > 2147483647n) overflow(i, v);
+        out[i] = Number(v);
+      }
+      break;
+    case "U32":
+      for (let i = 0; i < n; i++) {
+        const v = view.getUint32(4 * i, true);
+        if (v > 2147483647) overflow(i, v);
+        out[i] = v;
+      }
+      break;
+    case "I16":
+      for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
+      break;
+    case "U16":
+      for (let i = 0; i < n; i++) out[i] = view.getUint16(2 * i, true);
+      break;
+    case "I8":
+      for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
+      break;
+    case "U8":
+      for (let i = 0; i < n; i++) out[i] = view.getUint8(i);
+      break;
+    case "BOOL":
+      for (let i = 0; i < n; i++) out[i] = view.getUint8(i) ? 1 : 0;
+      break;
+  }
+  return out;
+}
+
+/**
+ * Reads the tensors of a safetensors file already in memory. Floating-point
+ * tensors become float32, integer and boolean ones int32.
+ *
+ * @param bytes The whole file.
+ * @param name The file's path, for messages.
+ * @param options `device` for the new tensors.
+ * @returns The tensors by name, in data order.
+ * @throws CheckpointError naming the file and what is wrong.
+ *
+ * @example Round trip through bytes
+ * ```ts
+ * import { io, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = io.serializeSafetensors({ w: tensor([[1, 2], [3, 4]]) });
+ * const { w } = io.parseSafetensors(bytes, "in-memory");
+ * assert.deepEqual(w.toArray(), [[1, 2], [3, 4]]);
+ * ```
+ */
+export function parseSafetensors(
+  bytes: Uint8Array,
+  name: string,
+  options: LoadSafetensorsOptions = {},
+): Record<string, Tensor> {
+  const header = parseSafetensorsHeader(bytes, name);
+  // Decode everything before creating tensors, so a bad value leaves no
+  // half-made set of tensors behind on the device.
+  const decoded = Object.entries(header.tensors).map(([key, e]) =>
+    [key, e.shape, decode(bytes, header.dataStart, e, key, name)] as const
+  );
+  return Object.fromEntries(
+    decoded.map(([key, shape, data]) => [
+      key,
+      tensor(data, { shape, device: options.device }),
+    ]),
+  );
+}
+
+/**
+ * Reads a safetensors file. Floating-point tensors (F32, F16, BF16, F64)
+ * become float32; integer and boolean ones (I64, I32, I16, I8, U64, U32,
+ * U16, U8, BOOL) become int32, and a value int32 cannot hold is an error.
+ *
+ * @param path The file.
+ * @param options `device` for the new tensors.
+ * @returns The tensors by name.
+ * @throws CheckpointError naming the file: unreadable, truncated, malformed.
+ */
+export async function loadSafetensors(
+  path: string | URL,
+  options: LoadSafetensorsOptions = {},
+): Promise<Record<string, Tensor>> {
+  const name = path instanceof URL ? path.pathname : path;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    const err = new CheckpointError(
+      `Cannot read safetensors file ${name}: ${(e as Error).message}`,
+    );
+    err.cause = e;
+    throw err;
+  }
+  return parseSafetensors(bytes, name, options);
+}
+
+/**
+ * Encodes tensors in the safetensors format: float32 as F32, int32 as I32,
+ * keys sorted, data in key order, the header padded with spaces so the data
+ * starts at a multiple of 8 bytes.
+ *
+ * @param tensors The tensors by name (`__metadata__` is reserved).
+ * @param metadata Free-form string metadata, stored as `__metadata__`.
+ * @returns The file's bytes.
+ * @throws TypeError for a disposed tensor, a reserved name or non-string metadata.
+ */
+export function serializeSafetensors(
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const action = "Cannot write safetensors";
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) {
+    if (metadata === null || typeof metadata !== "object") {
+      throw new TypeError(`${action}: metadata must be an object of strings`);
+    }
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") {
+        throw new TypeError(
+          `${action}: metadata.${k} is ${typeof v}; values must be strings`,
+        );
+      }
+    }
+    header[METADATA_KEY] = { ...metadata };
+  }
+  const keys = Object.keys(tensors).sort();
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const key of keys) {
+    const t = tensors[key];
+    if (key === METADATA_KEY) {
+      throw new TypeError(`${action}: "${METADATA_KEY}" is not a tensor name`);
+    }
+    if (!(t instanceof Tensor)) {
+      throw new TypeError(`${action}: "${key}" is ${show(t)}, not a tensor`);
+    }
+    if (t.isDisposed) {
+      throw new TypeError(
+        `${action}: tensor "${key}" of shape ${fmtShape(t.shape)} was disposed`,
+      );
+    }
+    const data = t.data();
+    let raw: Uint8Array;
+    if (LITTLE_ENDIAN) {
+      raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    } else {
+      raw = new Uint8Array(data.byteLength);
+      const v = new DataView(raw.buffer);
+      for (let i = 0; i < data.length; i++) {
+        if (data instanceof Float32Array) v.setFloat32(4 * i, data[i], true);
+        else v.setInt32(4 * i, data[i], true);
+      }
+    }
+    header[key] = {
+      dtype: t.dtype === "float32" ? "F32" : "I32",
+      shape: [...t.shape],
+      data_offsets: [offset, offset + raw.length],
+    };
+    chunks.push(raw);
+    offset += raw.length;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil((8 + json.length) / 8) * 8 - 8;
+  if (padded !== json.length) {
+    const p = new Uint8Array(padded).fill(0x20);
+    p.set(json);
+    json = p;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, json.length % 2 ** 32, true);
+  view.setUint32(4, Math.floor(json.length / 2 ** 32), true);
+  out.set(json, 8);
+  let at = 8 + json.length;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * Writes tensors to a safetensors file, atomically: the bytes go to a
+ * temporary file in the same folder, which is flushed and then renamed over
+ * `path`, so an existing file is replaced only by a complete one.
+ *
+ * @param path The file.
+ * @param tensors The tensors by name (float32 or int32).
+ * @param metadata Free-form string metadata.
+ * @throws CheckpointError naming the file when it cannot be written.
+ *
+ * @example Save and load
+ * ```ts
+ * import { io, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await io.saveSafetensors(path, { bias: tensor([0.5, -1]) }, { epoch: "3" });
+ * const { bias } = await io.loadSafetensors(path);
+ * assert.deepEqual(bias.toArray(), [0.5, -1]);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function saveSafetensors(
+  path: string | URL,
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const bytes = serializeSafetensors(tensors, metadata);
+  const name = path instanceof URL ? path.pathname : path;
+  try {
+    await writeFileAtomic(name, bytes);
+  } catch (e) {
+    const err = new CheckpointError(
+      `Cannot write safetensors file ${name}: ${(e as Error).message}`,
+    );
+    err.cause = e;
+    throw err;
+  }
+}

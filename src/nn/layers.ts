@@ -1,0 +1,327 @@
+/**
+ * Layers, with PyTorch's names, arguments and default initialisations.
+ *
+ * @module
+ */
+
+import { noGrad } from "../autograd.ts";
+import type { Tensor } from "../tensor.ts";
+import { conv2d, pair } from "../ops/conv.ts";
+import { linear } from "../ops/matmul.ts";
+import { batchNorm } from "../ops/norm.ts";
+import { adaptiveAvgPool2d, avgPool2d, maxPool2d } from "../ops/pool.ts";
+import { dropout, full, zeros } from "../ops/creation.ts";
+import { relu } from "../ops/elementwise.ts";
+import { flatten } from "../ops/shape.ts";
+import { Buffer, Module, Parameter } from "./module.ts";
+import { fans, kaimingUniform_, ones_, uniform_, zeros_ } from "./init.ts";
+
+/** PyTorch's default Linear/Conv init: kaiming_uniform(a=√5), bias U(±1/√fanIn). */
+function resetLinearLike(weight: Tensor, bias: Tensor | null): void {
+  kaimingUniform_(weight, { a: Math.sqrt(5) });
+  if (bias) {
+    const [fanIn] = fans(weight);
+    const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+    uniform_(bias, -bound, bound);
+  }
+}
+
+/** `y = x Wᵀ + b`, as `torch.nn.Linear`. */
+export class Linear extends Module {
+  /** `[outFeatures, inFeatures]`. */
+  weight: Tensor;
+  /** `[outFeatures]`, or null. */
+  bias: Tensor | null;
+  /**
+   * @param inFeatures Input size.
+   * @param outFeatures Output size.
+   * @param options `bias` (default true).
+   */
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = Parameter(zeros([outFeatures, inFeatures]));
+    this.bias = options.bias === false ? null : Parameter(zeros([outFeatures]));
+    resetLinearLike(this.weight, this.bias);
+  }
+  override forward(x: Tensor): Tensor {
+    return linear(x, this.weight, { bias: this.bias });
+  }
+  override extraRepr(): string {
+    return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${
+      this.bias !== null
+    }`;
+  }
+}
+
+/** Options of `Conv2d`. */
+export interface Conv2dLayerOptions {
+  /** Stride (default 1). */
+  stride?: number | [number, number];
+  /** Zero padding (default 0). */
+  padding?: number | [number, number];
+  /** Dilation (default 1). */
+  dilation?: number | [number, number];
+  /** Groups (default 1). */
+  groups?: number;
+  /** Learn a bias (default true). */
+  bias?: boolean;
+}
+
+/** 2-D convolution over NCHW, as `torch.nn.Conv2d`. */
+export class Conv2d extends Module {
+  /** `[outChannels, inChannels / groups, kh, kw]`. */
+  weight: Tensor;
+  /** `[outChannels]`, or null. */
+  bias: Tensor | null;
+  /** Stride. */
+  readonly stride: [number, number];
+  /** Padding. */
+  readonly padding: [number, number];
+  /** Dilation. */
+  readonly dilation: [number, number];
+  /** Groups. */
+  readonly groups: number;
+  /**
+   * @param inChannels Input channels.
+   * @param outChannels Output channels.
+   * @param kernelSize Kernel size.
+   * @param options Stride, padding, dilation, groups, bias.
+   */
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number | [number, number],
+    options: Conv2dLayerOptions = {},
+  ) {
+    super();
+    const [kh, kw] = pair(kernelSize);
+    this.stride = pair(options.stride ?? 1);
+    this.padding = pair(options.padding ?? 0);
+    this.dilation = pair(options.dilation ?? 1);
+    this.groups = options.groups ?? 1;
+    this.weight = Parameter(
+      zeros([outChannels, inChannels / this.groups, kh, kw]),
+    );
+    this.bias = options.bias === false ? null : Parameter(zeros([outChannels]));
+    resetLinearLike(this.weight, this.bias);
+  }
+  override forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, {
+      bias: this.bias,
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=${
+      JSON.stringify(pair(this.kernelSize))
+    }, stride=${JSON.stringify(this.stride)}, padding=${
+      JSON.stringify(this.padding)
+    }, bias=${this.bias !== null}`;
+  }
+}
+
+/** Options of `BatchNorm2d`. */
+export interface BatchNormOptions {
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+  /** Running-average factor; null for a cumulative average (default 0.1). */
+  momentum?: number | null;
+  /** Learn weight and bias (default true). */
+  affine?: boolean;
+  /** Keep running statistics (default true). */
+  trackRunningStats?: boolean;
+}
+
+/** Batch normalisation over NCHW channels, as `torch.nn.BatchNorm2d`. */
+export class BatchNorm2d extends Module {
+  /** Scale `[c]`, or null. */
+  weight: Tensor | null;
+  /** Shift `[c]`, or null. */
+  bias: Tensor | null;
+  /** Running mean `[c]` (state-dict key `running_mean`). */
+  runningMean: Tensor | null;
+  /** Running variance `[c]` (`running_var`). */
+  runningVar: Tensor | null;
+  /** Batches seen in training (`num_batches_tracked`, int32). */
+  numBatchesTracked: Tensor | null;
+  /** Epsilon. */
+  readonly eps: number;
+  /** Momentum (null: cumulative average). */
+  readonly momentum: number | null;
+  #tracked = 0;
+  /**
+   * @param numFeatures Channels.
+   * @param options eps, momentum, affine, trackRunningStats.
+   */
+  constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    const affine = options.affine ?? true;
+    this.weight = affine ? Parameter(ones_(zeros([numFeatures]))) : null;
+    this.bias = affine ? Parameter(zeros_(zeros([numFeatures]))) : null;
+    const track = options.trackRunningStats ?? true;
+    this.runningMean = track ? Buffer(zeros([numFeatures])) : null;
+    this.runningVar = track ? Buffer(full([numFeatures], 1)) : null;
+    this.numBatchesTracked = track
+      ? Buffer(zeros([], { dtype: "int32" }))
+      : null;
+  }
+  override forward(x: Tensor): Tensor {
+    let momentum = this.momentum ?? 0;
+    const useBatch = this.training || !this.runningMean;
+    if (this.training && this.numBatchesTracked) {
+      this.#tracked++;
+      noGrad(() =>
+        this.numBatchesTracked!.backend.fill(
+          this.numBatchesTracked!.storage,
+          this.#tracked,
+        )
+      );
+      if (this.momentum === null) momentum = 1 / this.#tracked;
+    }
+    return batchNorm(
+      x,
+      useBatch && !this.training ? null : this.runningMean,
+      useBatch && !this.training ? null : this.runningVar,
+      {
+        weight: this.weight,
+        bias: this.bias,
+        training: useBatch,
+        momentum,
+        eps: this.eps,
+      },
+    );
+  }
+  protected override afterLoad(): void {
+    if (this.numBatchesTracked) this.#tracked = this.numBatchesTracked.item();
+  }
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
+  }
+}
+
+/** `max(x, 0)`, as `torch.nn.ReLU`. */
+export class ReLU extends Module {
+  override forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+/** Max pooling, as `torch.nn.MaxPool2d`. */
+export class MaxPool2d extends Module {
+  /**
+   * @param kernelSize Window.
+   * @param options Stride (default: the window), padding, dilation, ceilMode.
+   */
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly options: {
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      dilation?: number | [number, number];
+      ceilMode?: boolean;
+    } = {},
+  ) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return maxPool2d(x, this.kernelSize, this.options);
+  }
+  override extraRepr(): string {
+    return `kernelSize=${JSON.stringify(this.kernelSize)}, ${
+      JSON.stringify(this.options)
+    }`;
+  }
+}
+
+/** Average pooling, as `torch.nn.AvgPool2d`. */
+export class AvgPool2d extends Module {
+  /**
+   * @param kernelSize Window.
+   * @param options Stride, padding, ceilMode, countIncludePad.
+   */
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly options: {
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      ceilMode?: boolean;
+      countIncludePad?: boolean;
+    } = {},
+  ) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return avgPool2d(x, this.kernelSize, this.options);
+  }
+}
+
+/** Adaptive average pooling, as `torch.nn.AdaptiveAvgPool2d`. */
+export class AdaptiveAvgPool2d extends Module {
+  /** @param outputSize Output size. */
+  constructor(readonly outputSize: number | [number, number]) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return adaptiveAvgPool2d(x, this.outputSize);
+  }
+  override extraRepr(): string {
+    return `outputSize=${JSON.stringify(this.outputSize)}`;
+  }
+}
+
+/** Dropout in training mode, identity in eval mode, as `torch.nn.Dropout`. */
+export class Dropout extends Module {
+  /** @param p Drop probability (default 0.5). */
+  constructor(readonly p = 0.5) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return dropout(x, { p: this.p, training: this.training });
+  }
+}
+
+/** Flattens dims `startDim..endDim`, as `torch.nn.Flatten` (default from dim 1). */
+export class Flatten extends Module {
+  /** @param startDim First dim (default 1). @param endDim Last dim (default -1). */
+  constructor(readonly startDim = 1, readonly endDim = -1) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return flatten(x, this.startDim, this.endDim);
+  }
+}
+
+/** Returns its input, as `torch.nn.Identity`. */
+export class Identity extends Module {
+  override forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Runs modules in order, as `torch.nn.Sequential` (children named 0, 1, ...). */
+export class Sequential extends Module {
+  [index: number]: Module;
+  /** Number of children. */
+  readonly length: number;
+  /** @param modules The layers, in order. */
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => (this[i] = m));
+    this.length = modules.length;
+    Object.defineProperty(this, "length", { enumerable: false });
+  }
+  override forward(x: Tensor): Tensor {
+    let y = x;
+    for (let i = 0; i < this.length; i++) y = this[i].call(y);
+    return y;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * ResNet-18 with torchvision's exact structure, initialisation and
+ * state-dict keys (`conv1.weight`, `layer1.0.bn1.running_mean`, ...,
+ * `fc.bias`), so torchvision checkpoints load unchanged.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../../tensor.ts";
+import { add } from "../../ops/elementwise.ts";
+import { flatten } from "../../ops/shape.ts";
+import { constant_, kaimingNormal_ } from "../init.ts";
+import {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  Conv2d,
+  Linear,
+  MaxPool2d,
+  ReLU,
+  Sequential,
+} from "../layers.ts";
+import { Module } from "../module.ts";
+
+/** torchvision's `BasicBlock`: two 3×3 convolutions and a shortcut. */
+export class BasicBlock extends Module {
+  /** First 3×3 convolution (carries the stride). */
+  conv1: Conv2d;
+  /** Its batch norm. */
+  bn1: BatchNorm2d;
+  /** Shared ReLU. */
+  relu: ReLU;
+  /** Second 3×3 convolution. */
+  conv2: Conv2d;
+  /** Its batch norm. */
+  bn2: BatchNorm2d;
+  /** 1×1 convolution + batch norm on the shortcut, when shapes change. */
+  downsample: Sequential | null;
+  /**
+   * @param inplanes Input channels.
+   * @param planes Output channels.
+   * @param stride Stride of the first convolution.
+   */
+  constructor(inplanes: number, planes: number, stride = 1) {
+    super();
+    this.conv1 = new Conv2d(inplanes, planes, 3, {
+      stride,
+      padding: 1,
+      bias: false,
+    });
+    this.bn1 = new BatchNorm2d(planes);
+    this.relu = new ReLU();
+    this.conv2 = new Conv2d(planes, planes, 3, { padding: 1, bias: false });
+    this.bn2 = new BatchNorm2d(planes);
+    this.downsample = stride !== 1 || inplanes !== planes
+      ? new Sequential(
+        new Conv2d(inplanes, planes, 1, { stride, bias: false }),
+        new BatchNorm2d(planes),
+      )
+      : null;
+  }
+  override forward(x: Tensor): Tensor {
+    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
+    out = this.bn2.call(this.conv2.call(out));
+    const identity = this.downsample ? this.downsample.call(x) : x;
+    return this.relu.call(add(out, identity));
+  }
+}
+
+/** Options of `resnet18`. */
+export interface ResNetOptions {
+  /** Output classes (default 1000, ImageNet's). */
+  numClasses?: number;
+}
+
+/** torchvision's ResNet, for BasicBlock layouts. */
+export class ResNet extends Module {
+  /** Stem convolution, 7×7 stride 2. */
+  conv1: Conv2d;
+  /** Stem batch norm. */
+  bn1: BatchNorm2d;
+  /** Stem ReLU. */
+  relu: ReLU;
+  /** 3×3 stride-2 max pooling. */
+  maxpool: MaxPool2d;
+  /** Stage 1 (64 channels). */
+  layer1: Sequential;
+  /** Stage 2 (128 channels). */
+  layer2: Sequential;
+  /** Stage 3 (256 channels). */
+  layer3: Sequential;
+  /** Stage 4 (512 channels). */
+  layer4: Sequential;
+  /** Global average pooling. */
+  avgpool: AdaptiveAvgPool2d;
+  /** The classifier head; replace it to change the number of classes. */
+  fc: Linear;
+  /**
+   * @param layers Blocks per stage, e.g. `[2, 2, 2, 2]` for ResNet-18.
+   * @param options numClasses.
+   */
+  constructor(layers: [number, number, number, number], options: ResNetOptions = {}) {
+    super();
+    const numClasses = options.numClasses ?? 1000;
+    this.conv1 = new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false });
+    this.bn1 = new BatchNorm2d(64);
+    this.relu = new ReLU();
+    this.maxpool = new MaxPool2d(3, { stride: 2, padding: 1 });
+    let inplanes = 64;
+    const stage = (planes: number, blocks: number, stride: number) => {
+      const mods: Module[] = [new BasicBlock(inplanes, planes, stride)];
+      inplanes = planes;
+      for (let i = 1; i < blocks; i++) mods.push(new BasicBlock(planes, planes));
+      return new Sequential(...mods);
+    };
+    this.layer1 = stage(64, layers[0], 1);
+    this.layer2 = stage(128, layers[1], 2);
+    this.layer3 = stage(256, layers[2], 2);
+    this.layer4 = stage(512, layers[3], 2);
+    this.avgpool = new AdaptiveAvgPool2d(1);
+    this.fc = new Linear(512, numClasses);
+    for (const m of this.modules()) {
+      if (m instanceof Conv2d) {
+        kaimingNormal_(m.weight, { mode: "fanOut", nonlinearity: "relu" });
+      } else if (m instanceof BatchNorm2d) {
+        if (m.weight) constant_(m.weight, 1);
+        if (m.bias) constant_(m.bias, 0);
+      }
+    }
+  }
+  override forward(x: Tensor): Tensor {
+    let y = this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
+    y = this.layer4.call(this.layer3.call(this.layer2.call(this.layer1.call(y))));
+    y = flatten(this.avgpool.call(y), 1);
+    return this.fc.call(y);
+  }
+}
+
+/**
+ * ResNet-18 as torchvision builds it: 11,689,512 parameters with 1000
+ * classes, 11,177,538 with 2.
+ *
+ * @param options numClasses.
+ * @returns A freshly initialised model.
+ *
+ * @example Count parameters
+ * ```ts
+ * import { models } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(models.resnet18({ numClasses: 2 }).numParameters(), 11177538);
+ * ```
+ */
+export function resnet18(options: ResNetOptions = {}): ResNet {
+  return new ResNet([2, 2, 2, 2], options);
+}

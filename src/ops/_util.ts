@@ -1,0 +1,148 @@
+/**
+ * Shared helpers of the ops layer: device checks, dims, broadcasting.
+ *
+ * @module
+ */
+
+import type { Backend, DType, Storage } from "../backend/backend.ts";
+import { DTypeError, fmtShape, ShapeError, TensorStateError } from "../errors.ts";
+import {
+  contiguousStrides,
+  defaultBackend,
+  fromStorage,
+  sizeOf,
+  type Tensor,
+} from "../tensor.ts";
+
+export { contiguousStrides, defaultBackend, fromStorage, sizeOf };
+
+/** The common backend of tensors; throws if they live on different devices. */
+export function backendOf(op: string, ...ts: Tensor[]): Backend {
+  const b = ts[0].backend;
+  for (let i = 1; i < ts.length; i++) {
+    if (ts[i].backend !== b) {
+      throw new TensorStateError(
+        `Cannot ${op}: tensors are on different devices (${
+          ts.map((t) => t.device).join(", ")
+        }); move them with .to(device)`,
+      );
+    }
+  }
+  return b;
+}
+
+/** Wraps a kernel result as a tensor of `shape` on backend `b`. */
+export function wrap(b: Backend, s: Storage, shape: readonly number[]): Tensor {
+  return fromStorage(b, s, shape);
+}
+
+/** Normalises a possibly negative dim; throws ShapeError when out of range. */
+export function normDim(
+  op: string,
+  dim: number,
+  ndim: number,
+  shape: readonly number[],
+): number {
+  const lo = -Math.max(ndim, 1), hi = Math.max(ndim, 1) - 1;
+  if (!Number.isInteger(dim) || dim < lo || dim > hi) {
+    throw new ShapeError(
+      `Cannot ${op}: dim ${dim} is out of range for a tensor of shape ${
+        fmtShape(shape)
+      } (expected a dim in [${lo}, ${hi}])`,
+    );
+  }
+  return dim < 0 ? dim + Math.max(ndim, 1) : dim;
+}
+
+/** Normalises a dim list (sorted, unique); `undefined` means every dim. */
+export function normDims(
+  op: string,
+  dim: number | readonly number[] | undefined,
+  shape: readonly number[],
+): number[] {
+  if (dim === undefined) return [...shape.keys()];
+  const list = typeof dim === "number" ? [dim] : dim;
+  const out = list.map((d) => normDim(op, d, shape.length, shape));
+  const uniq = [...new Set(out)].sort((a, b) => a - b);
+  if (uniq.length !== out.length) {
+    throw new ShapeError(
+      `Cannot ${op}: dim ${JSON.stringify(list)} repeats a dim`,
+    );
+  }
+  return uniq;
+}
+
+/** The broadcast shape of two shapes; throws ShapeError naming both. */
+export function broadcastShapes(
+  op: string,
+  a: readonly number[],
+  b: readonly number[],
+): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(
+        `Cannot ${op} tensors: shapes ${fmtShape(a)} and ${
+          fmtShape(b)
+        } do not broadcast`,
+      );
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Strides that read a contiguous `shape` as if broadcast to `target`. */
+export function broadcastStrides(
+  shape: readonly number[],
+  target: readonly number[],
+): number[] {
+  const strides = contiguousStrides(shape);
+  const out = new Array<number>(target.length).fill(0);
+  const off = target.length - shape.length;
+  for (let i = 0; i < shape.length; i++) {
+    out[off + i] = shape[i] === 1 && target[off + i] !== 1 ? 0 : strides[i];
+  }
+  return out;
+}
+
+/** Throws DTypeError unless `t` is float32. */
+export function requireFloat(op: string, t: Tensor, what = "input"): void {
+  if (t.dtype !== "float32") {
+    throw new DTypeError(
+      `Cannot ${op}: ${what} of shape ${
+        fmtShape(t.shape)
+      } has dtype ${t.dtype}, expected float32`,
+    );
+  }
+}
+
+/** Throws DTypeError unless `t` is int32. */
+export function requireInt(op: string, t: Tensor, what = "index"): void {
+  if (t.dtype !== "int32") {
+    throw new DTypeError(
+      `Cannot ${op}: ${what} of shape ${
+        fmtShape(t.shape)
+      } has dtype ${t.dtype}, expected int32`,
+    );
+  }
+}
+
+/** Validates a shape given by a user. */
+export function checkShape(op: string, shape: readonly number[]): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new ShapeError(
+        `Cannot ${op}: shape ${fmtShape(shape)} has a size that is not a non-negative integer`,
+      );
+    }
+  }
+}
+
+/** The dtype of `a op b` under PyTorch's promotion for float32/int32. */
+export function promote(a: DType, b: DType): DType {
+  return a === "float32" || b === "float32" ? "float32" : "int32";
+}

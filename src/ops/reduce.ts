@@ -1,0 +1,224 @@
+/**
+ * Reductions over dims, with keepdim, and their gradients.
+ *
+ * @module
+ */
+
+import type { ReduceOp } from "../backend/backend.ts";
+import { record } from "../autograd.ts";
+import { fmtShape, ShapeError } from "../errors.ts";
+import type { Tensor } from "../tensor.ts";
+import { normDim, normDims, sizeOf, wrap } from "./_util.ts";
+import { expand, permute, reshape } from "./shape.ts";
+import { cast, rawBinary, sub, whereRaw } from "./elementwise.ts";
+import { mul, sqrt } from "./elementwise.ts";
+
+/** Options of a reduction. */
+export interface ReduceOptions {
+  /** Keep reduced dims with size 1 (default false). */
+  keepdim?: boolean;
+}
+
+function keptShape(shape: readonly number[], dims: number[]): number[] {
+  return shape.map((d, i) => (dims.includes(i) ? 1 : d));
+}
+
+function outShape(
+  shape: readonly number[],
+  dims: number[],
+  keepdim: boolean,
+): number[] {
+  return keepdim
+    ? keptShape(shape, dims)
+    : shape.filter((_, i) => !dims.includes(i));
+}
+
+/** Runs a reduce kernel over `dims` (already normalised); no autograd. */
+export function reduceRaw(op: ReduceOp, x: Tensor, dims: number[]): Tensor {
+  const shape = x.shape;
+  const be = x.backend;
+  if (dims.length === 0) {
+    // a 0-d tensor reduces to a copy of itself
+    const s = be.zeros(x.dtype, x.numel());
+    be.assign(s, x.storage);
+    return wrap(be, s, x.shape);
+  }
+  const contiguousRun = dims.every((d, i) => i === 0 || d === dims[i - 1] + 1);
+  let src = x;
+  let outer: number, r: number, inner: number;
+  if (contiguousRun) {
+    outer = sizeOf(shape.slice(0, dims[0]));
+    r = sizeOf(dims.map((d) => shape[d]));
+    inner = sizeOf(shape.slice(dims[dims.length - 1] + 1));
+  } else {
+    const kept = [...shape.keys()].filter((i) => !dims.includes(i));
+    src = permute(x, [...kept, ...dims]);
+    outer = sizeOf(kept.map((d) => shape[d]));
+    r = sizeOf(dims.map((d) => shape[d]));
+    inner = 1;
+  }
+  if (r === 0 && op !== "sum") {
+    throw new ShapeError(
+      `Cannot ${op} over an empty dim: tensor of shape ${fmtShape(shape)}`,
+    );
+  }
+  const y = be.reduce(op, src.storage, outer, r, inner);
+  if (src !== x) src.dispose();
+  return wrap(be, y, keptShape(shape, dims));
+}
+
+/** Sum over `dim` (all dims when omitted). */
+export function sum(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  const dims = normDims("sum", dim, x.shape);
+  const kd = reduceRaw("sum", x, dims);
+  const y = options.keepdim ? kd : reshape(kd, outShape(x.shape, dims, false));
+  return record(y, [x], "sum", (g) => {
+    return [expand(reshape(g, keptShape(x.shape, dims)), x.shape)];
+  });
+}
+
+/** Mean over `dim` (all dims when omitted). */
+export function mean(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  const dims = normDims("mean", dim, x.shape);
+  const count = sizeOf(dims.map((d) => x.shape[d]));
+  return mul(sum(cast(x, "float32"), dims, options), 1 / count);
+}
+
+function extreme(
+  op: "max" | "min",
+  x: Tensor,
+  dim: number | readonly number[] | undefined,
+  options: ReduceOptions,
+): Tensor {
+  const dims = normDims(op, dim, x.shape);
+  const kd = reduceRaw(op, x, dims);
+  const y = options.keepdim ? kd : reshape(kd, outShape(x.shape, dims, false));
+  return record(y, [x], op, (g) => {
+    const gk = reshape(g, keptShape(x.shape, dims));
+    if (typeof dim === "number") {
+      // torch.max(x, dim): the whole gradient goes to the selected index
+      const d = dims[0];
+      const idx = reduceRaw(op === "max" ? "argmax" : "argmin", x, dims);
+      return [scatterInto(x.shape, d, idx, gk)];
+    }
+    // full / multi-dim reductions share the gradient among ties (amax)
+    const mask = cast(rawBinary("eq", x, kd), "float32");
+    const count = reduceRaw("sum", mask, dims);
+    return [rawBinary("mul", mask, rawBinary("div", gk, count))];
+  });
+}
+
+/** `dst = zeros(shape); dst.scatter_add_(dim, index, src)` with index/src keepdim-shaped. */
+export function scatterInto(
+  shape: readonly number[],
+  dim: number,
+  index: Tensor,
+  src: Tensor,
+): Tensor {
+  const be = src.backend;
+  const outer = sizeOf(shape.slice(0, dim));
+  const inner = sizeOf(shape.slice(dim + 1));
+  const out = be.zeros("float32", sizeOf(shape));
+  be.scatterAdd(
+    out,
+    outer,
+    shape[dim],
+    inner,
+    index.storage,
+    index.shape[dim],
+    src.storage,
+  );
+  return wrap(be, out, shape);
+}
+
+/** Maximum values over `dim` (all dims when omitted). */
+export function max(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  return extreme("max", x, dim, options);
+}
+
+/** Minimum values over `dim` (all dims when omitted). */
+export function min(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  return extreme("min", x, dim, options);
+}
+
+function argReduce(
+  op: "argmax" | "argmin",
+  x: Tensor,
+  dim: number | undefined,
+  options: ReduceOptions,
+): Tensor {
+  if (dim === undefined) {
+    const flat = reshape(x, [x.numel()]);
+    const y = reduceRaw(op, flat, [0]);
+    return reshape(y, options.keepdim ? x.shape.map(() => 1) : []);
+  }
+  const d = normDim(op, dim, x.ndim, x.shape);
+  const kd = reduceRaw(op, x, [d]);
+  return options.keepdim ? kd : reshape(kd, outShape(x.shape, [d], false));
+}
+
+/** int32 indices of the maxima along `dim` (flattened when omitted). */
+export function argmax(
+  x: Tensor,
+  dim?: number,
+  options: ReduceOptions = {},
+): Tensor {
+  return argReduce("argmax", x, dim, options);
+}
+
+/** int32 indices of the minima along `dim` (flattened when omitted). */
+export function argmin(
+  x: Tensor,
+  dim?: number,
+  options: ReduceOptions = {},
+): Tensor {
+  return argReduce("argmin", x, dim, options);
+}
+
+/** Options of `var` and `std`. */
+export interface VarOptions extends ReduceOptions {
+  /** Subtracted from the count in the divisor: 1 = unbiased (default), 0 = population. */
+  correction?: number;
+}
+
+/** Variance over `dim` (all dims when omitted). */
+export function variance(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: VarOptions = {},
+): Tensor {
+  const dims = normDims("var", dim, x.shape);
+  const count = sizeOf(dims.map((d) => x.shape[d]));
+  const correction = options.correction ?? 1;
+  const m = mean(x, dims, { keepdim: true });
+  const d = sub(x, m);
+  const ss = sum(mul(d, d), dims, { keepdim: options.keepdim });
+  return mul(ss, 1 / Math.max(count - correction, 0));
+}
+
+/** Standard deviation over `dim` (all dims when omitted). */
+export function std(
+  x: Tensor,
+  dim?: number | readonly number[],
+  options: VarOptions = {},
+): Tensor {
+  return sqrt(variance(x, dim, options));
+}
+
+export { whereRaw };
