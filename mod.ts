@@ -24,11 +24,17 @@ export {
   keep,
   memory,
   type NestedArray,
+  StorageRef,
   Tensor,
   type TensorContainer,
   tidy,
 } from "./src/tensor.ts";
-export { isGradEnabled, noGrad, setGradEnabled } from "./src/autograd.ts";
+export {
+  type GradNode,
+  isGradEnabled,
+  noGrad,
+  setGradEnabled,
+} from "./src/autograd.ts";
 export {
   abs,
   add,
@@ -46,6 +52,7 @@ export {
   gather,
   indexSelect,
   log,
+  logSoftmax,
   matmul,
   max,
   maximum,
@@ -61,12 +68,12 @@ export {
   rand,
   randint,
   randn,
+  type ReduceOptions,
   reshape,
   rsqrt,
   sigmoid,
   slice,
   softmax,
-  logSoftmax,
   sqrt,
   squeeze,
   stack,
@@ -79,6 +86,7 @@ export {
   transpose,
   unsqueeze,
   variance,
+  type VarOptions,
   where,
   zeros,
   zerosLike,
@@ -92,13 +100,30 @@ export {
   ShapeError,
   TensorStateError,
 } from "./src/errors.ts";
-export type { DeviceName, DType, TypedArray } from "./src/backend/backend.ts";
+export type {
+  AdamUpdate,
+  Backend,
+  BinaryOp,
+  Conv2dGeometry,
+  DeviceName,
+  DType,
+  Pool2dGeometry,
+  ReduceOp,
+  SgdUpdate,
+  Storage,
+  TypedArray,
+  UnaryOp,
+} from "./src/backend/backend.ts";
 export {
   backendStatus,
   currentDevice,
   setBackend,
 } from "./src/backend/registry.ts";
+/** Modules, layers, initialisers and `nn.functional`. */
 export * as nn from "./src/nn/mod.ts";
+/** The tutorial's teacher (`resnet18`) and student (`StudentNet`). */
 export * as models from "./src/nn/models/mod.ts";
+/** Optimizers (`SGD`, `Adam`, `AdamW`) and learning-rate schedulers. */
 export * as optim from "./src/optim/mod.ts";
+/** Reading and writing tensors: safetensors. */
 export * as io from "./src/io/mod.ts";

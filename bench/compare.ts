@@ -32,7 +32,12 @@ const minTime = values.quick ? 1 : 4;
 
 interface Workload {
   name: string;
-  kind: "gemm" | "student-train" | "student-infer" | "resnet-infer" | "resnet-train";
+  kind:
+    | "gemm"
+    | "student-train"
+    | "student-infer"
+    | "resnet-infer"
+    | "resnet-train";
   unit: string;
   n?: number;
   batch?: number;
@@ -129,14 +134,17 @@ function runKdeno(w: Workload): number {
       });
   } else {
     model.eval();
-    fn = () => noGrad(() => tidy(() => void model.call(x) as unknown as Tensor));
+    fn = () =>
+      noGrad(() => tidy(() => void model.call(x) as unknown as Tensor));
   }
   const s = timeit(fn, w.minTime, w.minIters ?? 2);
   model.dispose();
   return bs / s;
 }
 
-async function runTorch(ws: Workload[]): Promise<Record<string, number> | null> {
+async function runTorch(
+  ws: Workload[],
+): Promise<Record<string, number> | null> {
   try {
     const cmd = new Deno.Command(values.python!, {
       args: ["bench/compare_torch.py", JSON.stringify({ workloads: ws })],
@@ -171,7 +179,13 @@ for (const w of workloads) {
       ratio?.toFixed(3) ?? "n/a"
     } (${w.unit})`,
   );
-  rows.push({ workload: w.name, unit: w.unit, kdeno: k, pytorch: p ?? null, ratio });
+  rows.push({
+    workload: w.name,
+    unit: w.unit,
+    kdeno: k,
+    pytorch: p ?? null,
+    ratio,
+  });
 }
 await Deno.mkdir("bench/results", { recursive: true });
 const path = "bench/results/compare.json";

@@ -14,6 +14,8 @@ export class BackendUnavailableError extends Error {
   /** Every path or soname tried, with the reason it failed. */
   readonly tried: string[];
   /**
+   * Creates the error.
+   *
    * @param library The library that was looked for.
    * @param tried Each attempt as `path: reason`.
    * @param hint What the user can do about it.
@@ -87,7 +89,11 @@ export function candidatePaths(spec: LibrarySpec): string[] {
   for (const dir of spec.dirs ?? []) {
     for (const f of spec.fileNames) push(`${dir}/${f}`);
   }
-  if (spec.sonameFallback !== false) for (const f of spec.fileNames) push(f);
+  if (spec.sonameFallback !== false) {
+    for (const f of spec.fileNames) {
+      push(f);
+    }
+  }
   return out;
 }
 

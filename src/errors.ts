@@ -9,7 +9,11 @@ export { BackendUnavailableError } from "../ffi/find_library.ts";
 
 /** Shapes that do not fit an operation, or a dim out of range. */
 export class ShapeError extends RangeError {
-  /** @param message What was wrong, naming the shapes or dims. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong, naming the shapes or dims.
+   */
   constructor(message: string) {
     super(message);
     this.name = "ShapeError";
@@ -18,7 +22,11 @@ export class ShapeError extends RangeError {
 
 /** A dtype an operation does not accept. */
 export class DTypeError extends TypeError {
-  /** @param message What was wrong, naming the dtypes. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong, naming the dtypes.
+   */
   constructor(message: string) {
     super(message);
     this.name = "DTypeError";
@@ -27,7 +35,11 @@ export class DTypeError extends TypeError {
 
 /** A tensor used after `dispose()`, or tensors on different devices. */
 export class TensorStateError extends Error {
-  /** @param message What was wrong. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong.
+   */
   constructor(message: string) {
     super(message);
     this.name = "TensorStateError";
@@ -36,7 +48,11 @@ export class TensorStateError extends Error {
 
 /** An unreadable, truncated or malformed checkpoint or state dict. */
 export class CheckpointError extends Error {
-  /** @param message What was wrong, naming the file or keys. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong, naming the file or keys.
+   */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";
@@ -45,7 +61,11 @@ export class CheckpointError extends Error {
 
 /** Unreadable or invalid data: an image, a folder, a label. */
 export class DataError extends Error {
-  /** @param message What was wrong, naming the file or folder. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong, naming the file or folder.
+   */
   constructor(message: string) {
     super(message);
     this.name = "DataError";

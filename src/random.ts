@@ -14,7 +14,11 @@ export class Generator {
   #s = new Uint32Array(4);
   #spare: number | null = null;
 
-  /** @param seed Any integer. */
+  /**
+   * See the parameters.
+   *
+   * @param seed Any integer.
+   */
   constructor(seed = 0) {
     this.seed(seed);
   }
@@ -39,7 +43,11 @@ export class Generator {
     this.#spare = null;
   }
 
-  /** @returns The next 32-bit unsigned integer. */
+  /**
+   * The next 32-bit unsigned integer.
+   *
+   * @returns The next 32-bit unsigned integer.
+   */
   nextUint32(): number {
     const s = this.#s;
     const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
@@ -53,12 +61,20 @@ export class Generator {
     return result;
   }
 
-  /** @returns A float in [0, 1) with 24 random bits (exact in float32). */
+  /**
+   * A float in [0, 1) with 24 random bits (exact in float32).
+   *
+   * @returns A float in [0, 1) with 24 random bits (exact in float32).
+   */
   uniform(): number {
     return (this.nextUint32() >>> 8) / 16777216;
   }
 
-  /** @returns A standard normal sample. */
+  /**
+   * A standard normal sample.
+   *
+   * @returns A standard normal sample.
+   */
   normal(): number {
     if (this.#spare !== null) {
       const v = this.#spare;
@@ -74,6 +90,8 @@ export class Generator {
   }
 
   /**
+   * An integer in [0, n), unbiased.
+   *
    * @param n Exclusive upper bound, at most 2^32.
    * @returns An integer in [0, n), unbiased.
    */
@@ -85,14 +103,24 @@ export class Generator {
     return x % n;
   }
 
-  /** @returns The state, for checkpoints. */
+  /**
+   * The state, for checkpoints.
+   *
+   * @returns The state, for checkpoints.
+   */
   getState(): number[] {
     return [...this.#s, this.#spare === null ? NaN : this.#spare];
   }
 
-  /** @param state A value from `getState()`. */
+  /**
+   * See the parameters.
+   *
+   * @param state A value from `getState()`.
+   */
   setState(state: readonly number[]): void {
-    if (state.length !== 5) throw new RangeError("Generator state has 5 numbers");
+    if (state.length !== 5) {
+      throw new RangeError("Generator state has 5 numbers");
+    }
     for (let i = 0; i < 4; i++) this.#s[i] = state[i] >>> 0;
     this.#spare = Number.isNaN(state[4]) ? null : state[4];
   }

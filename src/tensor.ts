@@ -14,7 +14,12 @@ import type {
   TypedArray,
 } from "./backend/backend.ts";
 import { currentDevice, getBackend } from "./backend/registry.ts";
-import { DTypeError, fmtShape, ShapeError, TensorStateError } from "./errors.ts";
+import {
+  DTypeError,
+  fmtShape,
+  ShapeError,
+  TensorStateError,
+} from "./errors.ts";
 import type { GradNode } from "./autograd.ts";
 import * as ops from "./ops/mod.ts";
 
@@ -23,6 +28,8 @@ export class StorageRef {
   /** Number of live tensors using this storage. */
   refs = 1;
   /**
+   * Creates the object.
+   *
    * @param storage The backend storage.
    * @param backend Its backend.
    */
@@ -239,7 +246,11 @@ export class Tensor {
     return this.gradNode === null;
   }
 
-  /** @returns The number of elements. */
+  /**
+   * The number of elements.
+   *
+   * @returns The number of elements.
+   */
   numel(): number {
     return sizeOf(this.shape);
   }
@@ -277,12 +288,20 @@ export class Tensor {
     this.dispose();
   }
 
-  /** @returns A host copy of the elements. */
+  /**
+   * A host copy of the elements.
+   *
+   * @returns A host copy of the elements.
+   */
   data(): TypedArray {
     return this.backend.download(this.storage);
   }
 
-  /** @returns The elements as nested arrays (a number for a 0-d tensor). */
+  /**
+   * The elements as nested arrays (a number for a 0-d tensor).
+   *
+   * @returns The elements as nested arrays (a number for a 0-d tensor).
+   */
   toArray(): NestedArray {
     const d = this.data();
     if (this.shape.length === 0) return d[0];
@@ -300,7 +319,11 @@ export class Tensor {
     return build(0, 0);
   }
 
-  /** @returns The single element of a one-element tensor. */
+  /**
+   * The single element of a one-element tensor.
+   *
+   * @returns The single element of a one-element tensor.
+   */
   item(): number {
     if (this.numel() !== 1) {
       throw new ShapeError(
@@ -312,9 +335,15 @@ export class Tensor {
     return this.data()[0];
   }
 
-  /** @returns A readable rendering, like PyTorch's. */
+  /**
+   * A readable rendering, like PyTorch's.
+   *
+   * @returns A readable rendering, like PyTorch's.
+   */
   toString(): string {
-    if (this.#disposed) return `tensor(<disposed>, shape=${fmtShape(this.shape)})`;
+    if (this.#disposed) {
+      return `tensor(<disposed>, shape=${fmtShape(this.shape)})`;
+    }
     const d = this.data();
     const isInt = this.dtype === "int32";
     let maxAbs = 0;
@@ -335,9 +364,11 @@ export class Tensor {
     const render = (dim: number, off: number, indent: string): string => {
       if (this.shape.length === 0) return cells[0];
       const n = this.shape[dim];
-      const idx = n > 6 && d.length > limit ? [0, 1, 2, -1, n - 3, n - 2, n - 1] : [
-        ...Array(n).keys(),
-      ];
+      const idx = n > 6 && d.length > limit
+        ? [0, 1, 2, -1, n - 3, n - 2, n - 1]
+        : [
+          ...Array(n).keys(),
+        ];
       if (dim === this.shape.length - 1) {
         return "[" +
           idx.map((i) => i < 0 ? "..." : cells[off + i].padStart(width)).join(
@@ -347,9 +378,10 @@ export class Tensor {
       const stride = sizeOf(this.shape.slice(dim + 1));
       const sep = ",\n" + "\n".repeat(this.shape.length - dim - 2) + indent +
         " ";
-      return "[" + idx.map((i) =>
-        i < 0 ? "..." : render(dim + 1, off + i * stride, indent + " ")
-      ).join(sep) + "]";
+      return "[" +
+        idx.map((i) =>
+          i < 0 ? "..." : render(dim + 1, off + i * stride, indent + " ")
+        ).join(sep) + "]";
     };
     const extras: string[] = [];
     if (this.dtype !== "float32") extras.push(`dtype=${this.dtype}`);
@@ -381,7 +413,11 @@ export class Tensor {
     ops.runBackward(this, grad);
   }
 
-  /** @returns A tensor sharing storage, cut from the graph. */
+  /**
+   * A tensor sharing storage, cut from the graph.
+   *
+   * @returns A tensor sharing storage, cut from the graph.
+   */
   detach(): Tensor {
     this.ref.refs++;
     return new Tensor(this.ref, this.shape, this.dtype);
@@ -399,75 +435,152 @@ export class Tensor {
 
   // ---- elementwise ---------------------------------------------------------
 
-  /** @param other Tensor or scalar. @returns `this + other`. */
+  /**
+   * Returns `this + other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns `this + other`.
+   */
   add(other: Tensor | number): Tensor {
     return ops.add(this, other);
   }
-  /** @param other Tensor or scalar. @returns `this - other`. */
+  /**
+   * Returns `this - other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns `this - other`.
+   */
   sub(other: Tensor | number): Tensor {
     return ops.sub(this, other);
   }
-  /** @param other Tensor or scalar. @returns `this * other`. */
+  /**
+   * Returns `this * other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns `this * other`.
+   */
   mul(other: Tensor | number): Tensor {
     return ops.mul(this, other);
   }
-  /** @param other Tensor or scalar. @returns `this / other` (true division). */
+  /**
+   * Returns `this / other` (true division).
+   *
+   * @param other Tensor or scalar.
+   * @returns `this / other` (true division).
+   */
   div(other: Tensor | number): Tensor {
     return ops.div(this, other);
   }
-  /** @param exponent Tensor or scalar. @returns `this ** exponent`. */
+  /**
+   * Returns `this ** exponent`.
+   *
+   * @param exponent Tensor or scalar.
+   * @returns `this ** exponent`.
+   */
   pow(exponent: Tensor | number): Tensor {
     return ops.pow(this, exponent);
   }
-  /** @param other Tensor or scalar. @returns Elementwise maximum. */
+  /**
+   * Elementwise maximum.
+   *
+   * @param other Tensor or scalar.
+   * @returns Elementwise maximum.
+   */
   maximum(other: Tensor | number): Tensor {
     return ops.maximum(this, other);
   }
-  /** @param other Tensor or scalar. @returns Elementwise minimum. */
+  /**
+   * Elementwise minimum.
+   *
+   * @param other Tensor or scalar.
+   * @returns Elementwise minimum.
+   */
   minimum(other: Tensor | number): Tensor {
     return ops.minimum(this, other);
   }
-  /** @returns `-this`. */
+  /**
+   * Returns `-this`.
+   *
+   * @returns `-this`.
+   */
   neg(): Tensor {
     return ops.neg(this);
   }
-  /** @returns `e^this`. */
+  /**
+   * Returns `e^this`.
+   *
+   * @returns `e^this`.
+   */
   exp(): Tensor {
     return ops.exp(this);
   }
-  /** @returns Natural logarithm. */
+  /**
+   * Natural logarithm.
+   *
+   * @returns Natural logarithm.
+   */
   log(): Tensor {
     return ops.log(this);
   }
-  /** @returns Square root. */
+  /**
+   * Square root.
+   *
+   * @returns Square root.
+   */
   sqrt(): Tensor {
     return ops.sqrt(this);
   }
-  /** @returns `1 / sqrt(this)`. */
+  /**
+   * Returns `1 / sqrt(this)`.
+   *
+   * @returns `1 / sqrt(this)`.
+   */
   rsqrt(): Tensor {
     return ops.rsqrt(this);
   }
-  /** @returns Absolute value. */
+  /**
+   * Absolute value.
+   *
+   * @returns Absolute value.
+   */
   abs(): Tensor {
     return ops.abs(this);
   }
-  /** @returns `this * this`. */
+  /**
+   * Returns `this * this`.
+   *
+   * @returns `this * this`.
+   */
   square(): Tensor {
     return ops.square(this);
   }
-  /** @returns `max(this, 0)`. */
+  /**
+   * Returns `max(this, 0)`.
+   *
+   * @returns `max(this, 0)`.
+   */
   relu(): Tensor {
     return ops.relu(this);
   }
-  /** @returns Logistic sigmoid. */
+  /**
+   * Logistic sigmoid.
+   *
+   * @returns Logistic sigmoid.
+   */
   sigmoid(): Tensor {
     return ops.sigmoid(this);
   }
-  /** @returns Hyperbolic tangent. */
+  /**
+   * Hyperbolic tangent.
+   *
+   * @returns Hyperbolic tangent.
+   */
   tanh(): Tensor {
     return ops.tanh(this);
   }
   /**
+   * Values clamped to `[min, max]`.
+   *
    * @param min Lower bound (or undefined).
    * @param max Upper bound (or undefined).
    * @returns Values clamped to `[min, max]`.
@@ -475,42 +588,82 @@ export class Tensor {
   clamp(min?: number, max?: number): Tensor {
     return ops.clamp(this, min, max);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this == other`. */
+  /**
+   * Returns int32 mask of `this == other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this == other`.
+   */
   eq(other: Tensor | number): Tensor {
     return ops.compare("eq", this, other);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this != other`. */
+  /**
+   * Returns int32 mask of `this != other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this != other`.
+   */
   ne(other: Tensor | number): Tensor {
     return ops.compare("ne", this, other);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this < other`. */
+  /**
+   * Returns int32 mask of `this < other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this < other`.
+   */
   lt(other: Tensor | number): Tensor {
     return ops.compare("lt", this, other);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this <= other`. */
+  /**
+   * Returns int32 mask of `this <= other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this <= other`.
+   */
   le(other: Tensor | number): Tensor {
     return ops.compare("le", this, other);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this > other`. */
+  /**
+   * Returns int32 mask of `this > other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this > other`.
+   */
   gt(other: Tensor | number): Tensor {
     return ops.compare("gt", this, other);
   }
-  /** @param other Tensor or scalar. @returns int32 mask of `this >= other`. */
+  /**
+   * Returns int32 mask of `this >= other`.
+   *
+   * @param other Tensor or scalar.
+   * @returns int32 mask of `this >= other`.
+   */
   ge(other: Tensor | number): Tensor {
     return ops.compare("ge", this, other);
   }
   /**
+   * A converted copy (or this tensor when already `dtype`).
+   *
    * @param dtype Target dtype.
    * @returns A converted copy (or this tensor when already `dtype`).
    */
   toDtype(dtype: DType): Tensor {
     return ops.cast(this, dtype);
   }
-  /** @returns A float32 copy. */
+  /**
+   * A float32 copy.
+   *
+   * @returns A float32 copy.
+   */
   float(): Tensor {
     return ops.cast(this, "float32");
   }
-  /** @returns An int32 copy (truncated toward zero). */
+  /**
+   * An int32 copy (truncated toward zero).
+   *
+   * @returns An int32 copy (truncated toward zero).
+   */
   int(): Tensor {
     return ops.cast(this, "int32");
   }
@@ -518,6 +671,8 @@ export class Tensor {
   // ---- reductions ----------------------------------------------------------
 
   /**
+   * The sum.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim` keeps reduced dims as size 1.
    * @returns The sum.
@@ -526,6 +681,8 @@ export class Tensor {
     return ops.sum(this, dim, options);
   }
   /**
+   * The mean.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim`.
    * @returns The mean.
@@ -534,6 +691,8 @@ export class Tensor {
     return ops.mean(this, dim, options);
   }
   /**
+   * The maximum values.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim`.
    * @returns The maximum values.
@@ -542,6 +701,8 @@ export class Tensor {
     return ops.max(this, dim, options);
   }
   /**
+   * The minimum values.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim`.
    * @returns The minimum values.
@@ -550,6 +711,8 @@ export class Tensor {
     return ops.min(this, dim, options);
   }
   /**
+   * Returns int32 indices of the maxima (the first on ties).
+   *
    * @param dim Dim to reduce; the flattened tensor when omitted.
    * @param options `keepdim`.
    * @returns int32 indices of the maxima (the first on ties).
@@ -558,6 +721,8 @@ export class Tensor {
     return ops.argmax(this, dim, options);
   }
   /**
+   * Returns int32 indices of the minima.
+   *
    * @param dim Dim to reduce; the flattened tensor when omitted.
    * @param options `keepdim`.
    * @returns int32 indices of the minima.
@@ -566,6 +731,8 @@ export class Tensor {
     return ops.argmin(this, dim, options);
   }
   /**
+   * The variance.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim`; `correction` (1 = unbiased, the default).
    * @returns The variance.
@@ -577,6 +744,8 @@ export class Tensor {
     return ops.variance(this, dim, options);
   }
   /**
+   * The standard deviation.
+   *
    * @param dim Dim or dims to reduce; all when omitted.
    * @param options `keepdim`; `correction` (1 = unbiased, the default).
    * @returns The standard deviation.
@@ -590,26 +759,48 @@ export class Tensor {
 
   // ---- linear algebra ------------------------------------------------------
 
-  /** @param other Right operand. @returns The matrix product (as `torch.matmul`). */
+  /**
+   * The matrix product (as `torch.matmul`).
+   *
+   * @param other Right operand.
+   * @returns The matrix product (as `torch.matmul`).
+   */
   matmul(other: Tensor): Tensor {
     return ops.matmul(this, other);
   }
 
   // ---- shape ---------------------------------------------------------------
 
-  /** @param shape New shape; one entry may be -1. @returns A reshaped tensor. */
+  /**
+   * A reshaped tensor.
+   *
+   * @param shape New shape; one entry may be -1.
+   * @returns A reshaped tensor.
+   */
   reshape(shape: readonly number[]): Tensor {
     return ops.reshape(this, shape);
   }
-  /** @param shape New shape; one entry may be -1. @returns A view sharing storage. */
+  /**
+   * A view sharing storage.
+   *
+   * @param shape New shape; one entry may be -1.
+   * @returns A view sharing storage.
+   */
   view(shape: readonly number[]): Tensor {
     return ops.reshape(this, shape);
   }
-  /** @param dims A permutation of the dims. @returns The permuted tensor. */
+  /**
+   * The permuted tensor.
+   *
+   * @param dims A permutation of the dims.
+   * @returns The permuted tensor.
+   */
   permute(dims: readonly number[]): Tensor {
     return ops.permute(this, dims);
   }
   /**
+   * The tensor with the two dims swapped.
+   *
    * @param dim0 First dim.
    * @param dim1 Second dim.
    * @returns The tensor with the two dims swapped.
@@ -617,16 +808,24 @@ export class Tensor {
   transpose(dim0: number, dim1: number): Tensor {
     return ops.transpose(this, dim0, dim1);
   }
-  /** @returns The transpose of a 2-D tensor. */
+  /**
+   * The transpose of a 2-D tensor.
+   *
+   * @returns The transpose of a 2-D tensor.
+   */
   t(): Tensor {
     if (this.ndim > 2) {
       throw new ShapeError(
-        `Cannot call t() on a tensor of shape ${fmtShape(this.shape)}: it has ${this.ndim} dims, at most 2 allowed`,
+        `Cannot call t() on a tensor of shape ${
+          fmtShape(this.shape)
+        }: it has ${this.ndim} dims, at most 2 allowed`,
       );
     }
     return this.ndim < 2 ? this : ops.transpose(this, 0, 1);
   }
   /**
+   * The flattened tensor.
+   *
    * @param startDim First dim to flatten.
    * @param endDim Last dim to flatten.
    * @returns The flattened tensor.
@@ -634,15 +833,30 @@ export class Tensor {
   flatten(startDim = 0, endDim = -1): Tensor {
     return ops.flatten(this, startDim, endDim);
   }
-  /** @param dim Dim to drop if size 1; all size-1 dims when omitted. @returns The squeezed tensor. */
+  /**
+   * The squeezed tensor.
+   *
+   * @param dim Dim to drop if size 1; all size-1 dims when omitted.
+   * @returns The squeezed tensor.
+   */
   squeeze(dim?: number): Tensor {
     return ops.squeeze(this, dim);
   }
-  /** @param dim Where to insert a size-1 dim. @returns The unsqueezed tensor. */
+  /**
+   * The unsqueezed tensor.
+   *
+   * @param dim Where to insert a size-1 dim.
+   * @returns The unsqueezed tensor.
+   */
   unsqueeze(dim: number): Tensor {
     return ops.unsqueeze(this, dim);
   }
-  /** @param shape Target shape (-1 keeps a dim). @returns The broadcast tensor. */
+  /**
+   * The broadcast tensor.
+   *
+   * @param shape Target shape (-1 keeps a dim).
+   * @returns The broadcast tensor.
+   */
   expand(shape: readonly number[]): Tensor {
     return ops.expand(this, shape);
   }
@@ -659,6 +873,8 @@ export class Tensor {
     return ops.slice(this, dim, start, end, step);
   }
   /**
+   * Returns `slice(dim, start, start + length)`.
+   *
    * @param dim The dim.
    * @param start First index.
    * @param length How many.
@@ -668,6 +884,8 @@ export class Tensor {
     return ops.slice(this, dim, start, start + length, 1);
   }
   /**
+   * The selected entries.
+   *
    * @param dim The dim to index.
    * @param index 1-D int32 indices.
    * @returns The selected entries.
@@ -676,6 +894,8 @@ export class Tensor {
     return ops.indexSelect(this, dim, index);
   }
   /**
+   * Returns `out[i][j] = this[index[i][j]][j]` for dim 0, and so on.
+   *
    * @param dim The dim to gather along.
    * @param index int32 indices, same rank as this tensor.
    * @returns `out[i][j] = this[index[i][j]][j]` for dim 0, and so on.
@@ -683,22 +903,40 @@ export class Tensor {
   gather(dim: number, index: Tensor): Tensor {
     return ops.gather(this, dim, index);
   }
-  /** @returns This tensor (kdeno tensors are always contiguous). */
+  /**
+   * This tensor (kdeno tensors are always contiguous).
+   *
+   * @returns This tensor (kdeno tensors are always contiguous).
+   */
   contiguous(): Tensor {
     return this;
   }
-  /** @returns A copy that shares no storage, recorded for autograd. */
+  /**
+   * A copy that shares no storage, recorded for autograd.
+   *
+   * @returns A copy that shares no storage, recorded for autograd.
+   */
   clone(): Tensor {
     return ops.clone(this);
   }
 
   // ---- softmax -------------------------------------------------------------
 
-  /** @param dim The dim to normalise. @returns Softmax along `dim`. */
+  /**
+   * Softmax along `dim`.
+   *
+   * @param dim The dim to normalise.
+   * @returns Softmax along `dim`.
+   */
   softmax(dim: number): Tensor {
     return ops.softmax(this, dim);
   }
-  /** @param dim The dim to normalise. @returns Log-softmax along `dim`. */
+  /**
+   * Log-softmax along `dim`.
+   *
+   * @param dim The dim to normalise.
+   * @returns Log-softmax along `dim`.
+   */
   logSoftmax(dim: number): Tensor {
     return ops.logSoftmax(this, dim);
   }

@@ -113,7 +113,10 @@ Deno.test("a training step inside tidy() leaves only parameters, gradients and o
   // + the two inputs made above
   const live = params + buffers + params * 2 + 2;
   const globalBase = after4.tensors - live;
-  assert.ok(globalBase >= 0, `fewer live tensors than expected: ${after4.tensors}`);
+  assert.ok(
+    globalBase >= 0,
+    `fewer live tensors than expected: ${after4.tensors}`,
+  );
   // nothing else was created by the steps
   const tidyOnly = tidy(() => {
     model.call(x);

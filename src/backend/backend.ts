@@ -45,7 +45,10 @@ export type UnaryOp =
   | "square"
   | "reciprocal";
 
-/** Elementwise functions of two arguments. Comparisons produce int32 0/1. */
+/**
+ * Elementwise functions of two arguments. Comparisons produce int32 0/1.
+ * `reluGrad` is `b > 0 ? a : 0` (the ReLU gradient `a` masked by the output `b`).
+ */
 export type BinaryOp =
   | "add"
   | "sub"
@@ -54,6 +57,7 @@ export type BinaryOp =
   | "pow"
   | "maximum"
   | "minimum"
+  | "reluGrad"
   | "eq"
   | "ne"
   | "lt"

@@ -32,7 +32,9 @@ function write(t: Tensor, f: (i: number) => number): Tensor {
 export function fans(t: Tensor): [number, number] {
   if (t.ndim < 2) {
     throw new ShapeError(
-      `Cannot compute fan in/out of a tensor of shape ${fmtShape(t.shape)}: needs at least 2 dims`,
+      `Cannot compute fan in/out of a tensor of shape ${
+        fmtShape(t.shape)
+      }: needs at least 2 dims`,
     );
   }
   const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
@@ -84,7 +86,10 @@ function gain(o: KaimingOptions): number {
 }
 
 /** He-uniform, as `torch.nn.init.kaiming_uniform_`. @param t Weight. @param options a, mode, nonlinearity. @returns t. */
-export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+export function kaimingUniform_(
+  t: Tensor,
+  options: KaimingOptions = {},
+): Tensor {
   const [fanIn, fanOut] = fans(t);
   const fan = (options.mode ?? "fanIn") === "fanIn" ? fanIn : fanOut;
   const bound = gain(options) * Math.sqrt(3 / fan);
@@ -92,7 +97,10 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 }
 
 /** He-normal, as `torch.nn.init.kaiming_normal_`. @param t Weight. @param options a, mode, nonlinearity. @returns t. */
-export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+export function kaimingNormal_(
+  t: Tensor,
+  options: KaimingOptions = {},
+): Tensor {
   const [fanIn, fanOut] = fans(t);
   const fan = (options.mode ?? "fanIn") === "fanIn" ? fanIn : fanOut;
   return normal_(t, 0, gain(options) / Math.sqrt(fan));

@@ -33,6 +33,8 @@ export class Linear extends Module {
   /** `[outFeatures]`, or null. */
   bias: Tensor | null;
   /**
+   * Creates the object.
+   *
    * @param inFeatures Input size.
    * @param outFeatures Output size.
    * @param options `bias` (default true).
@@ -86,6 +88,8 @@ export class Conv2d extends Module {
   /** Groups. */
   readonly groups: number;
   /**
+   * Creates the object.
+   *
    * @param inChannels Input channels.
    * @param outChannels Output channels.
    * @param kernelSize Kernel size.
@@ -157,6 +161,8 @@ export class BatchNorm2d extends Module {
   readonly momentum: number | null;
   #tracked = 0;
   /**
+   * Creates the object.
+   *
    * @param numFeatures Channels.
    * @param options eps, momentum, affine, trackRunningStats.
    */
@@ -218,6 +224,8 @@ export class ReLU extends Module {
 /** Max pooling, as `torch.nn.MaxPool2d`. */
 export class MaxPool2d extends Module {
   /**
+   * Creates the object.
+   *
    * @param kernelSize Window.
    * @param options Stride (default: the window), padding, dilation, ceilMode.
    */
@@ -245,6 +253,8 @@ export class MaxPool2d extends Module {
 /** Average pooling, as `torch.nn.AvgPool2d`. */
 export class AvgPool2d extends Module {
   /**
+   * Creates the object.
+   *
    * @param kernelSize Window.
    * @param options Stride, padding, ceilMode, countIncludePad.
    */
@@ -266,7 +276,11 @@ export class AvgPool2d extends Module {
 
 /** Adaptive average pooling, as `torch.nn.AdaptiveAvgPool2d`. */
 export class AdaptiveAvgPool2d extends Module {
-  /** @param outputSize Output size. */
+  /**
+   * See the parameters.
+   *
+   * @param outputSize Output size.
+   */
   constructor(readonly outputSize: number | [number, number]) {
     super();
   }
@@ -280,7 +294,11 @@ export class AdaptiveAvgPool2d extends Module {
 
 /** Dropout in training mode, identity in eval mode, as `torch.nn.Dropout`. */
 export class Dropout extends Module {
-  /** @param p Drop probability (default 0.5). */
+  /**
+   * See the parameters.
+   *
+   * @param p Drop probability (default 0.5).
+   */
   constructor(readonly p = 0.5) {
     super();
   }
@@ -291,7 +309,12 @@ export class Dropout extends Module {
 
 /** Flattens dims `startDim..endDim`, as `torch.nn.Flatten` (default from dim 1). */
 export class Flatten extends Module {
-  /** @param startDim First dim (default 1). @param endDim Last dim (default -1). */
+  /**
+   * See the parameters.
+   *
+   * @param startDim First dim (default 1).
+   * @param endDim Last dim (default -1).
+   */
   constructor(readonly startDim = 1, readonly endDim = -1) {
     super();
   }
@@ -312,7 +335,11 @@ export class Sequential extends Module {
   [index: number]: Module;
   /** Number of children. */
   readonly length: number;
-  /** @param modules The layers, in order. */
+  /**
+   * See the parameters.
+   *
+   * @param modules The layers, in order.
+   */
   constructor(...modules: Module[]) {
     super();
     modules.forEach((m, i) => (this[i] = m));

@@ -148,6 +148,8 @@ export class Module {
   }
 
   /**
+   * This module and every descendant as `[name, module]` pairs.
+   *
    * @param prefix Prepended to every name.
    * @returns This module and every descendant as `[name, module]` pairs.
    */
@@ -165,6 +167,8 @@ export class Module {
   }
 
   /**
+   * Every parameter as `[name, tensor]`, with PyTorch's names.
+   *
    * @param prefix Prepended to every name.
    * @returns Every parameter as `[name, tensor]`, with PyTorch's names.
    */
@@ -188,6 +192,8 @@ export class Module {
   }
 
   /**
+   * Every buffer as `[name, tensor]`.
+   *
    * @param prefix Prepended to every name.
    * @returns Every buffer as `[name, tensor]`.
    */
@@ -259,6 +265,8 @@ export class Module {
   }
 
   /**
+   * See the parameters.
+   *
    * @returns Parameters and persistent buffers by PyTorch key, sharing
    * storage with the module.
    */

@@ -5,7 +5,12 @@
  */
 
 import type { Backend, DType, Storage } from "../backend/backend.ts";
-import { DTypeError, fmtShape, ShapeError, TensorStateError } from "../errors.ts";
+import {
+  DTypeError,
+  fmtShape,
+  ShapeError,
+  TensorStateError,
+} from "../errors.ts";
 import {
   contiguousStrides,
   defaultBackend,
@@ -136,7 +141,9 @@ export function checkShape(op: string, shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new ShapeError(
-        `Cannot ${op}: shape ${fmtShape(shape)} has a size that is not a non-negative integer`,
+        `Cannot ${op}: shape ${
+          fmtShape(shape)
+        } has a size that is not a non-negative integer`,
       );
     }
   }

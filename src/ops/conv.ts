@@ -80,13 +80,27 @@ export function conv2d(
   ) + 1;
   if (oh <= 0 || ow <= 0) {
     throw new ShapeError(
-      `Cannot conv2d: input ${fmtShape(x.shape)} is smaller than the dilated kernel ${
+      `Cannot conv2d: input ${
+        fmtShape(x.shape)
+      } is smaller than the dilated kernel ${
         fmtShape(weight.shape)
       } with padding ${fmtShape(padding)}`,
     );
   }
   const g: Conv2dGeometry = {
-    n, c, h, w, k, r, s, oh, ow, stride, padding, dilation, groups,
+    n,
+    c,
+    h,
+    w,
+    k,
+    r,
+    s,
+    oh,
+    ow,
+    stride,
+    padding,
+    dilation,
+    groups,
   };
   const y = wrap(
     be,
@@ -97,10 +111,18 @@ export function conv2d(
   return record(y, inputs, "conv2d", (dy) => {
     const out: (Tensor | null)[] = [
       x.requiresGrad
-        ? wrap(be, be.conv2dBackwardData(dy.storage, weight.storage, g), x.shape)
+        ? wrap(
+          be,
+          be.conv2dBackwardData(dy.storage, weight.storage, g),
+          x.shape,
+        )
         : null,
       weight.requiresGrad
-        ? wrap(be, be.conv2dBackwardFilter(x.storage, dy.storage, g), weight.shape)
+        ? wrap(
+          be,
+          be.conv2dBackwardFilter(x.storage, dy.storage, g),
+          weight.shape,
+        )
         : null,
     ];
     if (bias) out.push(bias.requiresGrad ? sum(dy, [0, 2, 3]) : null);

@@ -51,9 +51,9 @@ function inferShape(data: TensorLike, path: string): number[] {
     const s = inferShape(arr[i], `${path}[${i}]`);
     if (s.join() !== inner.join()) {
       throw new ShapeError(
-        `Cannot create tensor: ${path}[${i}] has shape ${fmtShape(s)} but ${path}[0] has ${
-          fmtShape(inner)
-        } (ragged nested array)`,
+        `Cannot create tensor: ${path}[${i}] has shape ${
+          fmtShape(s)
+        } but ${path}[0] has ${fmtShape(inner)} (ragged nested array)`,
       );
     }
   }
@@ -110,7 +110,9 @@ export function tensor(
     checkShape("create tensor", options.shape);
     if (sizeOf(options.shape) !== n) {
       throw new ShapeError(
-        `Cannot create tensor of shape ${fmtShape(options.shape)} from ${n} values`,
+        `Cannot create tensor of shape ${
+          fmtShape(options.shape)
+        } from ${n} values`,
       );
     }
     shape = [...options.shape];
@@ -123,6 +125,8 @@ function alloc(dtype: DType, n: number): TypedArray {
 }
 
 /**
+ * A tensor filled with `value`.
+ *
  * @param shape The shape.
  * @param value The fill value.
  * @param options dtype, requiresGrad, device.
@@ -143,7 +147,13 @@ export function full(
   return t;
 }
 
-/** @param shape The shape. @param options dtype, requiresGrad, device. @returns Zeros. */
+/**
+ * Zeros.
+ *
+ * @param shape The shape.
+ * @param options dtype, requiresGrad, device.
+ * @returns Zeros.
+ */
 export function zeros(
   shape: readonly number[],
   options: CreateOptions = {},
@@ -151,7 +161,13 @@ export function zeros(
   return full(shape, 0, options);
 }
 
-/** @param shape The shape. @param options dtype, requiresGrad, device. @returns Ones. */
+/**
+ * Ones.
+ *
+ * @param shape The shape.
+ * @param options dtype, requiresGrad, device.
+ * @returns Ones.
+ */
 export function ones(
   shape: readonly number[],
   options: CreateOptions = {},
@@ -159,12 +175,22 @@ export function ones(
   return full(shape, 1, options);
 }
 
-/** @param t A tensor. @returns Zeros of its shape, dtype and device. */
+/**
+ * Zeros of its shape, dtype and device.
+ *
+ * @param t A tensor.
+ * @returns Zeros of its shape, dtype and device.
+ */
 export function zerosLike(t: Tensor): Tensor {
   return full(t.shape, 0, { dtype: t.dtype, device: t.device });
 }
 
-/** @param t A tensor. @returns Ones of its shape, dtype and device. */
+/**
+ * Ones of its shape, dtype and device.
+ *
+ * @param t A tensor.
+ * @returns Ones of its shape, dtype and device.
+ */
 export function onesLike(t: Tensor): Tensor {
   return full(t.shape, 1, { dtype: t.dtype, device: t.device });
 }
@@ -198,6 +224,8 @@ export function arange(
 }
 
 /**
+ * Uniform samples in [0, 1) from the seeded generator.
+ *
  * @param shape The shape.
  * @param options requiresGrad, device.
  * @returns Uniform samples in [0, 1) from the seeded generator.
@@ -213,6 +241,8 @@ export function rand(
 }
 
 /**
+ * Standard normal samples from the seeded generator.
+ *
  * @param shape The shape.
  * @param options requiresGrad, device.
  * @returns Standard normal samples from the seeded generator.
@@ -228,6 +258,8 @@ export function randn(
 }
 
 /**
+ * Returns int32 samples uniform in [low, high).
+ *
  * @param low Lowest value.
  * @param high One past the highest value.
  * @param shape The shape.

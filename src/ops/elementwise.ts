@@ -29,7 +29,9 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 
 /** Sums a broadcast gradient back down to `shape`. */
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) {
+  if (
+    g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])
+  ) {
     return g;
   }
   const lead = g.shape.length - shape.length;
@@ -114,8 +116,12 @@ export function mul(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("mul", a, b);
   return record(y, [a, b].filter(isT), "mul", (g) => {
     const out: (Tensor | null)[] = [];
-    if (isT(a)) out.push(a.requiresGrad ? sumTo(rawBinary("mul", g, b), a.shape) : null);
-    if (isT(b)) out.push(b.requiresGrad ? sumTo(rawBinary("mul", g, a), b.shape) : null);
+    if (isT(a)) {
+      out.push(a.requiresGrad ? sumTo(rawBinary("mul", g, b), a.shape) : null);
+    }
+    if (isT(b)) {
+      out.push(b.requiresGrad ? sumTo(rawBinary("mul", g, a), b.shape) : null);
+    }
     return out;
   });
 }
@@ -125,7 +131,9 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("div", a, b);
   return record(y, [a, b].filter(isT), "div", (g) => {
     const out: (Tensor | null)[] = [];
-    if (isT(a)) out.push(a.requiresGrad ? sumTo(rawBinary("div", g, b), a.shape) : null);
+    if (isT(a)) {
+      out.push(a.requiresGrad ? sumTo(rawBinary("div", g, b), a.shape) : null);
+    }
     if (isT(b)) {
       // d(a/b)/db = -a / b^2 = -y / b
       out.push(
@@ -147,9 +155,11 @@ export function pow(a: Tensor | number, b: Tensor | number): Tensor {
       if (!a.requiresGrad) out.push(null);
       else if (typeof b === "number") {
         out.push(
-          b === 0
-            ? rawBinary("mul", g, 0)
-            : rawBinary("mul", rawBinary("mul", g, rawBinary("pow", a, b - 1)), b),
+          b === 0 ? rawBinary("mul", g, 0) : rawBinary(
+            "mul",
+            rawBinary("mul", g, rawBinary("pow", a, b - 1)),
+            b,
+          ),
         );
       } else {
         // b * a^(b-1), with 0 where b == 0 (PyTorch's convention)
@@ -163,9 +173,7 @@ export function pow(a: Tensor | number, b: Tensor | number): Tensor {
       if (!b.requiresGrad) out.push(null);
       else {
         // a^b * log(a), with 0 where a == 0 and b >= 0
-        const la = typeof a === "number"
-          ? Math.log(a)
-          : unaryRaw("log", a);
+        const la = typeof a === "number" ? Math.log(a) : unaryRaw("log", a);
         const d = rawBinary("mul", y, la);
         const masked = typeof a === "number"
           ? (a === 0 ? whereRaw(rawBinary("ge", b, 0), 0, d) : d)
@@ -193,7 +201,11 @@ function minmax(
     const side = (self: Tensor | number, other: Tensor | number) => {
       const win = rawBinary(op === "maximum" ? "gt" : "lt", self, other);
       const tie = rawBinary("eq", self, other);
-      const w = rawBinary("add", cast(win, "float32"), rawBinary("mul", cast(tie, "float32"), 0.5));
+      const w = rawBinary(
+        "add",
+        cast(win, "float32"),
+        rawBinary("mul", cast(tie, "float32"), 0.5),
+      );
       return rawBinary("mul", g, w);
     };
     if (isT(a)) out.push(sumTo(side(a, b), a.shape));
@@ -251,13 +263,21 @@ export function log(x: Tensor): Tensor {
 }
 /** Square root. */
 export function sqrt(x: Tensor): Tensor {
-  return unaryOp("sqrt", x, (g, _x, y) => rawBinary("div", g, rawBinary("mul", y, 2)));
+  return unaryOp(
+    "sqrt",
+    x,
+    (g, _x, y) => rawBinary("div", g, rawBinary("mul", y, 2)),
+  );
 }
 /** `1 / sqrt(x)`. */
 export function rsqrt(x: Tensor): Tensor {
   // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
-  return unaryOp("rsqrt", x, (g, _x, y) =>
-    rawBinary("mul", g, rawBinary("mul", rawBinary("pow", y, 3), -0.5)));
+  return unaryOp(
+    "rsqrt",
+    x,
+    (g, _x, y) =>
+      rawBinary("mul", g, rawBinary("mul", rawBinary("pow", y, 3), -0.5)),
+  );
 }
 /** Absolute value (int32 stays int32). */
 export function abs(x: Tensor): Tensor {
@@ -268,21 +288,37 @@ export function abs(x: Tensor): Tensor {
 }
 /** `x * x`. */
 export function square(x: Tensor): Tensor {
-  return unaryOp("square", x, (g, x) => rawBinary("mul", g, rawBinary("mul", x, 2)));
+  return unaryOp(
+    "square",
+    x,
+    (g, x) => rawBinary("mul", g, rawBinary("mul", x, 2)),
+  );
 }
 /** `max(x, 0)`. */
 export function relu(x: Tensor): Tensor {
-  return unaryOp("relu", x, (g, _x, y) => whereRaw(rawBinary("gt", y, 0), g, 0));
+  return unaryOp(
+    "relu",
+    x,
+    (g, _x, y) => rawBinary("reluGrad", g, y),
+  );
 }
 /** Logistic sigmoid. */
 export function sigmoid(x: Tensor): Tensor {
-  return unaryOp("sigmoid", x, (g, _x, y) =>
-    rawBinary("mul", g, rawBinary("mul", y, rawBinary("sub", 1, y))));
+  return unaryOp(
+    "sigmoid",
+    x,
+    (g, _x, y) =>
+      rawBinary("mul", g, rawBinary("mul", y, rawBinary("sub", 1, y))),
+  );
 }
 /** Hyperbolic tangent. */
 export function tanh(x: Tensor): Tensor {
-  return unaryOp("tanh", x, (g, _x, y) =>
-    rawBinary("mul", g, rawBinary("sub", 1, rawBinary("mul", y, y))));
+  return unaryOp(
+    "tanh",
+    x,
+    (g, _x, y) =>
+      rawBinary("mul", g, rawBinary("sub", 1, rawBinary("mul", y, y))),
+  );
 }
 /** Sign: -1, 0 or 1 (no gradient). */
 export function sign(x: Tensor): Tensor {
@@ -293,7 +329,9 @@ export function sign(x: Tensor): Tensor {
 export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   if (min === undefined && max === undefined) {
     throw new TypeError(
-      `Cannot clamp tensor of shape ${fmtShape(x.shape)}: give min, max or both`,
+      `Cannot clamp tensor of shape ${
+        fmtShape(x.shape)
+      }: give min, max or both`,
     );
   }
   const lo = min ?? -Infinity, hi = max ?? Infinity;
@@ -301,7 +339,11 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   const y = wrap(be, be.clamp(x.storage, lo, hi), x.shape);
   if (x.dtype !== "float32") return y;
   return record(y, [x], "clamp", (g) => {
-    const inside = rawBinary("mul", rawBinary("ge", x, lo), rawBinary("le", x, hi));
+    const inside = rawBinary(
+      "mul",
+      rawBinary("ge", x, lo),
+      rawBinary("le", x, hi),
+    );
     return [whereRaw(inside, g, 0)];
   });
 }
@@ -324,7 +366,11 @@ export function whereRaw(
   if (!isT(a) && !isT(b)) dt = "float32";
   void ref;
   const toT = (v: Tensor | number): Tensor =>
-    isT(v) ? cast(v, dt) : wrap(be, be.upload(dt === "int32" ? Int32Array.of(v) : Float32Array.of(v)), []);
+    isT(v) ? cast(v, dt) : wrap(
+      be,
+      be.upload(dt === "int32" ? Int32Array.of(v) : Float32Array.of(v)),
+      [],
+    );
   const at = toT(a), bt = toT(b);
   let shape = broadcastShapes("where", cond.shape, at.shape);
   shape = broadcastShapes("where", shape, bt.shape);
@@ -362,8 +408,12 @@ export function where(
   const y = whereRaw(cond, a, b);
   return record(y, [a, b].filter(isT), "where", (g) => {
     const out: (Tensor | null)[] = [];
-    if (isT(a)) out.push(a.requiresGrad ? sumTo(whereRaw(cond, g, 0), a.shape) : null);
-    if (isT(b)) out.push(b.requiresGrad ? sumTo(whereRaw(cond, 0, g), b.shape) : null);
+    if (isT(a)) {
+      out.push(a.requiresGrad ? sumTo(whereRaw(cond, g, 0), a.shape) : null);
+    }
+    if (isT(b)) {
+      out.push(b.requiresGrad ? sumTo(whereRaw(cond, 0, g), b.shape) : null);
+    }
     return out;
   });
 }

@@ -51,12 +51,16 @@ function flattenClasses(
 ): { x: Tensor; t: Tensor; outShape: number[] } {
   if (target.dtype !== "int32") {
     throw new DTypeError(
-      `Cannot ${op}: target of shape ${fmtShape(target.shape)} has dtype ${target.dtype}, expected int32 class indices`,
+      `Cannot ${op}: target of shape ${
+        fmtShape(target.shape)
+      } has dtype ${target.dtype}, expected int32 class indices`,
     );
   }
   if (input.ndim < 1 || input.ndim > 1 && target.ndim !== input.ndim - 1) {
     throw new ShapeError(
-      `Cannot ${op}: input of shape ${fmtShape(input.shape)} and target of shape ${
+      `Cannot ${op}: input of shape ${
+        fmtShape(input.shape)
+      } and target of shape ${
         fmtShape(target.shape)
       } (expected input [n, c, ...] and target [n, ...])`,
     );
@@ -64,9 +68,9 @@ function flattenClasses(
   if (input.ndim === 1) {
     if (target.ndim !== 0) {
       throw new ShapeError(
-        `Cannot ${op}: unbatched input of shape ${fmtShape(input.shape)} needs a 0-d target, got ${
-          fmtShape(target.shape)
-        }`,
+        `Cannot ${op}: unbatched input of shape ${
+          fmtShape(input.shape)
+        } needs a 0-d target, got ${fmtShape(target.shape)}`,
       );
     }
     return {
@@ -79,9 +83,13 @@ function flattenClasses(
     target.shape.slice(1).every((d, i) => d === input.shape[i + 2]);
   if (!ok) {
     throw new ShapeError(
-      `Cannot ${op}: input of shape ${fmtShape(input.shape)} and target of shape ${
+      `Cannot ${op}: input of shape ${
+        fmtShape(input.shape)
+      } and target of shape ${
         fmtShape(target.shape)
-      } disagree (expected target [${[input.shape[0], ...input.shape.slice(2)].join(", ")}])`,
+      } disagree (expected target [${
+        [input.shape[0], ...input.shape.slice(2)].join(", ")
+      }])`,
     );
   }
   const c = input.shape[1];
@@ -132,7 +140,9 @@ function pickNll(
   if (weight) {
     if (weight.ndim !== 1 || weight.shape[0] !== c) {
       throw new ShapeError(
-        `Cannot ${op}: weight of shape ${fmtShape(weight.shape)} does not match ${c} classes`,
+        `Cannot ${op}: weight of shape ${
+          fmtShape(weight.shape)
+        } does not match ${c} classes`,
       );
     }
     w = mul(indexSelect(weight, 0, safeT), valid);
@@ -239,9 +249,9 @@ export function klDiv(
   requireFloat("klDiv", target, "target");
   if (input.shape.join() !== target.shape.join()) {
     throw new ShapeError(
-      `Cannot klDiv: input of shape ${fmtShape(input.shape)} and target of shape ${
-        fmtShape(target.shape)
-      } differ`,
+      `Cannot klDiv: input of shape ${
+        fmtShape(input.shape)
+      } and target of shape ${fmtShape(target.shape)} differ`,
     );
   }
   let pointwise: Tensor;
@@ -278,9 +288,9 @@ export function mseLoss(
   requireFloat("mseLoss", input);
   if (input.shape.join() !== target.shape.join()) {
     throw new ShapeError(
-      `Cannot mseLoss: input of shape ${fmtShape(input.shape)} and target of shape ${
-        fmtShape(target.shape)
-      } differ`,
+      `Cannot mseLoss: input of shape ${
+        fmtShape(input.shape)
+      } and target of shape ${fmtShape(target.shape)} differ`,
     );
   }
   const d = sub(input, target);
@@ -321,7 +331,10 @@ export function binaryCrossEntropyWithLogits(
     );
   }
   // log(1 + e^-|x|) + max(-x, 0)
-  const softplusNeg = add(log(add(exp(neg(abs(logits))), 1)), relu(neg(logits)));
+  const softplusNeg = add(
+    log(add(exp(neg(abs(logits))), 1)),
+    relu(neg(logits)),
+  );
   let loss: Tensor;
   if (options.posWeight) {
     const lw = add(mul(target, sub(options.posWeight, 1)), 1);

@@ -8,7 +8,13 @@
 import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
-import { backendOf, broadcastShapes, requireFloat, sizeOf, wrap } from "./_util.ts";
+import {
+  backendOf,
+  broadcastShapes,
+  requireFloat,
+  sizeOf,
+  wrap,
+} from "./_util.ts";
 import { add, sumTo } from "./elementwise.ts";
 import { expand, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
@@ -51,7 +57,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   requireFloat("matmul", b, "right operand");
   if (a.ndim === 0 || b.ndim === 0) {
     throw new ShapeError(
-      `Cannot matmul shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}: both need at least 1 dim`,
+      `Cannot matmul shapes ${fmtShape(a.shape)} and ${
+        fmtShape(b.shape)
+      }: both need at least 1 dim`,
     );
   }
   const aShape = a.ndim === 1 ? [1, a.shape[0]] : [...a.shape];
@@ -74,7 +82,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new ShapeError(
       `Cannot matmul shapes ${fmtShape(a.shape)} and ${
         fmtShape(b.shape)
-      }: batch dims ${fmtShape(aBatch)} and ${fmtShape(bBatch)} do not broadcast`,
+      }: batch dims ${fmtShape(aBatch)} and ${
+        fmtShape(bBatch)
+      } do not broadcast`,
     );
   }
   const nb = sizeOf(batch);
@@ -124,11 +134,15 @@ export function linear(
   options: { bias?: Tensor | null } = {},
 ): Tensor {
   requireFloat("linear", x);
-  if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
+  if (
+    weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]
+  ) {
     throw new ShapeError(
-      `Cannot apply linear: input of shape ${fmtShape(x.shape)} and weight of shape ${
-        fmtShape(weight.shape)
-      } (expected input [..., ${weight.shape[1]}])`,
+      `Cannot apply linear: input of shape ${
+        fmtShape(x.shape)
+      } and weight of shape ${fmtShape(weight.shape)} (expected input [..., ${
+        weight.shape[1]
+      }])`,
     );
   }
   const [outF, inF] = weight.shape;
@@ -140,7 +154,9 @@ export function linear(
   if (bias) {
     if (bias.ndim !== 1 || bias.shape[0] !== outF) {
       throw new ShapeError(
-        `Cannot apply linear: bias of shape ${fmtShape(bias.shape)}, expected [${outF}]`,
+        `Cannot apply linear: bias of shape ${
+          fmtShape(bias.shape)
+        }, expected [${outF}]`,
       );
     }
     y = add(y, bias);
@@ -158,7 +174,9 @@ export function linear(
       ? reshape(bmm(g3, x2, true, false), weight.shape)
       : null;
     const out: (Tensor | null)[] = [dx, dw];
-    if (bias) out.push(bias.requiresGrad ? sum(reshape(g, [rows, outF]), 0) : null);
+    if (bias) {
+      out.push(bias.requiresGrad ? sum(reshape(g, [rows, outF]), 0) : null);
+    }
     return out;
   });
 }

@@ -50,22 +50,26 @@ export function batchNorm(
   const eps = options.eps ?? 1e-5;
   if (x.ndim < 2) {
     throw new ShapeError(
-      `Cannot batchNorm: input of shape ${fmtShape(x.shape)} needs at least 2 dims [n, c, ...]`,
+      `Cannot batchNorm: input of shape ${
+        fmtShape(x.shape)
+      } needs at least 2 dims [n, c, ...]`,
     );
   }
   const [n, c] = x.shape;
   const hw = sizeOf(x.shape.slice(2));
-  for (const [name, t] of [
-    ["weight", weight],
-    ["bias", bias],
-    ["runningMean", runningMean],
-    ["runningVar", runningVar],
-  ] as const) {
+  for (
+    const [name, t] of [
+      ["weight", weight],
+      ["bias", bias],
+      ["runningMean", runningMean],
+      ["runningVar", runningVar],
+    ] as const
+  ) {
     if (t && (t.ndim !== 1 || t.shape[0] !== c)) {
       throw new ShapeError(
-        `Cannot batchNorm: ${name} of shape ${fmtShape(t.shape)} does not match ${c} channels of input ${
-          fmtShape(x.shape)
-        }`,
+        `Cannot batchNorm: ${name} of shape ${
+          fmtShape(t.shape)
+        } does not match ${c} channels of input ${fmtShape(x.shape)}`,
       );
     }
   }

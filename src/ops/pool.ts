@@ -75,9 +75,9 @@ function geometry(
   const dilation = pair(o.dilation ?? 1);
   if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1]) {
     throw new ShapeError(
-      `Cannot ${op}: padding ${fmtShape(padding)} must be at most half the kernel ${
-        fmtShape(kernel)
-      }`,
+      `Cannot ${op}: padding ${
+        fmtShape(padding)
+      } must be at most half the kernel ${fmtShape(kernel)}`,
     );
   }
   const ceil = o.ceilMode ?? false;
@@ -85,13 +85,22 @@ function geometry(
   const ow = outSize(w, kernel[1], padding[1], stride[1], dilation[1], ceil);
   if (oh <= 0 || ow <= 0) {
     throw new ShapeError(
-      `Cannot ${op}: input of shape ${fmtShape(x.shape)} is smaller than the kernel ${
-        fmtShape(kernel)
-      }`,
+      `Cannot ${op}: input of shape ${
+        fmtShape(x.shape)
+      } is smaller than the kernel ${fmtShape(kernel)}`,
     );
   }
   return {
-    n, c, h, w, oh, ow, kernel, stride, padding, dilation,
+    n,
+    c,
+    h,
+    w,
+    oh,
+    ow,
+    kernel,
+    stride,
+    padding,
+    dilation,
     countIncludePad: o.countIncludePad ?? true,
   };
 }
@@ -159,14 +168,18 @@ export function adaptiveAvgPool2d(
   requireFloat("adaptiveAvgPool2d", x);
   if (x.ndim !== 4) {
     throw new ShapeError(
-      `Cannot adaptiveAvgPool2d: input of shape ${fmtShape(x.shape)} must be 4-D (NCHW)`,
+      `Cannot adaptiveAvgPool2d: input of shape ${
+        fmtShape(x.shape)
+      } must be 4-D (NCHW)`,
     );
   }
   const [n, c, h, w] = x.shape;
   const [oh, ow] = pair(outputSize);
   if (oh <= 0 || ow <= 0) {
     throw new ShapeError(
-      `Cannot adaptiveAvgPool2d: output size ${fmtShape([oh, ow])} must be positive`,
+      `Cannot adaptiveAvgPool2d: output size ${
+        fmtShape([oh, ow])
+      } must be positive`,
     );
   }
   const be = x.backend;

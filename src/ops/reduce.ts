@@ -9,7 +9,7 @@ import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { normDim, normDims, sizeOf, wrap } from "./_util.ts";
-import { expand, permute, reshape } from "./shape.ts";
+import { expand, reshape } from "./shape.ts";
 import { cast, rawBinary, sub, whereRaw } from "./elementwise.ts";
 import { mul, sqrt } from "./elementwise.ts";
 
@@ -33,7 +33,22 @@ function outShape(
     : shape.filter((_, i) => !dims.includes(i));
 }
 
-/** Runs a reduce kernel over `dims` (already normalised); no autograd. */
+/** Splits sorted dims into runs of consecutive dims. */
+function runs(dims: number[]): number[][] {
+  const out: number[][] = [];
+  for (const d of dims) {
+    const last = out[out.length - 1];
+    if (last && last[last.length - 1] === d - 1) last.push(d);
+    else out.push([d]);
+  }
+  return out;
+}
+
+/**
+ * Runs a reduce kernel over `dims` (already normalised); no autograd. The
+ * result keeps reduced dims as size 1. Separate runs of dims (e.g. `[0, 2, 3]`)
+ * reduce one run at a time, last run first, without a permuting copy.
+ */
 export function reduceRaw(op: ReduceOp, x: Tensor, dims: number[]): Tensor {
   const shape = x.shape;
   const be = x.backend;
@@ -43,28 +58,29 @@ export function reduceRaw(op: ReduceOp, x: Tensor, dims: number[]): Tensor {
     be.assign(s, x.storage);
     return wrap(be, s, x.shape);
   }
-  const contiguousRun = dims.every((d, i) => i === 0 || d === dims[i - 1] + 1);
-  let src = x;
-  let outer: number, r: number, inner: number;
-  if (contiguousRun) {
-    outer = sizeOf(shape.slice(0, dims[0]));
-    r = sizeOf(dims.map((d) => shape[d]));
-    inner = sizeOf(shape.slice(dims[dims.length - 1] + 1));
-  } else {
-    const kept = [...shape.keys()].filter((i) => !dims.includes(i));
-    src = permute(x, [...kept, ...dims]);
-    outer = sizeOf(kept.map((d) => shape[d]));
-    r = sizeOf(dims.map((d) => shape[d]));
-    inner = 1;
+  const parts = runs(dims);
+  if (parts.length > 1 && (op === "argmax" || op === "argmin")) {
+    throw new ShapeError(`Cannot ${op} over several dims ${fmtShape(dims)}`);
   }
-  if (r === 0 && op !== "sum") {
-    throw new ShapeError(
-      `Cannot ${op} over an empty dim: tensor of shape ${fmtShape(shape)}`,
-    );
+  let cur = x;
+  let curShape = [...shape];
+  for (let p = parts.length - 1; p >= 0; p--) {
+    const run = parts[p];
+    const outer = sizeOf(curShape.slice(0, run[0]));
+    const r = sizeOf(run.map((d) => curShape[d]));
+    const inner = sizeOf(curShape.slice(run[run.length - 1] + 1));
+    if (r === 0 && op !== "sum") {
+      throw new ShapeError(
+        `Cannot ${op} over an empty dim: tensor of shape ${fmtShape(shape)}`,
+      );
+    }
+    const y = be.reduce(op, cur.storage, outer, r, inner);
+    curShape = curShape.map((d, i) => (run.includes(i) ? 1 : d));
+    const next = wrap(be, y, curShape);
+    if (cur !== x) cur.dispose();
+    cur = next;
   }
-  const y = be.reduce(op, src.storage, outer, r, inner);
-  if (src !== x) src.dispose();
-  return wrap(be, y, keptShape(shape, dims));
+  return cur;
 }
 
 /** Sum over `dim` (all dims when omitted). */

@@ -29,13 +29,17 @@ export function resolveShape(
   const out = [...to];
   const neg = out.indexOf(-1);
   if (neg !== out.lastIndexOf(-1)) {
-    throw new ShapeError(`Cannot ${op} to ${fmtShape(to)}: only one dim can be -1`);
+    throw new ShapeError(
+      `Cannot ${op} to ${fmtShape(to)}: only one dim can be -1`,
+    );
   }
   if (neg >= 0) {
     const rest = sizeOf(out.filter((_, i) => i !== neg));
     if (rest === 0 || n % rest !== 0) {
       throw new ShapeError(
-        `Cannot ${op} tensor of shape ${fmtShape(from)} (${n} elements) to ${fmtShape(to)}`,
+        `Cannot ${op} tensor of shape ${fmtShape(from)} (${n} elements) to ${
+          fmtShape(to)
+        }`,
       );
     }
     out[neg] = n / rest;
@@ -43,9 +47,9 @@ export function resolveShape(
   checkShape(op, out);
   if (sizeOf(out) !== n) {
     throw new ShapeError(
-      `Cannot ${op} tensor of shape ${fmtShape(from)} (${n} elements) to ${fmtShape(to)} (${
-        sizeOf(out)
-      } elements)`,
+      `Cannot ${op} tensor of shape ${fmtShape(from)} (${n} elements) to ${
+        fmtShape(to)
+      } (${sizeOf(out)} elements)`,
     );
   }
   return out;
@@ -109,7 +113,9 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   const e = normDim("flatten", endDim, x.ndim, x.shape);
   if (s > e) {
     throw new ShapeError(
-      `Cannot flatten tensor of shape ${fmtShape(x.shape)}: startDim ${startDim} comes after endDim ${endDim}`,
+      `Cannot flatten tensor of shape ${
+        fmtShape(x.shape)
+      }: startDim ${startDim} comes after endDim ${endDim}`,
     );
   }
   const shape = [
@@ -141,7 +147,9 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const lead = shape.length - x.ndim;
   if (lead < 0) {
     throw new ShapeError(
-      `Cannot expand tensor of shape ${fmtShape(x.shape)} to ${fmtShape(shape)}: fewer dims`,
+      `Cannot expand tensor of shape ${fmtShape(x.shape)} to ${
+        fmtShape(shape)
+      }: fewer dims`,
     );
   }
   const target = shape.map((d, i) => (d === -1 ? x.shape[i - lead] : d));
@@ -176,7 +184,9 @@ export function slice(
   const d = normDim("slice", dim, x.ndim, x.shape);
   const size = x.shape[d];
   if (!Number.isInteger(step) || step <= 0) {
-    throw new ShapeError(`Cannot slice: step ${step} must be a positive integer`);
+    throw new ShapeError(
+      `Cannot slice: step ${step} must be a positive integer`,
+    );
   }
   const clampIdx = (i: number) =>
     Math.min(Math.max(i < 0 ? i + size : i, 0), size);
@@ -219,7 +229,9 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     }
     if (t.dtype !== ref.dtype) {
       throw new ShapeError(
-        `Cannot cat tensors of dtypes ${tensors.map((u) => u.dtype).join(", ")}`,
+        `Cannot cat tensors of dtypes ${
+          tensors.map((u) => u.dtype).join(", ")
+        }`,
       );
     }
   }
@@ -229,7 +241,9 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const st = contiguousStrides(shape);
   let off = 0;
   for (const t of tensors) {
-    if (t.numel() > 0) be.stridedWrite(out, t.shape, st, off * st[d], t.storage);
+    if (t.numel() > 0) {
+      be.stridedWrite(out, t.shape, st, off * st[d], t.storage);
+    }
     off += t.shape[d];
   }
   const y = wrap(be, out, shape);
@@ -305,17 +319,17 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normDim("gather", dim, x.ndim, x.shape);
   if (index.ndim !== x.ndim) {
     throw new ShapeError(
-      `Cannot gather: index of shape ${fmtShape(index.shape)} must have as many dims as input of shape ${
-        fmtShape(x.shape)
-      }`,
+      `Cannot gather: index of shape ${
+        fmtShape(index.shape)
+      } must have as many dims as input of shape ${fmtShape(x.shape)}`,
     );
   }
   for (let i = 0; i < x.ndim; i++) {
     if (i !== d && index.shape[i] !== x.shape[i]) {
       throw new ShapeError(
-        `Cannot gather: index of shape ${fmtShape(index.shape)} must match input of shape ${
-          fmtShape(x.shape)
-        } except in dim ${d}`,
+        `Cannot gather: index of shape ${
+          fmtShape(index.shape)
+        } must match input of shape ${fmtShape(x.shape)} except in dim ${d}`,
       );
     }
   }
@@ -323,7 +337,9 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   for (const i of idx) {
     if (i < 0 || i >= x.shape[d]) {
       throw new ShapeError(
-        `Cannot gather: index ${i} is out of range for dim ${d} of size ${x.shape[d]}`,
+        `Cannot gather: index ${i} is out of range for dim ${d} of size ${
+          x.shape[d]
+        }`,
       );
     }
   }

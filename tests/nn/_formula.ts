@@ -2,11 +2,13 @@
  * The closed-form weights and inputs of tests/golden/generate_models.py,
  * reproduced here so model fixtures need no committed weights.
  */
-import { type nn, noGrad, tensor, type Tensor } from "../../mod.ts";
+import { type nn, noGrad, type Tensor, tensor } from "../../mod.ts";
 
 function formula(n: number, k: number, scale: number, offset = 0) {
   const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.7853 + k * 0.37) * scale + offset;
+  for (let i = 0; i < n; i++) {
+    a[i] = Math.sin(i * 0.7853 + k * 0.37) * scale + offset;
+  }
   return a;
 }
 

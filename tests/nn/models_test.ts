@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { models, nn, tensor, type Tensor } from "../../mod.ts";
+import { models, nn, type Tensor, tensor } from "../../mod.ts";
 import { initFormula, inputFormula } from "./_formula.ts";
 
 interface Summary {
@@ -92,8 +92,10 @@ for (const c of golden.cases) {
     const floor = 1e-7 *
       Math.max(...Object.values(c.grads).map((s) => Math.sqrt(s.sumsq)));
     const loose = c.mode === "eval" && c.name.startsWith("resnet");
-    await t.step("input gradient", () =>
-      checkSummary(x.grad!, c.inputGrad, "x.grad", { floor, loose }));
+    await t.step(
+      "input gradient",
+      () => checkSummary(x.grad!, c.inputGrad, "x.grad", { floor, loose }),
+    );
     await t.step("every parameter gradient", () => {
       const params = Object.fromEntries(model.namedParameters());
       assert.deepEqual(Object.keys(params), Object.keys(c.grads));

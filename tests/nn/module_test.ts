@@ -28,7 +28,10 @@ Deno.test("loadStateDict() copies values and strict mode names every bad key", (
     const m = (e as Error).message;
     assert.match(m, /missing keys: fc\.bias/);
     assert.match(m, /unexpected keys: fc\.extra/);
-    assert.match(m, /layer1\.0\.weight: checkpoint \[4, 3, 5, 5\], model \[4, 3, 3, 3\]/);
+    assert.match(
+      m,
+      /layer1\.0\.weight: checkpoint \[4, 3, 5, 5\], model \[4, 3, 3, 3\]/,
+    );
   }
   // nothing was half-loaded
   assert.deepEqual(b.fc.weight.data(), a.fc.weight.data());
@@ -78,14 +81,21 @@ Deno.test("forward hooks see outputs of named submodules", () => {
 });
 
 Deno.test("Module names parameters as PyTorch does", () => {
-  const seq = new nn.Sequential(new nn.Linear(2, 3), new nn.ReLU(), new nn.Linear(3, 1));
+  const seq = new nn.Sequential(
+    new nn.Linear(2, 3),
+    new nn.ReLU(),
+    new nn.Linear(3, 1),
+  );
   assert.deepEqual(seq.namedParameters().map(([n]) => n), [
     "0.weight",
     "0.bias",
     "2.weight",
     "2.bias",
   ]);
-  assert.match(seq.toString(), /\(0\): Linear\(inFeatures=2, outFeatures=3, bias=true\)/);
+  assert.match(
+    seq.toString(),
+    /\(0\): Linear\(inFeatures=2, outFeatures=3, bias=true\)/,
+  );
   const out = seq.call(tensor([[1, 2]]));
   assert.deepEqual(out.shape, [1, 1]);
 });

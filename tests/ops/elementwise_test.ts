@@ -1,4 +1,4 @@
-import { Tensor, where } from "../../mod.ts";
+import { type Tensor, where } from "../../mod.ts";
 import {
   goldenSuite,
   type Inputs,

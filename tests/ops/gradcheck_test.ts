@@ -2,7 +2,15 @@
 // only. Each check compares backward() with central differences of
 // sum(f(x) * w) for a fixed random w, in float32 with step 1e-2. The inputs
 // come from a small seeded generator here, not from the code under test.
-import { cat, nn, noGrad, setBackend, type Tensor, tensor } from "../../mod.ts";
+import {
+  cat,
+  nn,
+  noGrad,
+  setBackend,
+  stack,
+  type Tensor,
+  tensor,
+} from "../../mod.ts";
 import {
   assertClose,
   availableBackends,
@@ -212,16 +220,35 @@ const checks: [string, () => void][] = [
         ),
       [arg([2, 3, 4], 31)],
     )],
-  ["broadcast, expand(), cat() and gather()", () =>
+  ["broadcast, expand(), cat(), stack() and gather()", () =>
     gradcheck(
       (a, b, idx) =>
-        cat([a.mul(b), a.expand([3, 2]), b.unsqueeze(0).exp()], 0).gather(
-          1,
-          idx,
-        ),
+        stack([
+          cat([a.mul(b), a.expand([3, 2]).exp()], 1),
+          cat([b.unsqueeze(0).expand([3, 4]), a.square().expand([3, 2])], 1),
+        ], 1).reshape([6, 6]).gather(1, idx),
       [arg([3, 1], 32), arg([4], 33), {
-        shape: [7, 2],
-        data: Int32Array.from([0, 3, 1, 1, 2, 0, 1, 0, 0, 1, 3, 3, 2, 1]),
+        shape: [6, 3],
+        data: Int32Array.from([
+          0,
+          5,
+          1,
+          1,
+          2,
+          0,
+          3,
+          4,
+          4,
+          5,
+          3,
+          3,
+          2,
+          1,
+          0,
+          5,
+          5,
+          2,
+        ]),
         grad: false,
       }],
     )],

@@ -79,6 +79,7 @@ const FNS: Record<BinaryOp, Fn2> = {
   pow: (a, b) => Math.pow(a, b),
   maximum: (a, b) => (a !== a || b !== b) ? NaN : a > b ? a : b,
   minimum: (a, b) => (a !== a || b !== b) ? NaN : a < b ? a : b,
+  reluGrad: (a, b) => b > 0 ? a : 0,
   eq: (a, b) => a === b ? 1 : 0,
   ne: (a, b) => a !== b ? 1 : 0,
   lt: (a, b) => a < b ? 1 : 0,
@@ -143,6 +144,9 @@ function binaryContig(
     case "div":
       for (let i = 0; i < n; i++) y[i] = a[i] / b[i];
       return;
+    case "reluGrad":
+      for (let i = 0; i < n; i++) y[i] = b[i] > 0 ? a[i] : 0;
+      return;
     default: {
       const f = FNS[op];
       for (let i = 0; i < n; i++) y[i] = f(a[i], b[i]);
@@ -172,6 +176,24 @@ export function binaryScalar(
         return y;
       case "div":
         for (let i = 0; i < n; i++) y[i] = x[i] / s;
+        return y;
+      case "gt":
+        for (let i = 0; i < n; i++) y[i] = x[i] > s ? 1 : 0;
+        return y;
+      case "lt":
+        for (let i = 0; i < n; i++) y[i] = x[i] < s ? 1 : 0;
+        return y;
+      case "ge":
+        for (let i = 0; i < n; i++) y[i] = x[i] >= s ? 1 : 0;
+        return y;
+      case "le":
+        for (let i = 0; i < n; i++) y[i] = x[i] <= s ? 1 : 0;
+        return y;
+      case "eq":
+        for (let i = 0; i < n; i++) y[i] = x[i] === s ? 1 : 0;
+        return y;
+      case "ne":
+        for (let i = 0; i < n; i++) y[i] = x[i] !== s ? 1 : 0;
         return y;
       default: {
         const f = FNS[op];
@@ -266,11 +288,17 @@ export function binary(
       zero,
       (oa, ob, _o2, len, sa, sb, _s2, out) => {
         if (op === "add") {
-          for (let i = 0; i < len; i++) y[out + i] = a[oa + i * sa] + b[ob + i * sb];
+          for (let i = 0; i < len; i++) {
+            y[out + i] = a[oa + i * sa] + b[ob + i * sb];
+          }
         } else if (op === "mul") {
-          for (let i = 0; i < len; i++) y[out + i] = a[oa + i * sa] * b[ob + i * sb];
+          for (let i = 0; i < len; i++) {
+            y[out + i] = a[oa + i * sa] * b[ob + i * sb];
+          }
         } else {
-          for (let i = 0; i < len; i++) y[out + i] = a[oa + i * sa] - b[ob + i * sb];
+          for (let i = 0; i < len; i++) {
+            y[out + i] = a[oa + i * sa] - b[ob + i * sb];
+          }
         }
       },
     );
@@ -282,7 +310,9 @@ export function binary(
     bStrides,
     zero,
     (oa, ob, _o2, len, sa, sb, _s2, out) => {
-      for (let i = 0; i < len; i++) y[out + i] = f(a[oa + i * sa], b[ob + i * sb]);
+      for (let i = 0; i < len; i++) {
+        y[out + i] = f(a[oa + i * sa], b[ob + i * sb]);
+      }
     },
   );
   return y;
@@ -306,6 +336,20 @@ export function where(
   if (nd === 0) {
     y[0] = cond[0] !== 0 ? a[0] : b[0];
     return y;
+  }
+  if (
+    cond.length === n && isContiguous(cStrides, shape) &&
+    a.length === n && isContiguous(aStrides, shape)
+  ) {
+    if (isScalarStrides(bStrides)) {
+      const bv = b[0];
+      for (let i = 0; i < n; i++) y[i] = cond[i] !== 0 ? a[i] : bv;
+      return y;
+    }
+    if (b.length === n && isContiguous(bStrides, shape)) {
+      for (let i = 0; i < n; i++) y[i] = cond[i] !== 0 ? a[i] : b[i];
+      return y;
+    }
   }
   forEachStrided3(
     shape,

@@ -4,10 +4,5 @@
  * @module
  */
 
-export {
-  BasicBlock,
-  ResNet,
-  resnet18,
-  type ResNetOptions,
-} from "./resnet.ts";
+export { BasicBlock, ResNet, resnet18, type ResNetOptions } from "./resnet.ts";
 export { StudentNet, type StudentNetOptions } from "./student.ts";

@@ -98,7 +98,10 @@ export class ResNet extends Module {
    * @param layers Blocks per stage, e.g. `[2, 2, 2, 2]` for ResNet-18.
    * @param options numClasses.
    */
-  constructor(layers: [number, number, number, number], options: ResNetOptions = {}) {
+  constructor(
+    layers: [number, number, number, number],
+    options: ResNetOptions = {},
+  ) {
     super();
     const numClasses = options.numClasses ?? 1000;
     this.conv1 = new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false });
@@ -109,7 +112,9 @@ export class ResNet extends Module {
     const stage = (planes: number, blocks: number, stride: number) => {
       const mods: Module[] = [new BasicBlock(inplanes, planes, stride)];
       inplanes = planes;
-      for (let i = 1; i < blocks; i++) mods.push(new BasicBlock(planes, planes));
+      for (let i = 1; i < blocks; i++) {
+        mods.push(new BasicBlock(planes, planes));
+      }
       return new Sequential(...mods);
     };
     this.layer1 = stage(64, layers[0], 1);
@@ -128,8 +133,12 @@ export class ResNet extends Module {
     }
   }
   override forward(x: Tensor): Tensor {
-    let y = this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
-    y = this.layer4.call(this.layer3.call(this.layer2.call(this.layer1.call(y))));
+    let y = this.maxpool.call(
+      this.relu.call(this.bn1.call(this.conv1.call(x))),
+    );
+    y = this.layer4.call(
+      this.layer3.call(this.layer2.call(this.layer1.call(y))),
+    );
     y = flatten(this.avgpool.call(y), 1);
     return this.fc.call(y);
   }

@@ -66,7 +66,10 @@ export class StudentNet extends Module {
     this.fc = new Linear(4 * (size / 2) * (size / 2), options.numClasses ?? 2);
   }
   override forward(x: Tensor): Tensor {
-    if (x.ndim !== 4 || x.shape[2] !== this.inputSize || x.shape[3] !== this.inputSize) {
+    if (
+      x.ndim !== 4 || x.shape[2] !== this.inputSize ||
+      x.shape[3] !== this.inputSize
+    ) {
       throw new ShapeError(
         `Cannot run StudentNet built for ${this.inputSize}x${this.inputSize}: input has shape [${
           x.shape.join(", ")
