@@ -6,7 +6,16 @@
  * Run: deno run -A examples/distill.ts [--epochs 5] [--size 16]
  */
 import { parseArgs } from "node:util";
-import { manualSeed, models, nn, noGrad, optim, randn, tensor, tidy } from "../mod.ts";
+import {
+  manualSeed,
+  models,
+  nn,
+  noGrad,
+  optim,
+  randn,
+  tensor,
+  tidy,
+} from "../mod.ts";
 import type { Tensor } from "../mod.ts";
 
 const { values } = parseArgs({
@@ -66,8 +75,8 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
     tidy(() => model.call(testX).argmax(1).eq(testY).float().mean().item())
   );
   console.log(
-    `Epoch ${epoch}/${epochs} train Loss: ${(total / 256).toFixed(4)} test Acc: ${
-      acc.toFixed(4)
-    }`,
+    `Epoch ${epoch}/${epochs} train Loss: ${
+      (total / 256).toFixed(4)
+    } test Acc: ${acc.toFixed(4)}`,
   );
 }
