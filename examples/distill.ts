@@ -39,7 +39,7 @@ function makeData(n: number): [Tensor, Tensor] {
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < size; y++) {
         for (let x = 0; x < size; x++) {
-          const bright = (x < size / 2) === (labels[i] === 0) ? 0.8 : 0;
+          const bright = (x < size / 2) === (labels[i] === 0) ? 0.1 : 0;
           noise[((i * 3 + c) * size + y) * size + x] += bright;
         }
       }
@@ -51,7 +51,7 @@ function makeData(n: number): [Tensor, Tensor] {
 const [trainX, trainY] = makeData(256);
 const [testX, testY] = makeData(128);
 const model = new models.StudentNet({ inputSize: size, numClasses: 2 });
-const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+const opt = new optim.SGD(model.parameters(), { lr: 0.002, momentum: 0.9 });
 const batch = 32;
 console.log(
   `StudentNet (${model.numParameters()} parameters) on a generated ${size}x${size} task`,
