@@ -299,7 +299,7 @@ export class Dropout extends Module {
    *
    * @param p Drop probability (default 0.5).
    */
-  constructor(readonly p = 0.5) {
+  constructor(readonly p: number = 0.5) {
     super();
   }
   override forward(x: Tensor): Tensor {
@@ -315,7 +315,7 @@ export class Flatten extends Module {
    * @param startDim First dim (default 1).
    * @param endDim Last dim (default -1).
    */
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(readonly startDim: number = 1, readonly endDim: number = -1) {
     super();
   }
   override forward(x: Tensor): Tensor {
