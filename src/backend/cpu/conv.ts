@@ -82,7 +82,8 @@ function dims(g: Conv2dGeometry): Dims {
   };
 }
 
-type ConvAlgo = "auto" | "im2col" | "direct";
+/** Which convolution algorithm the conv2d kernels use. */
+export type ConvAlgo = "auto" | "im2col" | "direct";
 let algo: ConvAlgo = "auto";
 
 /**
@@ -389,7 +390,21 @@ export function conv2dBackwardData(
         const dyg = dy.subarray(yo);
         if (col === null) {
           // dx[cg, hw] = W^T [cg, kg] @ dy [kg, hw]
-          sgemm(true, false, cg, hw, kg, 1, wg, crs, dyg, ohw, 0, dx.subarray(xo), hw);
+          sgemm(
+            true,
+            false,
+            cg,
+            hw,
+            kg,
+            1,
+            wg,
+            crs,
+            dyg,
+            ohw,
+            0,
+            dx.subarray(xo),
+            hw,
+          );
         } else {
           sgemm(true, false, crs, ohw, kg, 1, wg, crs, dyg, ohw, 0, col, ohw);
           col2im(col, ohw, 0, d, dx, xo);
@@ -405,7 +420,21 @@ export function conv2dBackwardData(
     const ld = cnt * ohw;
     for (let gi = 0; gi < groups; gi++) {
       gatherImages(dy, dyb, img0, cnt, kg, ohw, gi * kg, k);
-      sgemm(true, false, crs, ld, kg, 1, w.subarray(gi * kg * crs), crs, dyb, ld, 0, col, ld);
+      sgemm(
+        true,
+        false,
+        crs,
+        ld,
+        kg,
+        1,
+        w.subarray(gi * kg * crs),
+        crs,
+        dyb,
+        ld,
+        0,
+        col,
+        ld,
+      );
       for (let b = 0; b < cnt; b++) {
         col2im(col, ld, b * ohw, d, dx, ((img0 + b) * c + gi * cg) * hw);
       }
@@ -501,48 +530,55 @@ export function conv2dBackwardFilter(
 
 // ---- direct kernels (few taps, few output channels) ----------------------
 
-/** Per-tap input offsets and kernel positions for one group. */
-interface Taps {
-  /** Offset of tap t from the window origin in the input group. */
-  off: Int32Array;
-  /** Kernel row offset `kr * dh` of tap t. */
-  dy: Int32Array;
-  /** Kernel column offset `ks * dw` of tap t. */
-  dx: Int32Array;
+/**
+ * Copies one group of one image into a zero-padded buffer `[cg, hp, wp]` so
+ * the direct kernels need no bounds checks.
+ */
+function padGroup(
+  x: Float32Array,
+  xo: number,
+  d: Dims,
+  hp: number,
+  wp: number,
+  dst: Float32Array,
+): void {
+  const { cg, h, w, ph, pw, hw } = d;
+  if (hp === h && wp === w) {
+    dst.set(x.subarray(xo, xo + cg * hw));
+    return;
+  }
+  dst.fill(0);
+  for (let ci = 0; ci < cg; ci++) {
+    for (let iy = 0; iy < h; iy++) {
+      const src = xo + ci * hw + iy * w;
+      dst.set(x.subarray(src, src + w), (ci * hp + iy + ph) * wp + pw);
+    }
+  }
 }
 
-function taps(d: Dims): Taps {
-  const { cg, r, s, dh, dw, w, hw } = d;
-  const n = cg * r * s;
-  const off = new Int32Array(n);
-  const ty = new Int32Array(n);
-  const tx = new Int32Array(n);
+/** Tap offsets `ci * hp * wp + kr * dh * wp + ks * dw` in a padded group. */
+function paddedTaps(d: Dims, hp: number, wp: number): Int32Array {
+  const off = new Int32Array(d.crs);
   let t = 0;
-  for (let ci = 0; ci < cg; ci++) {
-    for (let kr = 0; kr < r; kr++) {
-      for (let ks = 0; ks < s; ks++, t++) {
-        off[t] = ci * hw + kr * dh * w + ks * dw;
-        ty[t] = kr * dh;
-        tx[t] = ks * dw;
+  for (let ci = 0; ci < d.cg; ci++) {
+    for (let kr = 0; kr < d.r; kr++) {
+      for (let ks = 0; ks < d.s; ks++) {
+        off[t++] = ci * hp * wp + kr * d.dh * wp + ks * d.dw;
       }
     }
   }
-  return { off, dy: ty, dx: tx };
+  return off;
 }
 
-/** Output rows/columns whose whole window lies inside the input. */
-function interior(
+/** Padded extent that every window of `out` outputs fits in. */
+function paddedSize(
   size: number,
-  outSize: number,
-  stride: number,
   pad: number,
+  out: number,
+  stride: number,
   span: number,
-): [number, number] {
-  // o * stride - pad >= 0 and o * stride - pad + span - 1 <= size - 1
-  const lo = Math.min(outSize, Math.ceil(pad / stride));
-  const hiRaw = size - span + pad;
-  const hi = hiRaw < 0 ? 0 : Math.min(outSize, Math.floor(hiRaw / stride) + 1);
-  return [lo, Math.max(lo, hi)];
+): number {
+  return Math.max(size + 2 * pad, (out - 1) * stride + span);
 }
 
 function directForward(
@@ -552,59 +588,151 @@ function directForward(
   d: Dims,
   y: Float32Array,
 ): void {
-  const { n, c, h, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw, ph, pw } =
-    d;
-  const W = d.w;
-  const tp = taps(d);
-  const toff = tp.off;
-  const [oyLo, oyHi] = interior(h, oh, sh, ph, (d.r - 1) * d.dh + 1);
-  const [oxLo, oxHi] = interior(W, ow, sw, pw, (d.s - 1) * d.dw + 1);
+  const { n, c, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw } = d;
+  const hp = paddedSize(d.h, d.ph, oh, sh, (d.r - 1) * d.dh + 1);
+  const wp = paddedSize(d.w, d.pw, ow, sw, (d.s - 1) * d.dw + 1);
+  const xp = new Float32Array(cg * hp * wp);
+  const toff = paddedTaps(d, hp, wp);
   // weights of 4 output channels interleaved per tap: wt[t * 4 + j]
   const wt = new Float64Array(crs * 4);
-  for (let gi = 0; gi < groups; gi++) {
-    for (let k0 = 0; k0 < kg; k0 += 4) {
-      const kb = Math.min(4, kg - k0);
-      wt.fill(0);
-      for (let j = 0; j < kb; j++) {
-        const wo = (gi * kg + k0 + j) * crs;
-        for (let t = 0; t < crs; t++) wt[t * 4 + j] = w[wo + t];
-      }
-      const b0 = bias && kb > 0 ? bias[gi * kg + k0] : 0;
-      const b1 = bias && kb > 1 ? bias[gi * kg + k0 + 1] : 0;
-      const b2 = bias && kb > 2 ? bias[gi * kg + k0 + 2] : 0;
-      const b3 = bias && kb > 3 ? bias[gi * kg + k0 + 3] : 0;
-      for (let img = 0; img < n; img++) {
-        const xg = (img * c + gi * cg) * hw;
-        const yo = (img * k + gi * kg + k0) * ohw;
+  const sw2 = 2 * sw;
+  const sw3 = 3 * sw;
+  for (let img = 0; img < n; img++) {
+    for (let gi = 0; gi < groups; gi++) {
+      padGroup(x, (img * c + gi * cg) * hw, d, hp, wp, xp);
+      for (let k0 = 0; k0 < kg; k0 += 4) {
+        const kb = Math.min(4, kg - k0);
+        const kAbs = gi * kg + k0;
+        wt.fill(0);
+        for (let j = 0; j < kb; j++) {
+          for (let t = 0; t < crs; t++) wt[t * 4 + j] = w[(kAbs + j) * crs + t];
+        }
+        const b0 = bias ? bias[kAbs] : 0;
+        const b1 = bias && kb > 1 ? bias[kAbs + 1] : 0;
+        const b2 = bias && kb > 2 ? bias[kAbs + 2] : 0;
+        const b3 = bias && kb > 3 ? bias[kAbs + 3] : 0;
+        const yo = (img * k + kAbs) * ohw;
         for (let oy = 0; oy < oh; oy++) {
-          const iy = oy * sh - ph;
-          const rowInterior = oy >= oyLo && oy < oyHi;
-          for (let ox = 0; ox < ow; ox++) {
-            const ix = ox * sw - pw;
-            let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-            if (rowInterior && ox >= oxLo && ox < oxHi) {
-              const base = xg + iy * W + ix;
+          const rowBase = oy * sh * wp;
+          const yr = yo + oy * ow;
+          let ox = 0;
+          // 4 output channels x 4 output columns per tile
+          if (sw === 1) {
+            for (; ox + 4 <= ow; ox += 4) {
+              const base = rowBase + ox;
+              let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+              let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+              let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
+              let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
               for (let t = 0, q = 0; t < crs; t++, q += 4) {
-                const v = x[base + toff[t]];
-                a0 += wt[q] * v;
-                a1 += wt[q + 1] * v;
-                a2 += wt[q + 2] * v;
-                a3 += wt[q + 3] * v;
+                const o = base + toff[t];
+                const x0 = xp[o], x1 = xp[o + 1], x2 = xp[o + 2];
+                const x3 = xp[o + 3];
+                const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2];
+                const w3 = wt[q + 3];
+                a00 += w0 * x0;
+                a01 += w0 * x1;
+                a02 += w0 * x2;
+                a03 += w0 * x3;
+                a10 += w1 * x0;
+                a11 += w1 * x1;
+                a12 += w1 * x2;
+                a13 += w1 * x3;
+                a20 += w2 * x0;
+                a21 += w2 * x1;
+                a22 += w2 * x2;
+                a23 += w2 * x3;
+                a30 += w3 * x0;
+                a31 += w3 * x1;
+                a32 += w3 * x2;
+                a33 += w3 * x3;
               }
-            } else {
-              const base = xg + iy * W + ix;
-              for (let t = 0, q = 0; t < crs; t++, q += 4) {
-                const yy = iy + tp.dy[t];
-                const xx = ix + tp.dx[t];
-                if (yy < 0 || yy >= h || xx < 0 || xx >= W) continue;
-                const v = x[base + toff[t]];
-                a0 += wt[q] * v;
-                a1 += wt[q + 1] * v;
-                a2 += wt[q + 2] * v;
-                a3 += wt[q + 3] * v;
-              }
+              store4x4(
+                y,
+                yr + ox,
+                ohw,
+                kb,
+                a00,
+                a01,
+                a02,
+                a03,
+                a10,
+                a11,
+                a12,
+                a13,
+                a20,
+                a21,
+                a22,
+                a23,
+                a30,
+                a31,
+                a32,
+                a33,
+              );
             }
-            const p = yo + oy * ow + ox;
+          }
+          for (; ox + 4 <= ow; ox += 4) {
+            const base = rowBase + ox * sw;
+            let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+            let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+            let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
+            let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+            for (let t = 0, q = 0; t < crs; t++, q += 4) {
+              const o = base + toff[t];
+              const x0 = xp[o], x1 = xp[o + sw], x2 = xp[o + sw2];
+              const x3 = xp[o + sw3];
+              const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2], w3 = wt[q + 3];
+              a00 += w0 * x0;
+              a01 += w0 * x1;
+              a02 += w0 * x2;
+              a03 += w0 * x3;
+              a10 += w1 * x0;
+              a11 += w1 * x1;
+              a12 += w1 * x2;
+              a13 += w1 * x3;
+              a20 += w2 * x0;
+              a21 += w2 * x1;
+              a22 += w2 * x2;
+              a23 += w2 * x3;
+              a30 += w3 * x0;
+              a31 += w3 * x1;
+              a32 += w3 * x2;
+              a33 += w3 * x3;
+            }
+            store4x4(
+              y,
+              yr + ox,
+              ohw,
+              kb,
+              a00,
+              a01,
+              a02,
+              a03,
+              a10,
+              a11,
+              a12,
+              a13,
+              a20,
+              a21,
+              a22,
+              a23,
+              a30,
+              a31,
+              a32,
+              a33,
+            );
+          }
+          for (; ox < ow; ox++) {
+            const base = rowBase + ox * sw;
+            let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+            for (let t = 0, q = 0; t < crs; t++, q += 4) {
+              const v = xp[base + toff[t]];
+              a0 += wt[q] * v;
+              a1 += wt[q + 1] * v;
+              a2 += wt[q + 2] * v;
+              a3 += wt[q + 3] * v;
+            }
+            const p = yr + ox;
             y[p] = a0;
             if (kb > 1) y[p + ohw] = a1;
             if (kb > 2) y[p + 2 * ohw] = a2;
@@ -616,60 +744,144 @@ function directForward(
   }
 }
 
+/** Stores a 4-channel x 4-column output tile (`kb` channels valid). */
+function store4x4(
+  y: Float32Array,
+  p: number,
+  ohw: number,
+  kb: number,
+  a00: number,
+  a01: number,
+  a02: number,
+  a03: number,
+  a10: number,
+  a11: number,
+  a12: number,
+  a13: number,
+  a20: number,
+  a21: number,
+  a22: number,
+  a23: number,
+  a30: number,
+  a31: number,
+  a32: number,
+  a33: number,
+): void {
+  y[p] = a00;
+  y[p + 1] = a01;
+  y[p + 2] = a02;
+  y[p + 3] = a03;
+  if (kb > 1) {
+    const p1 = p + ohw;
+    y[p1] = a10;
+    y[p1 + 1] = a11;
+    y[p1 + 2] = a12;
+    y[p1 + 3] = a13;
+  }
+  if (kb > 2) {
+    const p2 = p + 2 * ohw;
+    y[p2] = a20;
+    y[p2 + 1] = a21;
+    y[p2 + 2] = a22;
+    y[p2 + 3] = a23;
+  }
+  if (kb > 3) {
+    const p3 = p + 3 * ohw;
+    y[p3] = a30;
+    y[p3 + 1] = a31;
+    y[p3 + 2] = a32;
+    y[p3 + 3] = a33;
+  }
+}
+
 function directBackwardFilter(
   x: Float32Array,
   dy: Float32Array,
   d: Dims,
   dw: Float32Array,
 ): void {
-  const { n, c, h, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw, ph, pw } =
-    d;
-  const W = d.w;
-  const tp = taps(d);
-  // For each tap: dw[kk, t] = sum over images and output pixels of
-  // dy[kk, p] * x[window(p) + t], four output channels at a time.
-  for (let gi = 0; gi < groups; gi++) {
-    for (let k0 = 0; k0 < kg; k0 += 4) {
-      const kb = Math.min(4, kg - k0);
-      for (let t = 0; t < crs; t++) {
-        const toff = tp.off[t];
-        const [oyLo, oyHi] = validRange(tp.dy[t] - ph, sh, h, oh);
-        const [oxLo, oxHi] = validRange(tp.dx[t] - pw, sw, W, ow);
-        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (let img = 0; img < n; img++) {
-          const xg = (img * c + gi * cg) * hw + toff;
-          const yo = (img * k + gi * kg + k0) * ohw;
-          for (let oy = oyLo; oy < oyHi; oy++) {
-            const xr = xg + (oy * sh - ph) * W - pw;
+  const { n, c, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw } = d;
+  const hp = paddedSize(d.h, d.ph, oh, sh, (d.r - 1) * d.dh + 1);
+  const wp = paddedSize(d.w, d.pw, ow, sw, (d.s - 1) * d.dw + 1);
+  const xp = new Float32Array(cg * hp * wp);
+  const toff = paddedTaps(d, hp, wp);
+  const acc = new Float64Array(k * crs);
+  // dw[j, t] = sum over images and pixels p of dy[j, p] * xp[base(p) + t]:
+  // 4 output channels x 4 taps per register tile. Channels or taps past the
+  // end of a block repeat the last one and their sums are dropped.
+  for (let img = 0; img < n; img++) {
+    for (let gi = 0; gi < groups; gi++) {
+      padGroup(x, (img * c + gi * cg) * hw, d, hp, wp, xp);
+      for (let k0 = 0; k0 < kg; k0 += 4) {
+        const kb = Math.min(4, kg - k0);
+        const kAbs = gi * kg + k0;
+        const yo = (img * k + kAbs) * ohw;
+        const d1 = Math.min(1, kb - 1) * ohw;
+        const d2 = Math.min(2, kb - 1) * ohw;
+        const d3 = Math.min(3, kb - 1) * ohw;
+        for (let t0 = 0; t0 < crs; t0 += 4) {
+          const tb = Math.min(4, crs - t0);
+          const o0 = toff[t0];
+          const o1 = toff[t0 + Math.min(1, tb - 1)];
+          const o2 = toff[t0 + Math.min(2, tb - 1)];
+          const o3 = toff[t0 + Math.min(3, tb - 1)];
+          let a00 = 0, a01 = 0, a02 = 0, a03 = 0;
+          let a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+          let a20 = 0, a21 = 0, a22 = 0, a23 = 0;
+          let a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+          for (let oy = 0; oy < oh; oy++) {
             const yr = yo + oy * ow;
-            if (kb === 4) {
-              for (let ox = oxLo; ox < oxHi; ox++) {
-                const v = x[xr + ox * sw];
-                const q = yr + ox;
-                a0 += dy[q] * v;
-                a1 += dy[q + ohw] * v;
-                a2 += dy[q + 2 * ohw] * v;
-                a3 += dy[q + 3 * ohw] * v;
-              }
-            } else {
-              for (let ox = oxLo; ox < oxHi; ox++) {
-                const v = x[xr + ox * sw];
-                const q = yr + ox;
-                a0 += dy[q] * v;
-                if (kb > 1) a1 += dy[q + ohw] * v;
-                if (kb > 2) a2 += dy[q + 2 * ohw] * v;
-              }
+            let xb = oy * sh * wp;
+            for (let ox = 0; ox < ow; ox++) {
+              const q = yr + ox;
+              const g0 = dy[q], g1 = dy[q + d1], g2 = dy[q + d2];
+              const g3 = dy[q + d3];
+              const x0 = xp[xb + o0], x1 = xp[xb + o1], x2 = xp[xb + o2];
+              const x3 = xp[xb + o3];
+              a00 += g0 * x0;
+              a01 += g0 * x1;
+              a02 += g0 * x2;
+              a03 += g0 * x3;
+              a10 += g1 * x0;
+              a11 += g1 * x1;
+              a12 += g1 * x2;
+              a13 += g1 * x3;
+              a20 += g2 * x0;
+              a21 += g2 * x1;
+              a22 += g2 * x2;
+              a23 += g2 * x3;
+              a30 += g3 * x0;
+              a31 += g3 * x1;
+              a32 += g3 * x2;
+              a33 += g3 * x3;
+              xb += sw;
             }
           }
+          const r0 = kAbs * crs + t0;
+          accumulateRow(acc, r0, tb, a00, a01, a02, a03);
+          if (kb > 1) accumulateRow(acc, r0 + crs, tb, a10, a11, a12, a13);
+          if (kb > 2) accumulateRow(acc, r0 + 2 * crs, tb, a20, a21, a22, a23);
+          if (kb > 3) accumulateRow(acc, r0 + 3 * crs, tb, a30, a31, a32, a33);
         }
-        const o = (gi * kg + k0) * crs + t;
-        dw[o] = a0;
-        if (kb > 1) dw[o + crs] = a1;
-        if (kb > 2) dw[o + 2 * crs] = a2;
-        if (kb > 3) dw[o + 3 * crs] = a3;
       }
     }
   }
+  for (let i = 0; i < acc.length; i++) dw[i] = acc[i];
+}
+
+function accumulateRow(
+  acc: Float64Array,
+  o: number,
+  tb: number,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+): void {
+  acc[o] += v0;
+  if (tb > 1) acc[o + 1] += v1;
+  if (tb > 2) acc[o + 2] += v2;
+  if (tb > 3) acc[o + 3] += v3;
 }
 
 function directBackwardData(
@@ -678,37 +890,74 @@ function directBackwardData(
   d: Dims,
   dx: Float32Array,
 ): void {
-  const { n, c, h, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw, ph, pw } =
-    d;
+  const { n, c, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw } = d;
+  const { h, ph, pw } = d;
   const W = d.w;
-  const tp = taps(d);
-  // Scatter: dx[window(p) + t] += sum_j w[j, t] * dy[j, p], per tap row.
-  for (let gi = 0; gi < groups; gi++) {
-    for (let k0 = 0; k0 < kg; k0 += 4) {
-      const kb = Math.min(4, kg - k0);
-      for (let t = 0; t < crs; t++) {
-        const toff = tp.off[t];
-        const w0 = w[(gi * kg + k0) * crs + t];
-        const w1 = kb > 1 ? w[(gi * kg + k0 + 1) * crs + t] : 0;
-        const w2 = kb > 2 ? w[(gi * kg + k0 + 2) * crs + t] : 0;
-        const w3 = kb > 3 ? w[(gi * kg + k0 + 3) * crs + t] : 0;
-        const [oyLo, oyHi] = validRange(tp.dy[t] - ph, sh, h, oh);
-        const [oxLo, oxHi] = validRange(tp.dx[t] - pw, sw, W, ow);
-        const o1 = kb > 1 ? ohw : 0;
-        const o2 = kb > 2 ? 2 * ohw : 0;
-        const o3 = kb > 3 ? 3 * ohw : 0;
-        for (let img = 0; img < n; img++) {
-          const xg = (img * c + gi * cg) * hw + toff;
-          const yo = (img * k + gi * kg + k0) * ohw;
-          for (let oy = oyLo; oy < oyHi; oy++) {
-            const xr = xg + (oy * sh - ph) * W - pw;
-            const yr = yo + oy * ow;
-            for (let ox = oxLo; ox < oxHi; ox++) {
-              const q = yr + ox;
-              dx[xr + ox * sw] += w0 * dy[q] + w1 * dy[q + o1] +
-                w2 * dy[q + o2] + w3 * dy[q + o3];
+  const hp = paddedSize(h, ph, oh, sh, (d.r - 1) * d.dh + 1);
+  const wp = paddedSize(W, pw, ow, sw, (d.s - 1) * d.dw + 1);
+  const dxp = new Float32Array(cg * hp * wp);
+  const toff = paddedTaps(d, hp, wp);
+  const wt = new Float64Array(crs * 4);
+  // Scatter into a padded buffer: dxp[base(p) + t] += sum_j w[j, t] dy[j, p]
+  // for 4 output channels x 4 output columns at a time, then crop.
+  for (let img = 0; img < n; img++) {
+    for (let gi = 0; gi < groups; gi++) {
+      dxp.fill(0);
+      for (let k0 = 0; k0 < kg; k0 += 4) {
+        const kb = Math.min(4, kg - k0);
+        const kAbs = gi * kg + k0;
+        wt.fill(0);
+        for (let j = 0; j < kb; j++) {
+          for (let t = 0; t < crs; t++) wt[t * 4 + j] = w[(kAbs + j) * crs + t];
+        }
+        // channels past the block read the last one again; their weights
+        // are zero
+        const e1 = Math.min(1, kb - 1) * ohw;
+        const e2 = Math.min(2, kb - 1) * ohw;
+        const e3 = Math.min(3, kb - 1) * ohw;
+        const yo = (img * k + kAbs) * ohw;
+        for (let oy = 0; oy < oh; oy++) {
+          const rowBase = oy * sh * wp;
+          const yr = yo + oy * ow;
+          let ox = 0;
+          for (; ox + 4 <= ow; ox += 4) {
+            const q0 = yr + ox;
+            const g00 = dy[q0], g01 = dy[q0 + 1], g02 = dy[q0 + 2];
+            const g03 = dy[q0 + 3];
+            const g10 = dy[q0 + e1], g11 = dy[q0 + e1 + 1];
+            const g12 = dy[q0 + e1 + 2], g13 = dy[q0 + e1 + 3];
+            const g20 = dy[q0 + e2], g21 = dy[q0 + e2 + 1];
+            const g22 = dy[q0 + e2 + 2], g23 = dy[q0 + e2 + 3];
+            const g30 = dy[q0 + e3], g31 = dy[q0 + e3 + 1];
+            const g32 = dy[q0 + e3 + 2], g33 = dy[q0 + e3 + 3];
+            const base = rowBase + ox * sw;
+            for (let t = 0, q = 0; t < crs; t++, q += 4) {
+              const o = base + toff[t];
+              const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2], w3 = wt[q + 3];
+              dxp[o] += w0 * g00 + w1 * g10 + w2 * g20 + w3 * g30;
+              dxp[o + sw] += w0 * g01 + w1 * g11 + w2 * g21 + w3 * g31;
+              dxp[o + 2 * sw] += w0 * g02 + w1 * g12 + w2 * g22 + w3 * g32;
+              dxp[o + 3 * sw] += w0 * g03 + w1 * g13 + w2 * g23 + w3 * g33;
             }
           }
+          for (; ox < ow; ox++) {
+            const q0 = yr + ox;
+            const g0 = dy[q0], g1 = dy[q0 + e1], g2 = dy[q0 + e2];
+            const g3 = dy[q0 + e3];
+            const base = rowBase + ox * sw;
+            for (let t = 0, q = 0; t < crs; t++, q += 4) {
+              dxp[base + toff[t]] += wt[q] * g0 + wt[q + 1] * g1 +
+                wt[q + 2] * g2 + wt[q + 3] * g3;
+            }
+          }
+        }
+      }
+      // crop the padding away
+      const xo = (img * c + gi * cg) * hw;
+      for (let ci = 0; ci < cg; ci++) {
+        for (let iy = 0; iy < h; iy++) {
+          const src = (ci * hp + iy + ph) * wp + pw;
+          dx.set(dxp.subarray(src, src + W), xo + ci * hw + iy * W);
         }
       }
     }

@@ -33,7 +33,8 @@ let packB = new Float64Array(0);
 /** Below this many multiply-adds the FFI call costs more than it saves. */
 const SMALL_PRODUCT = 4096;
 
-type GemmImpl = "auto" | "openblas" | "typescript";
+/** Which GEMM implementation {@linkcode sgemm} uses. */
+export type GemmImpl = "auto" | "openblas" | "typescript";
 let impl: GemmImpl = "auto";
 let warned = false;
 
@@ -104,7 +105,9 @@ export function sgemm(
   ldc: number,
 ): void {
   if (m <= 0 || n <= 0) return;
-  if (impl !== "typescript" && (impl === "openblas" || m * n * k >= SMALL_PRODUCT)) {
+  if (
+    impl !== "typescript" && (impl === "openblas" || m * n * k >= SMALL_PRODUCT)
+  ) {
     const blas = openBlas();
     if (blas !== null) {
       blas.symbols.cblas_sgemm(

@@ -45,7 +45,8 @@ export class CpuStorage implements Storage {
 }
 
 const wrap = (d: TypedArray): CpuStorage => new CpuStorage(d);
-const f32 = (s: Storage): Float32Array => (s as CpuStorage).data as Float32Array;
+const f32 = (s: Storage): Float32Array =>
+  (s as CpuStorage).data as Float32Array;
 const i32 = (s: Storage): Int32Array => (s as CpuStorage).data as Int32Array;
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
 
@@ -135,7 +136,7 @@ export class CpuBackend implements Backend {
   axpy(dst: Storage, src: Storage, alpha: number): void {
     const d = arr(dst), s = arr(src);
     const n = d.length;
-    if (alpha === 1) for (let i = 0; i < n; i++) d[i] += s[i];
+    if (alpha === 1) { for (let i = 0; i < n; i++) d[i] += s[i]; }
     else for (let i = 0; i < n; i++) d[i] += alpha * s[i];
   }
 
@@ -398,7 +399,12 @@ export class CpuBackend implements Backend {
     momentumBuf: Storage | null,
     o: SgdUpdate,
   ): void {
-    opt.sgdStep(f32(param), f32(grad), momentumBuf ? f32(momentumBuf) : null, o);
+    opt.sgdStep(
+      f32(param),
+      f32(grad),
+      momentumBuf ? f32(momentumBuf) : null,
+      o,
+    );
   }
   adamStep(
     param: Storage,

@@ -1,0 +1,175 @@
+/**
+ * Batch normalisation kernels for the CPU backend over `[n, c, hw]` (NCHW
+ * with the spatial axes flattened), as `torch.nn.functional.batch_norm`
+ * computes them on the CPU: statistics accumulate in float64, the output is
+ * `x * (invStd * weight) + (bias - mean * invStd * weight)`.
+ *
+ * @module
+ */
+
+/**
+ * Training-mode batch norm: normalises with the batch statistics (biased
+ * variance) and, when given, updates the running statistics in place with
+ * `running = (1 - momentum) * running + momentum * batch` (unbiased variance
+ * for `runningVar`).
+ *
+ * @param x Input `[n, c, hw]`.
+ * @param weight Scale `[c]` or `null` (1).
+ * @param bias Shift `[c]` or `null` (0).
+ * @param runningMean Running mean `[c]`, updated in place, or `null`.
+ * @param runningVar Running variance `[c]`, updated in place, or `null`.
+ * @param n Batch size.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @param momentum Running-average factor.
+ * @param eps Added to the variance.
+ * @returns `y` `[n, c, hw]`, the batch `mean` `[c]` and `invStd` `[c]`.
+ */
+export function batchNormTrain(
+  x: Float32Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  runningMean: Float32Array | null,
+  runningVar: Float32Array | null,
+  n: number,
+  c: number,
+  hw: number,
+  momentum: number,
+  eps: number,
+): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
+  const y = new Float32Array(n * c * hw);
+  const mean = new Float32Array(c);
+  const invStd = new Float32Array(c);
+  const count = n * hw;
+  const chw = c * hw;
+  for (let ch = 0; ch < c; ch++) {
+    let sum = 0;
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) sum += x[i];
+    }
+    const m = sum / count;
+    let sq = 0;
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) {
+        const d = x[i] - m;
+        sq += d * d;
+      }
+    }
+    const variance = sq / count;
+    const inv = 1 / Math.sqrt(variance + eps);
+    mean[ch] = m;
+    invStd[ch] = inv;
+    const scale = inv * (weight ? weight[ch] : 1);
+    const shift = (bias ? bias[ch] : 0) - m * scale;
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
+    }
+    if (runningMean) {
+      runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;
+    }
+    if (runningVar) {
+      const unbiased = count > 1 ? sq / (count - 1) : Infinity;
+      runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * unbiased;
+    }
+  }
+  return { y, mean, invStd };
+}
+
+/**
+ * Evaluation-mode batch norm with fixed statistics.
+ *
+ * @param x Input `[n, c, hw]`.
+ * @param weight Scale `[c]` or `null` (1).
+ * @param bias Shift `[c]` or `null` (0).
+ * @param runningMean Mean `[c]`.
+ * @param runningVar Variance `[c]`.
+ * @param n Batch size.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @param eps Added to the variance.
+ * @returns `y` `[n, c, hw]`.
+ */
+export function batchNormEval(
+  x: Float32Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  n: number,
+  c: number,
+  hw: number,
+  eps: number,
+): Float32Array {
+  const y = new Float32Array(n * c * hw);
+  const chw = c * hw;
+  for (let ch = 0; ch < c; ch++) {
+    const inv = 1 / Math.sqrt(runningVar[ch] + eps);
+    const scale = inv * (weight ? weight[ch] : 1);
+    const shift = (bias ? bias[ch] : 0) - runningMean[ch] * scale;
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
+    }
+  }
+  return y;
+}
+
+/**
+ * Gradients of training-mode batch norm, given the batch `mean` and `invStd`
+ * saved by {@linkcode batchNormTrain}.
+ *
+ * @param x Input of the forward pass `[n, c, hw]`.
+ * @param dy Gradient of the output `[n, c, hw]`.
+ * @param weight Scale `[c]` or `null` (1).
+ * @param mean Batch mean `[c]`.
+ * @param invStd Batch `1 / sqrt(var + eps)` `[c]`.
+ * @param n Batch size.
+ * @param c Channels.
+ * @param hw Spatial size.
+ * @returns `dx` `[n, c, hw]`, `dweight` `[c]` and `dbias` `[c]`.
+ */
+export function batchNormBackward(
+  x: Float32Array,
+  dy: Float32Array,
+  weight: Float32Array | null,
+  mean: Float32Array,
+  invStd: Float32Array,
+  n: number,
+  c: number,
+  hw: number,
+): { dx: Float32Array; dweight: Float32Array; dbias: Float32Array } {
+  const dx = new Float32Array(n * c * hw);
+  const dweight = new Float32Array(c);
+  const dbias = new Float32Array(c);
+  const count = n * hw;
+  const chw = c * hw;
+  for (let ch = 0; ch < c; ch++) {
+    const m = mean[ch];
+    const inv = invStd[ch];
+    let sumDy = 0;
+    let dot = 0;
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) {
+        const g = dy[i];
+        sumDy += g;
+        dot += (x[i] - m) * g;
+      }
+    }
+    dweight[ch] = dot * inv;
+    dbias[ch] = sumDy;
+    const gradMean = sumDy / count;
+    const proj = (dot * inv * inv) / count;
+    const scale = inv * (weight ? weight[ch] : 1);
+    for (let b = 0; b < n; b++) {
+      const o = b * chw + ch * hw;
+      for (let i = o; i < o + hw; i++) {
+        dx[i] = (dy[i] - (x[i] - m) * proj - gradMean) * scale;
+      }
+    }
+  }
+  return { dx, dweight, dbias };
+}

@@ -1,0 +1,373 @@
+/**
+ * 2-D pooling kernels for the CPU backend over NCHW planes: max pooling with
+ * argmax indices, average pooling, adaptive average pooling, and their
+ * gradients, following PyTorch's CPU kernels (window clipping, index
+ * convention, divisors).
+ *
+ * @module
+ */
+
+import type { Pool2dGeometry } from "../backend.ts";
+
+/**
+ * Max pooling. Padding acts as `-Infinity`; a NaN in a window wins, as in
+ * PyTorch. Indices are flat positions `ih * w + iw` within each input plane.
+ *
+ * @param x Input `[n, c, h, w]`.
+ * @param g Geometry.
+ * @returns `y` `[n, c, oh, ow]` and the argmax `indices`, same shape.
+ */
+export function maxPool2d(
+  x: Float32Array,
+  g: Pool2dGeometry,
+): { y: Float32Array; indices: Int32Array } {
+  const { n, c, h, w, oh, ow } = g;
+  const [kh, kw] = g.kernel;
+  const [sh, sw] = g.stride;
+  const [ph, pw] = g.padding;
+  const [dh, dw] = g.dilation;
+  const planes = n * c;
+  const hw = h * w;
+  const ohw = oh * ow;
+  const y = new Float32Array(planes * ohw);
+  const indices = new Int32Array(planes * ohw);
+  // Fast path: the common 2x2 / stride 2 / no padding window.
+  const fast2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 &&
+    pw === 0 && dh === 1 && dw === 1 && 2 * oh <= h && 2 * ow <= w;
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    if (fast2x2) {
+      for (let oy = 0; oy < oh; oy++) {
+        const r0 = 2 * oy * w;
+        const r1 = r0 + w;
+        const q0 = yo + oy * ow;
+        for (let ox = 0; ox < ow; ox++) {
+          const i0 = r0 + 2 * ox;
+          const i2 = r1 + 2 * ox;
+          // same order and NaN rule as the general loop below
+          let best = x[xo + i0];
+          let bi = i0;
+          let v = x[xo + i0 + 1];
+          if (v > best || v !== v) {
+            best = v;
+            bi = i0 + 1;
+          }
+          v = x[xo + i2];
+          if (v > best || v !== v) {
+            best = v;
+            bi = i2;
+          }
+          v = x[xo + i2 + 1];
+          if (v > best || v !== v) {
+            best = v;
+            bi = i2 + 1;
+          }
+          y[q0 + ox] = best;
+          indices[q0 + ox] = bi;
+        }
+      }
+      continue;
+    }
+    for (let oy = 0; oy < oh; oy++) {
+      let hs = oy * sh - ph;
+      const he = Math.min(hs + (kh - 1) * dh + 1, h);
+      while (hs < 0) hs += dh;
+      for (let ox = 0; ox < ow; ox++) {
+        let ws = ox * sw - pw;
+        const we = Math.min(ws + (kw - 1) * dw + 1, w);
+        while (ws < 0) ws += dw;
+        let best = -Infinity;
+        let bi = hs * w + ws;
+        for (let iy = hs; iy < he; iy += dh) {
+          const ro = iy * w;
+          for (let ix = ws; ix < we; ix += dw) {
+            const v = x[xo + ro + ix];
+            if (v > best || v !== v) {
+              best = v;
+              bi = ro + ix;
+            }
+          }
+        }
+        const q = yo + oy * ow + ox;
+        y[q] = best;
+        indices[q] = bi;
+      }
+    }
+  }
+  return { y, indices };
+}
+
+/**
+ * Gradient of max pooling: routes each `dy` to its argmax position.
+ *
+ * @param dy Gradient of the output `[n, c, oh, ow]`.
+ * @param indices The argmax from {@linkcode maxPool2d}.
+ * @param g Geometry.
+ * @returns `dx` `[n, c, h, w]`.
+ */
+export function maxPool2dBackward(
+  dy: Float32Array,
+  indices: Int32Array,
+  g: Pool2dGeometry,
+): Float32Array {
+  const planes = g.n * g.c;
+  const hw = g.h * g.w;
+  const ohw = g.oh * g.ow;
+  const dx = new Float32Array(planes * hw);
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    for (let q = yo; q < yo + ohw; q++) dx[xo + indices[q]] += dy[q];
+  }
+  return dx;
+}
+
+/**
+ * The window of output `o` along one axis: `[start, end)` clipped to the
+ * input, and the divisor extent (clipped to the padded input only).
+ */
+function avgWindow(
+  o: number,
+  stride: number,
+  pad: number,
+  kernel: number,
+  size: number,
+  out: Int32Array,
+): void {
+  const start = o * stride - pad;
+  const endPadded = Math.min(start + kernel, size + pad);
+  out[0] = Math.max(start, 0);
+  out[1] = Math.min(endPadded, size);
+  out[2] = endPadded - start;
+}
+
+/**
+ * Average pooling, as PyTorch computes it: with `countIncludePad` the divisor
+ * counts padded cells (but not cells past the padded edge that ceil mode
+ * adds), otherwise only the input cells in the window.
+ *
+ * @param x Input `[n, c, h, w]`.
+ * @param g Geometry.
+ * @returns `y` `[n, c, oh, ow]`.
+ */
+export function avgPool2d(x: Float32Array, g: Pool2dGeometry): Float32Array {
+  const { n, c, h, w, oh, ow } = g;
+  const planes = n * c;
+  const hw = h * w;
+  const ohw = oh * ow;
+  const y = new Float32Array(planes * ohw);
+  const { rows, cols, div } = avgTables(g);
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    for (let oy = 0; oy < oh; oy++) {
+      const hs = rows[oy * 3];
+      const he = rows[oy * 3 + 1];
+      for (let ox = 0; ox < ow; ox++) {
+        const ws = cols[ox * 3];
+        const we = cols[ox * 3 + 1];
+        const q = oy * ow + ox;
+        if (hs >= he || ws >= we) {
+          y[yo + q] = 0;
+          continue;
+        }
+        let sum = 0;
+        for (let iy = hs; iy < he; iy++) {
+          const ro = xo + iy * w;
+          for (let ix = ws; ix < we; ix++) sum += x[ro + ix];
+        }
+        y[yo + q] = sum / div[q];
+      }
+    }
+  }
+  return y;
+}
+
+/** Window bounds per output row and column, and the divisor per output. */
+function avgTables(
+  g: Pool2dGeometry,
+): { rows: Int32Array; cols: Int32Array; div: Float64Array } {
+  const { h, w, oh, ow, countIncludePad } = g;
+  const rows = new Int32Array(oh * 3);
+  const cols = new Int32Array(ow * 3);
+  const tmp = new Int32Array(3);
+  for (let oy = 0; oy < oh; oy++) {
+    avgWindow(oy, g.stride[0], g.padding[0], g.kernel[0], h, tmp);
+    rows.set(tmp, oy * 3);
+  }
+  for (let ox = 0; ox < ow; ox++) {
+    avgWindow(ox, g.stride[1], g.padding[1], g.kernel[1], w, tmp);
+    cols.set(tmp, ox * 3);
+  }
+  const div = new Float64Array(oh * ow);
+  for (let oy = 0; oy < oh; oy++) {
+    for (let ox = 0; ox < ow; ox++) {
+      div[oy * ow + ox] = countIncludePad
+        ? rows[oy * 3 + 2] * cols[ox * 3 + 2]
+        : (rows[oy * 3 + 1] - rows[oy * 3]) * (cols[ox * 3 + 1] - cols[ox * 3]);
+    }
+  }
+  return { rows, cols, div };
+}
+
+/**
+ * Gradient of average pooling.
+ *
+ * @param dy Gradient of the output `[n, c, oh, ow]`.
+ * @param g Geometry.
+ * @returns `dx` `[n, c, h, w]`.
+ */
+export function avgPool2dBackward(
+  dy: Float32Array,
+  g: Pool2dGeometry,
+): Float32Array {
+  const { n, c, h, w, oh, ow } = g;
+  const planes = n * c;
+  const hw = h * w;
+  const ohw = oh * ow;
+  const dx = new Float32Array(planes * hw);
+  const { rows, cols, div } = avgTables(g);
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    for (let oy = 0; oy < oh; oy++) {
+      const hs = rows[oy * 3];
+      const he = rows[oy * 3 + 1];
+      for (let ox = 0; ox < ow; ox++) {
+        const ws = cols[ox * 3];
+        const we = cols[ox * 3 + 1];
+        const q = oy * ow + ox;
+        if (hs >= he || ws >= we) continue;
+        const v = dy[yo + q] / div[q];
+        for (let iy = hs; iy < he; iy++) {
+          const ro = xo + iy * w;
+          for (let ix = ws; ix < we; ix++) dx[ro + ix] += v;
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** PyTorch's adaptive bins: `[floor(i * in / out), ceil((i + 1) * in / out))`. */
+function adaptiveBins(size: number, out: number): Int32Array {
+  const b = new Int32Array(out * 2);
+  for (let i = 0; i < out; i++) {
+    b[2 * i] = Math.floor((i * size) / out);
+    b[2 * i + 1] = Math.ceil(((i + 1) * size) / out);
+  }
+  return b;
+}
+
+/**
+ * Adaptive average pooling `[n, c, h, w]` → `[n, c, oh, ow]` with PyTorch's
+ * bins.
+ *
+ * @param x Input.
+ * @param n Batch size.
+ * @param c Channels.
+ * @param h Input height.
+ * @param w Input width.
+ * @param oh Output height.
+ * @param ow Output width.
+ * @returns The output.
+ */
+export function adaptiveAvgPool2d(
+  x: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float32Array {
+  const planes = n * c;
+  const hw = h * w;
+  const ohw = oh * ow;
+  const y = new Float32Array(planes * ohw);
+  if (oh === 1 && ow === 1) {
+    // global average pooling (ResNet's head)
+    for (let pl = 0; pl < planes; pl++) {
+      let sum = 0;
+      const xo = pl * hw;
+      for (let i = xo; i < xo + hw; i++) sum += x[i];
+      y[pl] = sum / hw;
+    }
+    return y;
+  }
+  const rb = adaptiveBins(h, oh);
+  const cb = adaptiveBins(w, ow);
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    for (let oy = 0; oy < oh; oy++) {
+      const hs = rb[2 * oy];
+      const he = rb[2 * oy + 1];
+      for (let ox = 0; ox < ow; ox++) {
+        const ws = cb[2 * ox];
+        const we = cb[2 * ox + 1];
+        let sum = 0;
+        for (let iy = hs; iy < he; iy++) {
+          const ro = xo + iy * w;
+          for (let ix = ws; ix < we; ix++) sum += x[ro + ix];
+        }
+        y[yo + oy * ow + ox] = sum / ((he - hs) * (we - ws));
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * Gradient of adaptive average pooling.
+ *
+ * @param dy Gradient of the output `[n, c, oh, ow]`.
+ * @param n Batch size.
+ * @param c Channels.
+ * @param h Input height.
+ * @param w Input width.
+ * @param oh Output height.
+ * @param ow Output width.
+ * @returns `dx` `[n, c, h, w]`.
+ */
+export function adaptiveAvgPool2dBackward(
+  dy: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float32Array {
+  const planes = n * c;
+  const hw = h * w;
+  const ohw = oh * ow;
+  const dx = new Float32Array(planes * hw);
+  if (oh === 1 && ow === 1) {
+    for (let pl = 0; pl < planes; pl++) {
+      dx.fill(dy[pl] / hw, pl * hw, (pl + 1) * hw);
+    }
+    return dx;
+  }
+  const rb = adaptiveBins(h, oh);
+  const cb = adaptiveBins(w, ow);
+  for (let pl = 0; pl < planes; pl++) {
+    const xo = pl * hw;
+    const yo = pl * ohw;
+    for (let oy = 0; oy < oh; oy++) {
+      const hs = rb[2 * oy];
+      const he = rb[2 * oy + 1];
+      for (let ox = 0; ox < ow; ox++) {
+        const ws = cb[2 * ox];
+        const we = cb[2 * ox + 1];
+        const v = dy[yo + oy * ow + ox] / ((he - hs) * (we - ws));
+        for (let iy = hs; iy < he; iy++) {
+          const ro = xo + iy * w;
+          for (let ix = ws; ix < we; ix++) dx[ro + ix] += v;
+        }
+      }
+    }
+  }
+  return dx;
+}
