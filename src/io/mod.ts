@@ -1,5 +1,7 @@
 /**
- * Reading and writing tensors: safetensors files.
+ * Reading and writing tensors: safetensors files, PyTorch `.pth`/`.pt`
+ * state dicts (read through a restricted unpickler that never runs the
+ * file's code), pretrained weights, and ONNX export.
  *
  * @module
  */
@@ -15,3 +17,24 @@ export {
   saveSafetensors,
   serializeSafetensors,
 } from "./safetensors.ts";
+export {
+  loadTorch,
+  type LoadTorchOptions,
+  loadTorchSync,
+  parseTorch,
+} from "./torch.ts";
+export {
+  loadPretrained,
+  type LoadPretrainedOptions,
+  loadWeights,
+  type LoadWeightsOptions,
+  loadWeightsSync,
+  type PretrainedResult,
+} from "./weights.ts";
+export {
+  exportOnnx,
+  type ExportOnnxOptions,
+  ONNX_OPSET,
+  OnnxExportError,
+  serializeOnnx,
+} from "./onnx.ts";

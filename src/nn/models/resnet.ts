@@ -20,6 +20,7 @@ import {
   Sequential,
 } from "../layers.ts";
 import { Module } from "../module.ts";
+import { loadPretrained, loadWeightsSync } from "../../io/weights.ts";
 
 /** torchvision's `BasicBlock`: two 3×3 convolutions and a shortcut. */
 export class BasicBlock extends Module {
@@ -148,8 +149,21 @@ export class ResNet extends Module {
  * ResNet-18 as torchvision builds it: 11,689,512 parameters with 1000
  * classes, 11,177,538 with 2.
  *
- * @param options numClasses.
- * @returns A freshly initialised model.
+ * `weights` loads pretrained weights with torchvision's key names, like
+ * torchvision's `resnet18(weights=...)`: a path to a PyTorch `.pth`/`.pt`
+ * file (e.g. `resnet18-f37072fd.pth`) or a `.safetensors` file, read
+ * synchronously so the factory stays synchronous, or a state dict already
+ * loaded (`await io.loadTorch(path)`), which is left as it is. Without
+ * `numClasses` the model takes the weights' number of classes; with a
+ * different `numClasses` the head `fc` keeps its fresh initialisation, the
+ * rest is loaded, and `console.warn` says so (`io.loadPretrained` returns
+ * the same note instead). Files that predate BatchNorm's
+ * `num_batches_tracked` load with those counters at 0, as in PyTorch. A bad
+ * file throws before the model exists, so nothing is half-loaded.
+ *
+ * @param options `numClasses`, and `weights`: a file path or a state dict.
+ * @returns A freshly initialised model, or one holding the weights.
+ * @throws CheckpointError when the weights cannot be read or do not fit.
  *
  * @example Count parameters
  * ```ts
@@ -158,7 +172,43 @@ export class ResNet extends Module {
  *
  * assert.equal(models.resnet18({ numClasses: 2 }).numParameters(), 11177538);
  * ```
+ *
+ * @example Pretrained teacher for two classes
+ * ```ts ignore
+ * import { models } from "@kdeno/kdeno";
+ *
+ * // warns that fc [1000, 512] is replaced by a fresh fc [2, 512]
+ * const teacher = models.resnet18({
+ *   numClasses: 2,
+ *   weights: "resnet18-f37072fd.pth",
+ * });
+ * ```
  */
-export function resnet18(options: ResNetOptions = {}): ResNet {
-  return new ResNet([2, 2, 2, 2], options);
+export function resnet18(
+  options: ResNetOptions & {
+    /** A `.pth`/`.pt`/`.safetensors` path, or a loaded state dict. */
+    weights?: string | URL | Record<string, Tensor>;
+  } = {},
+): ResNet {
+  const { weights, ...rest } = options;
+  if (weights === undefined) return new ResNet([2, 2, 2, 2], rest);
+  const fromFile = typeof weights === "string" || weights instanceof URL;
+  const source = fromFile
+    ? (weights instanceof URL ? weights.pathname : weights)
+    : undefined;
+  const dict = fromFile ? loadWeightsSync(weights) : weights;
+  try {
+    const numClasses = rest.numClasses ?? dict["fc.weight"]?.shape[0] ?? 1000;
+    const model = new ResNet([2, 2, 2, 2], { ...rest, numClasses });
+    try {
+      const { note } = loadPretrained(model, dict, { head: "fc", source });
+      if (note) console.warn(`resnet18: ${note}`);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  } finally {
+    if (fromFile) { for (const t of Object.values(dict)) t.dispose(); }
+  }
 }

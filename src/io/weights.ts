@@ -1,0 +1,217 @@
+/**
+ * Pretrained weights: reading a weights file whatever its format
+ * (PyTorch `.pth`/`.pt` or safetensors, told apart by their first bytes),
+ * and loading a state dict into a model whose classifier head may differ
+ * from the file's (fine-tuning a torchvision model on new classes).
+ *
+ * @module
+ */
+
+import type { DeviceName } from "../backend/backend.ts";
+import { CheckpointError, fmtShape } from "../errors.ts";
+import type { Module } from "../nn/module.ts";
+import type { Tensor } from "../tensor.ts";
+import { parseSafetensors } from "./safetensors.ts";
+import { parseTorch } from "./torch.ts";
+
+/** Options of `loadWeights`. */
+export interface LoadWeightsOptions {
+  /** Device to create the tensors on (default: the current one). */
+  device?: DeviceName;
+}
+
+function isTorch(bytes: Uint8Array): boolean {
+  // a zip archive ("PK") or a pickle (0x80 PROTO): torch.save's two layouts
+  return (bytes[0] === 0x50 && bytes[1] === 0x4b) || bytes[0] === 0x80;
+}
+
+function parse(
+  bytes: Uint8Array,
+  name: string,
+  options: LoadWeightsOptions,
+): Record<string, Tensor> {
+  return isTorch(bytes)
+    ? parseTorch(bytes, name, options)
+    : parseSafetensors(bytes, name, options);
+}
+
+function readError(name: string, e: unknown): never {
+  const err = new CheckpointError(
+    `Cannot read weights file ${name}: ${(e as Error).message}`,
+  );
+  err.cause = e;
+  throw err;
+}
+
+/**
+ * Reads a state dict from a PyTorch (`.pth`, `.pt`: zip or legacy layout)
+ * or safetensors file, choosing the reader from the file's first bytes.
+ *
+ * @param path The file.
+ * @param options `device` for the tensors.
+ * @returns The tensors by state-dict key.
+ * @throws CheckpointError naming the file and what is wrong.
+ */
+export async function loadWeights(
+  path: string | URL,
+  options: LoadWeightsOptions = {},
+): Promise<Record<string, Tensor>> {
+  const name = path instanceof URL ? path.pathname : path;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    readError(name, e);
+  }
+  return parse(bytes, name, options);
+}
+
+/**
+ * Reads a state dict synchronously; see `loadWeights`. Model factories
+ * (`models.resnet18({ weights: path })`) use it so that they can stay
+ * synchronous, as torchvision's are.
+ *
+ * @param path The file.
+ * @param options `device` for the tensors.
+ * @returns The tensors by state-dict key.
+ * @throws CheckpointError naming the file and what is wrong.
+ */
+export function loadWeightsSync(
+  path: string | URL,
+  options: LoadWeightsOptions = {},
+): Record<string, Tensor> {
+  const name = path instanceof URL ? path.pathname : path;
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    readError(name, e);
+  }
+  return parse(bytes, name, options);
+}
+
+/** Options of `loadPretrained`. */
+export interface LoadPretrainedOptions {
+  /**
+   * The classifier head's module path (e.g. `"fc"`). When the weights'
+   * head has another shape than the model's, the model keeps its freshly
+   * initialised head and everything else is loaded.
+   */
+  head?: string;
+  /** Where the weights came from, for messages. */
+  source?: string;
+}
+
+/** What `loadPretrained` did. */
+export interface PretrainedResult {
+  /** Keys of the model's state dict that were filled from the weights. */
+  loadedKeys: string[];
+  /** Head keys kept at their fresh initialisation because shapes differ. */
+  replacedKeys: string[];
+  /**
+   * BatchNorm `num_batches_tracked` counters the weights lack (files saved
+   * before PyTorch 0.4.1, such as torchvision's original ImageNet
+   * weights); they stay 0, as PyTorch leaves them.
+   */
+  defaultedKeys: string[];
+  /** A sentence saying the head was replaced, when it was. */
+  note?: string;
+}
+
+/**
+ * Loads pretrained weights into a model, as `model.load_state_dict` does
+ * with `strict=True`, except that (1) a head whose shape differs from the
+ * weights' is left freshly initialised and reported, and (2) missing
+ * BatchNorm `num_batches_tracked` counters are allowed. Every key and shape
+ * is checked before anything is copied, so a bad file leaves the model
+ * untouched.
+ *
+ * @param model The model to fill in place.
+ * @param weights Tensors by PyTorch key (from `loadWeights`, `loadTorch`, ...).
+ * @param options `head` (module path of the classifier), `source` for messages.
+ * @returns The keys loaded, replaced and defaulted, and a note when the head
+ * was replaced.
+ * @throws CheckpointError listing missing keys, unexpected keys and shape
+ * mismatches outside the head.
+ *
+ * @example Fine-tune on two classes from ten-class weights
+ * ```ts
+ * import { io, nn } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * // stands in for a file read with io.loadWeights(path)
+ * const tenClasses = new nn.Sequential(new nn.Linear(4, 8), new nn.Linear(8, 10));
+ * const net = new nn.Sequential(new nn.Linear(4, 8), new nn.Linear(8, 2));
+ * const r = io.loadPretrained(net, tenClasses.stateDict(), { head: "1" });
+ * assert.deepEqual(r.replacedKeys, ["1.weight", "1.bias"]);
+ * assert.deepEqual(r.loadedKeys, ["0.weight", "0.bias"]);
+ * ```
+ */
+export function loadPretrained(
+  model: Module,
+  weights: Record<string, Tensor>,
+  options: LoadPretrainedOptions = {},
+): PretrainedResult {
+  const own = model.stateDict();
+  const head = options.head ? `${options.head}.` : null;
+  const inHead = (k: string) => head !== null && k.startsWith(head);
+  const headDiffers = Object.keys(own).some((k) =>
+    inHead(k) && weights[k] !== undefined &&
+    weights[k].shape.join() !== own[k].shape.join()
+  );
+  const replacedKeys = headDiffers ? Object.keys(own).filter(inHead) : [];
+  const replaced = new Set(replacedKeys);
+  const defaultedKeys = Object.keys(own).filter((k) =>
+    !(k in weights) && k.endsWith("num_batches_tracked")
+  );
+  const missing = Object.keys(own).filter((k) =>
+    !(k in weights) && !replaced.has(k) && !defaultedKeys.includes(k)
+  );
+  const unexpected = Object.keys(weights).filter((k) =>
+    !(k in own) && !(headDiffers && inHead(k))
+  );
+  const mismatched = Object.keys(own).filter((k) =>
+    !replaced.has(k) && k in weights &&
+    weights[k].shape.join() !== own[k].shape.join()
+  ).map((k) =>
+    `${k}: weights ${fmtShape(weights[k].shape)}, model ${
+      fmtShape(own[k].shape)
+    }`
+  );
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing keys: ${missing.join(", ")}`);
+  if (unexpected.length) {
+    problems.push(`unexpected keys: ${unexpected.join(", ")}`);
+  }
+  if (mismatched.length) {
+    problems.push(`shape mismatches: ${mismatched.join("; ")}`);
+  }
+  const from = options.source ? ` from ${options.source}` : "";
+  if (problems.length) {
+    throw new CheckpointError(
+      `Cannot load pretrained weights${from} into ${model.constructor.name}: ${
+        problems.join("; ")
+      }`,
+    );
+  }
+  const subset: Record<string, Tensor> = {};
+  for (const k of Object.keys(own)) {
+    if (k in weights && !replaced.has(k)) subset[k] = weights[k];
+  }
+  model.loadStateDict(subset, { strict: false });
+  const result: PretrainedResult = {
+    loadedKeys: Object.keys(subset),
+    replacedKeys,
+    defaultedKeys,
+  };
+  if (headDiffers) {
+    const shapes = replacedKeys.map((k) =>
+      `${k} ${fmtShape(weights[k]?.shape ?? [])} -> ${fmtShape(own[k].shape)}`
+    );
+    result.note =
+      `The weights${from} have a different head: ${options.head} keeps its fresh initialisation (${
+        shapes.join(", ")
+      }); the other ${result.loadedKeys.length} tensors were loaded`;
+  }
+  return result;
+}
