@@ -145,4 +145,4 @@ export const CUBLAS_COMPUTE_32F = 68;
 /** `CUBLAS_COMPUTE_32F_FAST_TF32`. */
 export const CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
 /** `CUBLAS_GEMM_DEFAULT`. */
-export const CUBLAS_GEMM_DEFAULT = -1;
+export const CUBLAS_GEMM_DEFAULT: number = -1;

@@ -14,9 +14,11 @@ import {
   ARG_LAYOUT,
   type ArgKind,
 } from "../../src/backend/cuda/kernel_args.ts";
+import { moduleSource } from "../../src/backend/cuda/kernels.ts";
+import { KERNEL_MODULES } from "../../src/backend/cuda/modules.ts";
 
-const SOURCE = new URL("../fixtures/ffi_mock/mock_cuda.c", import.meta.url)
-  .pathname;
+const FIXTURES = new URL("../fixtures/ffi_mock/", import.meta.url).pathname;
+const SOURCE = `${FIXTURES}mock_cuda.c`;
 
 /** The mock's control functions. */
 export const MOCK_SYMBOLS = {
@@ -63,6 +65,75 @@ function compiler(): string {
   return Deno.env.get("CC") ?? "cc";
 }
 
+function cxx(): string {
+  return Deno.env.get("CXX") ?? "c++";
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const r = await new Deno.Command(cmd, { args }).output();
+  if (!r.success) {
+    throw new Error(
+      `Cannot build the CUDA emulation: ${cmd} ${args.join(" ")} failed:\n` +
+        dec.decode(r.stderr),
+    );
+  }
+}
+
+/**
+ * Why the emulated device cannot be built here (no C++ compiler, or
+ * `KDENO_CUDA_EMULATION=0`), or null.
+ *
+ * @returns The reason, or null.
+ */
+export function emulationUnavailable(): string | null {
+  if (Deno.env.get("KDENO_CUDA_EMULATION") === "0") {
+    return "KDENO_CUDA_EMULATION=0";
+  }
+  const noCc = mockUnavailable();
+  if (noCc) return noCc;
+  try {
+    const out = new Deno.Command(cxx(), { args: ["--version"] }).outputSync();
+    return out.success ? null : `${cxx()} --version failed`;
+  } catch (e) {
+    return `no C++ compiler (${cxx()}): ${(e as Error).message}`;
+  }
+}
+
+/**
+ * Builds the mock linked with `cuda_emu.cpp` and every kernel module compiled
+ * as host C++, so `cuLaunchKernel` really runs the kernels (on CPU threads).
+ *
+ * @returns The path of the library.
+ */
+async function buildEmulated(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "kdeno_emu_cuda_" });
+  const flags = ["-std=c++17", "-O1", "-fPIC", "-w", "-c"];
+  const jobs = KERNEL_MODULES.map(async (m) => {
+    const regs = Object.keys(m.kernels).map((k, i) =>
+      `static EmuReg reg${i}("${k}", [](void** p) { emu_call(${k}, p); });`
+    );
+    const cpp = `${dir}/${m.name}.cpp`;
+    await Deno.writeTextFile(
+      cpp,
+      `#include "${FIXTURES}cuda_emu.h"\n${moduleSource(m)}\n${
+        regs.join("\n")
+      }\n`,
+    );
+    await run(cxx(), [...flags, cpp, "-o", `${dir}/${m.name}.o`]);
+    return `${dir}/${m.name}.o`;
+  });
+  jobs.push(
+    run(cxx(), [...flags, `${FIXTURES}cuda_emu.cpp`, "-o", `${dir}/emu.o`])
+      .then(() => `${dir}/emu.o`),
+    run(compiler(), ["-O1", "-fPIC", "-c", SOURCE, "-o", `${dir}/mock.o`])
+      .then(() => `${dir}/mock.o`),
+  );
+  const objects = await Promise.all(jobs);
+  const out = `${dir}/libemucuda.so`;
+  await run(cxx(), ["-shared", "-o", out, ...objects]);
+  return out;
+}
+
 function build(): string {
   if (built) return built;
   const dir = Deno.makeTempDirSync({ prefix: "kdeno_mock_cuda_" });
@@ -97,8 +168,14 @@ export class MockCuda {
   readonly libs: CudaLibraries;
   readonly #ctl: Deno.DynamicLibrary<typeof MOCK_SYMBOLS>["symbols"];
 
-  constructor() {
-    this.path = build();
+  /**
+   * Opens the mock; `path` may name another build of it (see
+   * {@link MockCuda.emulated}).
+   *
+   * @param path The library, default the plain mock built on first use.
+   */
+  constructor(path: string = build()) {
+    this.path = path;
     this.libs = {
       driver: Deno.dlopen(this.path, CUDA_SYMBOLS),
       nvrtc: Deno.dlopen(this.path, NVRTC_SYMBOLS),
@@ -111,6 +188,15 @@ export class MockCuda {
       },
     };
     this.#ctl = Deno.dlopen(this.path, MOCK_SYMBOLS).symbols;
+  }
+
+  /**
+   * The mock whose `cuLaunchKernel` runs every kdeno kernel on host threads.
+   *
+   * @returns The opened library.
+   */
+  static async emulated(): Promise<MockCuda> {
+    return new MockCuda(await buildEmulated());
   }
 
   /** Makes the next call of `fn` return `code`. */

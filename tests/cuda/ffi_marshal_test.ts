@@ -222,6 +222,8 @@ test("CudaBackend moves memory through the driver and reuses freed blocks", (m) 
     b.download(b.upload(new Int32Array([7, -8]))),
     new Int32Array([7, -8]),
   );
+  const view = new Float32Array([1, 2, 3, 4, 5]).subarray(2); // byteOffset 8
+  assert.deepEqual([...b.download(b.upload(view))], [3, 4, 5]);
   assert.deepEqual(
     b.download(b.upload(new Float32Array(0))),
     new Float32Array(0),
@@ -371,6 +373,9 @@ test("CudaBackend passes each kernel the arguments its C signature takes", (m) =
   assert.deepEqual([p.getInt32(64, true), p.getInt32(68, true)], [3, 1]);
   assert.deepEqual([p.getInt32(96, true), p.getInt32(100, true)], [0, 1]);
   assert.ok(m.lastOptions().includes("--gpu-architecture=sm_90"));
+  const modules = m.counter("module");
+  assert.ok(b.precompile() >= 0);
+  assert.equal(m.counter("module"), modules + 8, "the 8 modules not yet used");
 
   const g: Conv2dGeometry = {
     n: 2,

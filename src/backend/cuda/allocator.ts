@@ -39,6 +39,10 @@ export interface AllocatorStats {
   rawAllocs: number;
   /** Calls to the raw free. */
   rawFrees: number;
+  /** The most bytes live at once since the last `resetPeak()`. */
+  peakLiveBytes: number;
+  /** The most bytes held from the device (live + cached) since then. */
+  peakReservedBytes: number;
 }
 
 const MIB = 1 << 20;
@@ -70,6 +74,8 @@ export class CachingAllocator {
     cachedBytes: 0,
     rawAllocs: 0,
     rawFrees: 0,
+    peakLiveBytes: 0,
+    peakReservedBytes: 0,
   };
 
   /** @param raw The allocator underneath. */
@@ -97,6 +103,10 @@ export class CachingAllocator {
     }
     this.#stats.liveBlocks++;
     this.#stats.liveBytes += size;
+    const st = this.#stats;
+    if (st.liveBytes > st.peakLiveBytes) st.peakLiveBytes = st.liveBytes;
+    const reserved = st.liveBytes + st.cachedBytes;
+    if (reserved > st.peakReservedBytes) st.peakReservedBytes = reserved;
     return block;
   }
 
@@ -138,6 +148,13 @@ export class CachingAllocator {
     }
     this.#free.clear();
     this.#stats.cachedBytes = 0;
+  }
+
+  /** Starts the peak counters again from the current usage. */
+  resetPeak(): void {
+    this.#stats.peakLiveBytes = this.#stats.liveBytes;
+    this.#stats.peakReservedBytes = this.#stats.liveBytes +
+      this.#stats.cachedBytes;
   }
 
   /** A snapshot of the counters. */

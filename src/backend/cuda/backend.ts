@@ -25,7 +25,7 @@ import { kernelCacheDir, NvrtcCompiler } from "./compiler.ts";
 import { CudaDevice } from "./device.ts";
 import { KernelCache } from "./kernels.ts";
 import { cuda, CudaRuntime, type CudaStorage } from "./runtime.ts";
-import { Blas } from "./gemm.ts";
+import { Blas, getCudaMathMode } from "./gemm.ts";
 import * as ew from "./elementwise.ts";
 import * as ix from "./index_ops.ts";
 import { reduce } from "./reduce.ts";
@@ -34,6 +34,9 @@ import * as conv from "./conv.ts";
 import * as pool from "./pool.ts";
 import * as norm from "./norm.ts";
 import { adamStep, sgdStep } from "./optim.ts";
+import { Cudnn } from "./cudnn.ts";
+import { openCudnn } from "../../../ffi/cudnn.ts";
+import { KERNEL_MODULES } from "./modules.ts";
 
 /** What the backend runs on and with. */
 export interface CudaBackendInfo {
@@ -55,15 +58,35 @@ export interface CudaBackendInfo {
   libraries: CudaLibraries["paths"];
   /** Where compiled kernels are cached, if anywhere. */
   kernelCache: string | null;
+  /** `cudnnGetVersion()` and the file that loaded, or why cuDNN is not used. */
+  cudnn: { version: number; path: string } | { unavailable: string };
 }
 
 /** Options for {@link CudaBackend}. */
 export interface CudaBackendOptions {
   /** Where compiled kernels are cached; null for no disk cache. */
   cacheDir?: string | null;
+  /**
+   * Use cuDNN for convolution, batch norm and average pooling when it loads
+   * (default true; `KDENO_CUDNN=0` turns it off). Without it the NVRTC
+   * kernels run.
+   */
+  cudnn?: boolean;
+}
+
+function cudnnWanted(option: boolean | undefined): boolean {
+  if (option !== undefined) return option;
+  try {
+    return Deno.env.get("KDENO_CUDNN") !== "0";
+  } catch {
+    return true;
+  }
 }
 
 const fillScratch = new DataView(new ArrayBuffer(4));
+
+/** Whether average pooling goes through cuDNN (see `avgPool2d`). */
+const CUDNN_AVG_POOL = false;
 
 /** The kernel set on a CUDA device. */
 export class CudaBackend implements Backend {
@@ -73,6 +96,11 @@ export class CudaBackend implements Backend {
   readonly info: CudaBackendInfo;
   readonly #rt: CudaRuntime;
   readonly #blas: Blas;
+  readonly #dnn: Cudnn | null = null;
+  /** eps of each batch-norm forward, keyed by its saved invStd (backward needs it). */
+  readonly #bnEps = new WeakMap<Storage, number>();
+  /** Buffers of ones and zeros for batch norm without affine parameters. */
+  readonly #affine = new Map<string, CudaStorage>();
 
   /**
    * Sets up device 0 (primary context, stream), the allocator, NVRTC and
@@ -101,6 +129,27 @@ export class CudaBackend implements Backend {
       new KernelCache(device, compiler),
     );
     this.#blas = new Blas(libs.cublas, this.#rt);
+    let dnnInfo: CudaBackendInfo["cudnn"];
+    if (cudnnWanted(options.cudnn)) {
+      try {
+        const opened = openCudnn();
+        const rt = this.#rt;
+        this.#dnn = new Cudnn(
+          opened.lib,
+          device.stream,
+          (bytes) => {
+            const s = rt.alloc("float32", Math.ceil(bytes / 4));
+            return { ptr: s.ptr, free: () => rt.free(s) };
+          },
+          { synchronize: () => device.synchronize() },
+        );
+        dnnInfo = { version: opened.version, path: opened.path };
+      } catch (e) {
+        dnnInfo = { unavailable: (e as Error).message.split("\n")[0] };
+      }
+    } else {
+      dnnInfo = { unavailable: "turned off (KDENO_CUDNN=0)" };
+    }
     this.info = {
       device: device.name,
       computeCapability: device.computeCapability,
@@ -111,6 +160,7 @@ export class CudaBackend implements Backend {
       cublasVersion: this.#blas.version,
       libraries: libs.paths,
       kernelCache: cacheDir,
+      cudnn: dnnInfo,
     };
   }
 
@@ -336,13 +386,57 @@ export class CudaBackend implements Backend {
   }
 
   // ---- convolution, pooling, batch norm ----------------------------------
+  // cuDNN when it loaded; the NVRTC kernels otherwise (and for max pooling,
+  // whose backward the contract defines by indices, and adaptive pooling).
+
+  #dnnMode: "fp32" | "tf32" = "fp32";
+  /**
+   * `KDENO_CUDNN_SYNC=1` waits for the stream after each cuDNN call (slower;
+   * a debugging aid: with it, a crash seen through cuDNN average pooling on
+   * an H100 went away).
+   */
+  readonly #dnnSync: boolean = (() => {
+    try {
+      return Deno.env.get("KDENO_CUDNN_SYNC") === "1";
+    } catch {
+      return true;
+    }
+  })();
+
+  #afterDnn(): void {
+    if (this.#dnnSync) this.#rt.device.synchronize();
+  }
+
+  /** cuDNN with its math mode following `setCudaMathMode` / `KDENO_TF32`. */
+  #cudnn(): Cudnn | null {
+    const dnn = this.#dnn;
+    if (!dnn) return null;
+    const mode = getCudaMathMode();
+    if (mode !== this.#dnnMode) {
+      dnn.setMathMode(mode);
+      this.#dnnMode = mode;
+    }
+    return dnn;
+  }
+
   conv2d(
     x: Storage,
     weight: Storage,
     bias: Storage | null,
     g: Conv2dGeometry,
   ): CudaStorage {
-    return conv.conv2d(this.#rt, x, weight, bias, g);
+    const dnn = this.#cudnn();
+    if (!dnn) return conv.conv2d(this.#rt, x, weight, bias, g);
+    const y = this.#rt.alloc("float32", g.n * g.k * g.oh * g.ow);
+    dnn.conv2dForward(
+      cuda(x).ptr,
+      cuda(weight).ptr,
+      bias ? cuda(bias).ptr : null,
+      y.ptr,
+      g,
+    );
+    this.#afterDnn();
+    return y;
   }
 
   conv2dBackwardData(
@@ -350,7 +444,12 @@ export class CudaBackend implements Backend {
     weight: Storage,
     g: Conv2dGeometry,
   ): CudaStorage {
-    return conv.conv2dBackwardData(this.#rt, dy, weight, g);
+    const dnn = this.#cudnn();
+    if (!dnn) return conv.conv2dBackwardData(this.#rt, dy, weight, g);
+    const dx = this.#rt.alloc("float32", g.n * g.c * g.h * g.w);
+    dnn.conv2dBackwardData(cuda(dy).ptr, cuda(weight).ptr, dx.ptr, g);
+    this.#afterDnn();
+    return dx;
   }
 
   conv2dBackwardFilter(
@@ -358,7 +457,12 @@ export class CudaBackend implements Backend {
     dy: Storage,
     g: Conv2dGeometry,
   ): CudaStorage {
-    return conv.conv2dBackwardFilter(this.#rt, x, dy, g);
+    const dnn = this.#cudnn();
+    if (!dnn) return conv.conv2dBackwardFilter(this.#rt, x, dy, g);
+    const dw = this.#rt.alloc("float32", g.k * (g.c / g.groups) * g.r * g.s);
+    dnn.conv2dBackwardFilter(cuda(x).ptr, cuda(dy).ptr, dw.ptr, g);
+    this.#afterDnn();
+    return dw;
   }
 
   maxPool2d(
@@ -377,11 +481,31 @@ export class CudaBackend implements Backend {
   }
 
   avgPool2d(x: Storage, g: Pool2dGeometry): CudaStorage {
-    return pool.avgPool2d(this.#rt, x, g);
+    // cuDNN average pooling is not used: on an H100 (cuDNN 9.19) a gradient
+    // check through it crashed the process, and the NVRTC kernel passes.
+    if (
+      !this.#dnn || !CUDNN_AVG_POOL ||
+      this.#dnn.poolingSupport("avg", g) !== null
+    ) {
+      return pool.avgPool2d(this.#rt, x, g);
+    }
+    const y = this.#rt.alloc("float32", g.n * g.c * g.oh * g.ow);
+    this.#dnn.avgPool2d(cuda(x).ptr, y.ptr, g);
+    this.#afterDnn();
+    return y;
   }
 
   avgPool2dBackward(dy: Storage, g: Pool2dGeometry): CudaStorage {
-    return pool.avgPool2dBackward(this.#rt, dy, g);
+    if (
+      !this.#dnn || !CUDNN_AVG_POOL ||
+      this.#dnn.poolingSupport("avg", g) !== null
+    ) {
+      return pool.avgPool2dBackward(this.#rt, dy, g);
+    }
+    const dx = this.#rt.alloc("float32", g.n * g.c * g.h * g.w);
+    this.#dnn.avgPool2dBackward(cuda(dy).ptr, dx.ptr, g);
+    this.#afterDnn();
+    return dx;
   }
 
   adaptiveAvgPool2d(
@@ -408,6 +532,18 @@ export class CudaBackend implements Backend {
     return pool.adaptiveAvgPool2d(this.#rt, dy, [n, c, h, w, oh, ow], true);
   }
 
+  /** A cached device buffer of `c` ones (or zeros), for cuDNN's scale/bias. */
+  #constant(value: 0 | 1, c: number): CudaStorage {
+    const key = `${value}:${c}`;
+    let s = this.#affine.get(key);
+    if (!s) {
+      s = this.#rt.alloc("float32", c);
+      this.fill(s, value);
+      this.#affine.set(key, s);
+    }
+    return s;
+  }
+
   batchNormTrain(
     x: Storage,
     weight: Storage | null,
@@ -420,19 +556,42 @@ export class CudaBackend implements Backend {
     momentum: number,
     eps: number,
   ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
-    return norm.batchNormTrain(
-      this.#rt,
-      x,
-      weight,
-      bias,
-      runningMean,
-      runningVar,
+    if (!this.#dnn || eps < 1e-5) {
+      return norm.batchNormTrain(
+        this.#rt,
+        x,
+        weight,
+        bias,
+        runningMean,
+        runningVar,
+        n,
+        c,
+        hw,
+        momentum,
+        eps,
+      );
+    }
+    const y = this.#rt.alloc("float32", n * c * hw);
+    const mean = this.#rt.alloc("float32", c);
+    const invStd = this.#rt.alloc("float32", c);
+    this.#dnn.batchNormTrain(
+      cuda(x).ptr,
+      y.ptr,
+      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
+      (bias ? cuda(bias) : this.#constant(0, c)).ptr,
+      runningMean ? cuda(runningMean).ptr : null,
+      runningVar ? cuda(runningVar).ptr : null,
+      mean.ptr,
+      invStd.ptr,
       n,
       c,
       hw,
       momentum,
       eps,
     );
+    this.#afterDnn();
+    this.#bnEps.set(invStd, eps);
+    return { y, mean, invStd };
   }
 
   batchNormEval(
@@ -446,18 +605,35 @@ export class CudaBackend implements Backend {
     hw: number,
     eps: number,
   ): CudaStorage {
-    return norm.batchNormEval(
-      this.#rt,
-      x,
-      weight,
-      bias,
-      runningMean,
-      runningVar,
+    if (!this.#dnn || eps < 1e-5) {
+      return norm.batchNormEval(
+        this.#rt,
+        x,
+        weight,
+        bias,
+        runningMean,
+        runningVar,
+        n,
+        c,
+        hw,
+        eps,
+      );
+    }
+    const y = this.#rt.alloc("float32", n * c * hw);
+    this.#dnn.batchNormEval(
+      cuda(x).ptr,
+      y.ptr,
+      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
+      (bias ? cuda(bias) : this.#constant(0, c)).ptr,
+      cuda(runningMean).ptr,
+      cuda(runningVar).ptr,
       n,
       c,
       hw,
       eps,
     );
+    this.#afterDnn();
+    return y;
   }
 
   batchNormBackward(
@@ -470,17 +646,39 @@ export class CudaBackend implements Backend {
     c: number,
     hw: number,
   ): { dx: CudaStorage; dweight: CudaStorage; dbias: CudaStorage } {
-    return norm.batchNormBackward(
-      this.#rt,
-      x,
-      dy,
-      weight,
-      mean,
-      invStd,
+    const eps = this.#bnEps.get(invStd);
+    if (!this.#dnn || eps === undefined) {
+      return norm.batchNormBackward(
+        this.#rt,
+        x,
+        dy,
+        weight,
+        mean,
+        invStd,
+        n,
+        c,
+        hw,
+      );
+    }
+    const dx = this.#rt.alloc("float32", n * c * hw);
+    const dweight = this.#rt.alloc("float32", c);
+    const dbias = this.#rt.alloc("float32", c);
+    this.#dnn.batchNormBackward(
+      cuda(x).ptr,
+      cuda(dy).ptr,
+      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
+      dx.ptr,
+      dweight.ptr,
+      dbias.ptr,
+      cuda(mean).ptr,
+      cuda(invStd).ptr,
       n,
       c,
       hw,
+      eps,
     );
+    this.#afterDnn();
+    return { dx, dweight, dbias };
   }
 
   // ---- optimizers --------------------------------------------------------
@@ -519,6 +717,11 @@ export class CudaBackend implements Backend {
     return this.#rt.device.time(fn);
   }
 
+  /** Starts the allocator's peak-memory counters again. */
+  resetPeakMemory(): void {
+    this.#rt.allocator.resetPeak();
+  }
+
   /**
    * Allocator counters and the device's free/total memory.
    *
@@ -531,6 +734,18 @@ export class CudaBackend implements Backend {
       deviceFree: free,
       deviceTotal: total,
     };
+  }
+
+  /**
+   * Compiles (or loads from the kernel cache) every kernel module now, so no
+   * later call waits for NVRTC.
+   *
+   * @returns Milliseconds it took.
+   */
+  precompile(): number {
+    const t0 = performance.now();
+    for (const m of KERNEL_MODULES) this.#rt.loadModule(m);
+    return performance.now() - t0;
   }
 
   /** Returns the allocator's cached blocks to the driver. */

@@ -13,7 +13,7 @@
 import type { BinaryOp, DType, Storage, UnaryOp } from "../backend.ts";
 import type { ArgKind } from "./kernel_args.ts";
 import { gridFor, type KernelModule } from "./kernels.ts";
-import { coalesce, isFlat, writeLayout } from "./layout.ts";
+import { coalesce, isFlat, numel, writeLayout } from "./layout.ts";
 import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
 
 const UNARY: Record<UnaryOp, string> = {
@@ -24,30 +24,29 @@ const UNARY: Record<UnaryOp, string> = {
   rsqrt: "1.0f / sqrtf(v)",
   abs: "fabsf(v)",
   relu: "v < 0.0f ? 0.0f : v",
-  sigmoid: "1.0f / (1.0f + expf(-v))",
+  sigmoid: "v >= 0.0f ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v))",
   tanh: "tanhf(v)",
-  sign: "v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v)",
+  sign: "v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f)",
   square: "v * v",
   reciprocal: "1.0f / v",
 };
 
-const ARITH: Partial<Record<BinaryOp, string>> = {
-  add: "a + b",
-  sub: "a - b",
-  mul: "a * b",
-  div: "a / b",
-  pow: "kd_pow(a, b)",
-  maximum: "(a != a || a > b) ? a : b",
-  minimum: "(a != a || a < b) ? a : b",
-};
-
-const COMPARE: Partial<Record<BinaryOp, string>> = {
-  eq: "a == b",
-  ne: "a != b",
-  lt: "a < b",
-  le: "a <= b",
-  gt: "a > b",
-  ge: "a >= b",
+/** Each binary op's expression in `a`, `b`; comparisons give int32 0/1. */
+const BINARY: Record<BinaryOp, { expr: string; compare: boolean }> = {
+  add: { expr: "a + b", compare: false },
+  sub: { expr: "a - b", compare: false },
+  mul: { expr: "a * b", compare: false },
+  div: { expr: "a / b", compare: false },
+  pow: { expr: "kd_pow(a, b)", compare: false },
+  maximum: { expr: "(a != a || a > b) ? a : b", compare: false },
+  minimum: { expr: "(a != a || a < b) ? a : b", compare: false },
+  reluGrad: { expr: "b > 0 ? a : 0", compare: false },
+  eq: { expr: "a == b", compare: true },
+  ne: { expr: "a != b", compare: true },
+  lt: { expr: "a < b", compare: true },
+  le: { expr: "a <= b", compare: true },
+  gt: { expr: "a > b", compare: true },
+  ge: { expr: "a >= b", compare: true },
 };
 
 function dt(dtype: DType): "f32" | "i32" {
@@ -55,7 +54,8 @@ function dt(dtype: DType): "f32" | "i32" {
 }
 
 const unarySource = `
-// four elements per thread through 128-bit loads (blocks are 512-byte aligned)
+// four elements per thread through 128-bit loads (allocations are 256-byte
+// aligned and storage always starts at one)
 template <class F>
 __device__ __forceinline__ void kd_map1(float* __restrict__ y,
                                         const float* __restrict__ x, u32 n,
@@ -141,18 +141,35 @@ export const UNARY_MODULE: KernelModule = {
 
 // name, storage type, output type, compute type, expression, conversion
 const binaryInstances: [string, string, string, string, string, string][] = [];
-for (const [op, e] of Object.entries(ARITH)) {
-  binaryInstances.push([`${op}_f32`, "float", "float", "float", e, "(float)"]);
-  binaryInstances.push([`${op}_i32`, "int", "int", "double", e, "kd_d2i"]);
-}
-for (const [op, e] of Object.entries(COMPARE)) {
-  binaryInstances.push([`${op}_f32`, "float", "int", "float", e, "(int)"]);
-  binaryInstances.push([`${op}_i32`, "int", "int", "double", e, "(int)"]);
+for (const [op, { expr, compare }] of Object.entries(BINARY)) {
+  binaryInstances.push(
+    [
+      `${op}_f32`,
+      "float",
+      compare ? "int" : "float",
+      "float",
+      expr,
+      compare ? "(int)" : "(float)",
+    ],
+    [`${op}_i32`, "int", "int", "double", expr, compare ? "(int)" : "kd_d2i"],
+  );
 }
 
 const binarySource = `
 __device__ __forceinline__ float kd_pow(float a, float b) { return powf(a, b); }
-__device__ __forceinline__ double kd_pow(double a, double b) { return pow(a, b); }
+// int32 operands (held in doubles): exact powers by squaring, as an integer
+// power should be (the library pow is only accurate to 2 ulp)
+__device__ __forceinline__ double kd_pow(double a, double b) {
+  if (b >= 0.0 && b <= 64.0 && b == trunc(b) && a == trunc(a)) {
+    double r = 1.0, base = a;
+    for (int e = (int)b; e; e >>= 1) {
+      if (e & 1) r *= base;
+      base *= base;
+    }
+    return r;
+  }
+  return pow(a, b);
+}
 __device__ __forceinline__ float kd_from_bits(u32 u, float) {
   return __uint_as_float(u);
 }
@@ -254,12 +271,6 @@ export const BINARY_MODULE: KernelModule = {
   },
 };
 
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
 function sameDType(what: string, a: CudaStorage, b: CudaStorage): void {
   if (a.dtype !== b.dtype) {
     throw new TypeError(
@@ -317,7 +328,7 @@ export function binary(
   const bs = cuda(b);
   sameDType(op, as, bs);
   const n = numel(shape);
-  const y = rt.alloc(op in COMPARE ? "int32" : as.dtype, n);
+  const y = rt.alloc(BINARY[op].compare ? "int32" : as.dtype, n);
   if (n === 0) return y;
   const name = `${op}_${dt(as.dtype)}`;
   const l = coalesce(shape, [aStrides, bStrides]);
@@ -353,7 +364,7 @@ export function binaryScalar(
 ): CudaStorage {
   const xs = cuda(x);
   const n = xs.length;
-  const y = rt.alloc(op in COMPARE ? "int32" : xs.dtype, n);
+  const y = rt.alloc(BINARY[op].compare ? "int32" : xs.dtype, n);
   if (n === 0) return y;
   const k = rt.kernel(BINARY_MODULE, `kd_bscalar_${op}_${dt(xs.dtype)}`);
   k.args.ptr(0, y.ptr).ptr(1, xs.ptr).u32(2, n).f64(3, scalar)

@@ -18,6 +18,8 @@ export class CudaError extends Error {
   /** The status code it returned. */
   readonly code: number;
   /**
+   * Creates the error.
+   *
    * @param library The library.
    * @param call The function that failed.
    * @param code Its status code.

@@ -30,6 +30,7 @@ import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
 export type CudaMathMode = "fp32" | "tf32";
 
 let mathMode: CudaMathMode | null = null;
+let envMode: CudaMathMode | null = null;
 
 /**
  * Chooses strict fp32 (the default) or TF32 tensor cores for fp32 GEMMs on
@@ -54,7 +55,9 @@ export function setCudaMathMode(mode: CudaMathMode): void {
  * @returns The mode.
  */
 export function getCudaMathMode(): CudaMathMode {
-  return mathMode ?? (envDirs("KDENO_TF32")[0] === "1" ? "tf32" : "fp32");
+  if (mathMode) return mathMode;
+  envMode ??= envDirs("KDENO_TF32")[0] === "1" ? "tf32" : "fp32";
+  return envMode;
 }
 
 /** The options of a batched GEMM, as the backend contract has them. */

@@ -9,7 +9,7 @@
 
 import type { Storage } from "../backend.ts";
 import { gridFor, type KernelModule } from "./kernels.ts";
-import { coalesce, isFlat, writeLayout } from "./layout.ts";
+import { coalesce, isFlat, numel, writeLayout } from "./layout.ts";
 import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
 
 const source = `
@@ -102,12 +102,6 @@ export const INDEX_MODULE: KernelModule = {
     kd_scatter_add_i32: ["ptr", "ptr", "ptr", "u32", "i32", "i32", "i32"],
   },
 };
-
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 function at(s: CudaStorage, offset: number): Deno.PointerValue {
   return offset === 0

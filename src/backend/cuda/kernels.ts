@@ -200,6 +200,16 @@ export class KernelCache {
     return k;
   }
 
+  /**
+   * Compiles (or loads from the cache) and loads module `m` now rather than
+   * on first use.
+   *
+   * @param m The module.
+   */
+  load(m: KernelModule): void {
+    this.#module(m);
+  }
+
   #module(m: KernelModule): Deno.PointerObject {
     const have = this.#modules.get(m);
     if (have) return have;

@@ -11,6 +11,18 @@ import type { KernelArgs } from "./kernel_args.ts";
 /** The most dimensions a strided kernel takes. */
 export const MAX_DIMS = 8;
 
+/**
+ * The number of elements of a shape.
+ *
+ * @param shape The shape (`[]` has one element).
+ * @returns The product of its dimensions.
+ */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
 /** A shape with one stride list per operand, after coalescing. */
 export interface Layout {
   /** The dimensions, outermost first. */

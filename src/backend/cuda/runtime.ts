@@ -32,6 +32,8 @@ export class CudaStorage implements Storage {
   freed = false;
 
   /**
+   * Wraps an allocator block.
+   *
    * @param dtype Element type.
    * @param length Number of elements.
    * @param block The memory.
@@ -124,6 +126,15 @@ export class CudaRuntime {
     s.freed = true;
     this.#finalizer.unregister(s);
     this.allocator.release(s.block);
+  }
+
+  /**
+   * Compiles and loads a module ahead of its first use.
+   *
+   * @param m The module.
+   */
+  loadModule(m: KernelModule): void {
+    this.#kernels.load(m);
   }
 
   /**

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The CUDA backend's check on a GPU machine, in one command:
+#
+#   bash bench/gpu_check.sh OUTFILE
+#
+# Stages, each under its own time limit, each recorded (exit status, seconds,
+# output) whether or not it passed; a failed stage does not stop the next:
+#   system      GPU, driver, Deno, PyTorch and the wheel library directories
+#   kdeno_info  the CUDA backend opening: device, versions, library paths
+#               (if that fails, it is retried with LD_LIBRARY_PATH pointing at
+#               the wheels, and the fallback is recorded)
+#   tests_gpu   the op conformance suites on the GPU, every kernel against the
+#               CPU backend, the tutorial's models against the CPU backend
+#   tests_mock  marshalling and discovery tests (stand-in libraries), in a
+#               process of their own
+#   bench_kdeno bench/gpu_bench.ts: GEMM 1024/4096 fp32+TF32, add/mul/exp 16M
+#   bench_torch bench/gpu_bench_torch.py: the same in PyTorch, same run
+#   models_kdeno bench/gpu_models.ts: ResNet-18 train step (b32/b256, fp32,
+#               TF32), KD step, StudentNet train step, img/s and peak memory
+#   models_torch bench/gpu_models_torch.py: the same in PyTorch 2.x eager
+# Then prints "<workload> kdeno=<ms> pytorch=<ms> ratio=<kdeno/pytorch>" and
+# writes everything as JSON to OUTFILE. Worst case about 10 minutes, usually 4 to 5.
+#
+# Expects: deno on PATH (or /tmp/package/deno), PyTorch in /opt/torch/.venv,
+# no network.
+set -u
+OUT=${1:?usage: bench/gpu_check.sh OUTFILE}
+case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+cd "$(dirname "$0")/.." || exit 1
+WORK=$(mktemp -d /tmp/kdeno_gpu_check.XXXXXX)
+
+export PATH="$PATH:/tmp/package:/tmp/package/bin"
+export NO_COLOR=1
+export KDENO_CACHE_DIR="$WORK/cache"       # kernels compiled once, shared by stages
+export KDENO_CONFORMANCE_TIMEOUT_S=150     # the tests/ops subprocess, inside "tests"
+export KDENO_CUDA_EMULATION=0              # the real GPU is here: skip the emulated device
+PY=/opt/torch/.venv/bin/python
+[ -x "$PY" ] || PY=$(command -v python3 || echo python3)
+SP=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+
+# stage NAME SECONDS CMD...: runs CMD with a time limit, output shown and kept
+stage() {
+  local name=$1 secs=$2
+  shift 2
+  echo "===== $name (limit ${secs}s): $*"
+  local t0 t1 rc
+  t0=$(date +%s%N)
+  timeout --kill-after=10 "$secs" "$@" 2>&1 | tee "$WORK/$name.log"
+  rc=${PIPESTATUS[0]}
+  t1=$(date +%s%N)
+  echo "===== $name: exit $rc after $(((t1 - t0) / 1000000)) ms"
+  printf '%s %s %s\n' "$name" "$rc" "$(((t1 - t0) / 1000000))" >>"$WORK/stages.txt"
+  return "$rc"
+}
+
+system_info() {
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  echo "deno: $(command -v deno)"
+  deno --version
+  "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))'
+  echo "site-packages: $SP"
+  ls -l "$SP/nvidia/cu13/lib" "$SP/nvidia/cudnn/lib" 2>&1 | head -60
+  ldconfig -p | grep -E 'libcuda\.so|libcublas|libnvrtc' || true
+}
+
+export PY SP
+export -f system_info
+stage system 30 bash -c system_info
+FALLBACK=0
+if ! stage kdeno_info 60 deno run -A bench/gpu_bench.ts --info; then
+  FALLBACK=1
+  export LD_LIBRARY_PATH="$SP/nvidia/cu13/lib:$SP/nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
+  stage kdeno_info_ld_library_path 60 deno run -A bench/gpu_bench.ts --info
+fi
+# the real-GPU suites run in their own process: the marshalling tests load
+# stand-in libraries that export the driver's and cuDNN's symbol names
+stage tests_gpu 130 deno test -A tests/cuda/conformance_test.ts tests/cuda/backend_test.ts tests/cuda/models_test.ts
+stage tests_mock 40 deno test -A tests/cuda/ --ignore=tests/cuda/conformance_test.ts,tests/cuda/backend_test.ts,tests/cuda/models_test.ts
+stage bench_kdeno 45 deno run -A bench/gpu_bench.ts --json "$WORK/kdeno.json"
+stage bench_torch 45 "$PY" bench/gpu_bench_torch.py --json "$WORK/torch.json"
+stage models_kdeno 140 deno run -A bench/gpu_models.ts --json "$WORK/kdeno_models.json"
+stage models_torch 90 "$PY" bench/gpu_models_torch.py --json "$WORK/torch_models.json"
+
+"$PY" - "$WORK" "$OUT" "$FALLBACK" <<'PYEOF' ||
+import json, os, sys
+work, out, fallback = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+
+def load(name):
+    try:
+        with open(os.path.join(work, name)) as f:
+            return json.load(f)
+    except Exception as e:
+        return {"error": repr(e)}
+
+stages = []
+if os.path.exists(os.path.join(work, "stages.txt")):
+    for line in open(os.path.join(work, "stages.txt")):
+        name, rc, ms = line.split()
+        log = open(os.path.join(work, name + ".log"), errors="replace").read()
+        stages.append({"name": name, "exit": int(rc), "ms": int(ms),
+                       "passed": rc == "0", "output": log[-60000:]})
+kdeno, torch = load("kdeno.json"), load("torch.json")
+kr, tr = kdeno.get("results", {}), torch.get("results", {})
+comparison = {}
+WORKLOADS = ["gemm1024_fp32", "gemm4096_fp32", "gemm1024_tf32", "gemm4096_tf32",
+             "add_16M", "mul_16M", "exp_16M"]
+for name in WORKLOADS + sorted((set(kr) | set(tr)) - set(WORKLOADS)):
+    k = kr.get(name, {}).get("ms")
+    t = tr.get(name, {}).get("ms")
+    ratio = k / t if k and t else None
+    comparison[name] = {"kdeno_ms": k, "pytorch_ms": t, "ratio": ratio}
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
+    print(f"{name} kdeno={fmt(k)} pytorch={fmt(t)} ratio={fmt(ratio)}")
+km = load("kdeno_models.json").get("results", {})
+tm = load("torch_models.json").get("results", {})
+models = {}
+for name in sorted(set(km) | set(tm)):
+    k = km.get(name, {}).get("imgPerS")
+    t = tm.get(name, {}).get("imgPerS")
+    ratio = k / t if k and t else None
+    kp = km.get(name, {}).get("peakLiveMiB")
+    tp = tm.get(name, {}).get("peakLiveMiB")
+    models[name] = {"kdeno_img_s": k, "pytorch_img_s": t, "ratio": ratio,
+                    "kdeno_peak_mib": kp, "pytorch_peak_mib": tp}
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f}"
+    print(f"{name} kdeno={fmt(k)} pytorch={fmt(t)} ratio={'n/a' if ratio is None else f'{ratio:.3f}'} "
+          f"(img/s; peak MiB kdeno={fmt(kp)} pytorch={fmt(tp)})")
+report = {"stages": stages, "models": models, "ld_library_path_fallback": fallback,
+          "kdeno": kdeno, "pytorch": torch, "comparison": comparison,
+          "all_passed": all(s["passed"] for s in stages)}
+with open(out, "w") as f:
+    json.dump(report, f, indent=2)
+print("stages:", ", ".join(f"{s['name']}={'ok' if s['passed'] else 'FAILED(' + str(s['exit']) + ')'}" for s in stages))
+print("wrote", out)
+PYEOF
+  echo "could not write $OUT; the stage logs are in $WORK"
