@@ -98,7 +98,9 @@ export const openBlasSpec: LibrarySpec = {
     "or set KDENO_OPENBLAS to the library file or its directory.",
 };
 
-let state: { lib: OpenBlas | null; error: string | null } | undefined;
+let state:
+  | { lib: OpenBlas | null; error: BackendUnavailableError | null }
+  | undefined;
 
 function hasFfiPermission(): boolean {
   try {
@@ -108,14 +110,29 @@ function hasFfiPermission(): boolean {
   }
 }
 
-function load(): { lib: OpenBlas | null; error: string | null } {
+function load(): {
+  lib: OpenBlas | null;
+  error: BackendUnavailableError | null;
+} {
   if (typeof Deno?.dlopen !== "function") {
-    return { lib: null, error: "Deno.dlopen is not available" };
-  }
-  if (!hasFfiPermission()) {
     return {
       lib: null,
-      error: "Cannot load OpenBLAS: no FFI permission (run with --allow-ffi)",
+      error: new BackendUnavailableError(
+        "OpenBLAS",
+        [],
+        "Deno.dlopen is not available",
+      ),
+    };
+  }
+  if (!hasFfiPermission()) {
+    // without the permission every dlopen would fail (or prompt): don't try
+    return {
+      lib: null,
+      error: new BackendUnavailableError(
+        "OpenBLAS",
+        [],
+        "No FFI permission: run with --allow-ffi (or -A) to use OpenBLAS",
+      ),
     };
   }
   try {
@@ -128,10 +145,12 @@ function load(): { lib: OpenBlas | null; error: string | null } {
     }
     return { lib: { symbols: lib.symbols, path, config }, error: null };
   } catch (e) {
-    if (e instanceof BackendUnavailableError) {
-      return { lib: null, error: e.message };
-    }
-    return { lib: null, error: e instanceof Error ? e.message : String(e) };
+    if (e instanceof BackendUnavailableError) return { lib: null, error: e };
+    const why = e instanceof Error ? e.message : String(e);
+    return {
+      lib: null,
+      error: new BackendUnavailableError("OpenBLAS", [], why),
+    };
   }
 }
 
@@ -153,5 +172,15 @@ export function openBlas(): OpenBlas | null {
  * @returns The reason, or `null`.
  */
 export function openBlasError(): string | null {
+  return state?.error?.message ?? null;
+}
+
+/**
+ * The error {@linkcode openBlas} swallowed, with `tried` listing every path
+ * and the loader's reason; `null` when it loaded (or was not tried yet).
+ *
+ * @returns The error, or `null`.
+ */
+export function openBlasFailure(): BackendUnavailableError | null {
   return state?.error ?? null;
 }

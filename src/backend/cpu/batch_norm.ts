@@ -44,19 +44,10 @@ export function batchNormTrain(
   const chw = c * hw;
   for (let ch = 0; ch < c; ch++) {
     let sum = 0;
-    for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) sum += x[i];
-    }
+    for (let b = 0; b < n; b++) sum += rangeSum(x, b * chw + ch * hw, hw);
     const m = sum / count;
     let sq = 0;
-    for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) {
-        const d = x[i] - m;
-        sq += d * d;
-      }
-    }
+    for (let b = 0; b < n; b++) sq += rangeSqDev(x, b * chw + ch * hw, hw, m);
     const variance = sq / count;
     const inv = 1 / Math.sqrt(variance + eps);
     mean[ch] = m;
@@ -153,11 +144,8 @@ export function batchNormBackward(
     let dot = 0;
     for (let b = 0; b < n; b++) {
       const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) {
-        const g = dy[i];
-        sumDy += g;
-        dot += (x[i] - m) * g;
-      }
+      sumDy += rangeSum(dy, o, hw);
+      dot += rangeDot(x, dy, o, hw, m);
     }
     dweight[ch] = dot * inv;
     dbias[ch] = sumDy;
@@ -172,4 +160,66 @@ export function batchNormBackward(
     }
   }
   return { dx, dweight, dbias };
+}
+
+// Float64 sums with four independent accumulators (an add's latency, not its
+// throughput, bounds a single running sum).
+
+function rangeSum(a: Float32Array, o: number, len: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end = o + len;
+  let i = o;
+  for (; i + 4 <= end; i += 4) {
+    s0 += a[i];
+    s1 += a[i + 1];
+    s2 += a[i + 2];
+    s3 += a[i + 3];
+  }
+  for (; i < end; i++) s0 += a[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+function rangeSqDev(
+  a: Float32Array,
+  o: number,
+  len: number,
+  m: number,
+): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end = o + len;
+  let i = o;
+  for (; i + 4 <= end; i += 4) {
+    const d0 = a[i] - m, d1 = a[i + 1] - m, d2 = a[i + 2] - m;
+    const d3 = a[i + 3] - m;
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < end; i++) {
+    const d = a[i] - m;
+    s0 += d * d;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+/** `sum((x - m) * g)` over a range. */
+function rangeDot(
+  x: Float32Array,
+  g: Float32Array,
+  o: number,
+  len: number,
+  m: number,
+): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end = o + len;
+  let i = o;
+  for (; i + 4 <= end; i += 4) {
+    s0 += (x[i] - m) * g[i];
+    s1 += (x[i + 1] - m) * g[i + 1];
+    s2 += (x[i + 2] - m) * g[i + 2];
+    s3 += (x[i + 3] - m) * g[i + 3];
+  }
+  for (; i < end; i++) s0 += (x[i] - m) * g[i];
+  return (s0 + s1) + (s2 + s3);
 }

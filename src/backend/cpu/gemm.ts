@@ -9,12 +9,14 @@
  * @module
  */
 
+import { BackendUnavailableError } from "../../../ffi/find_library.ts";
 import {
   CBLAS_NO_TRANS,
   CBLAS_ROW_MAJOR,
   CBLAS_TRANS,
   openBlas,
   openBlasError,
+  openBlasFailure,
 } from "../../../ffi/openblas.ts";
 
 // Blocking (Goto/BLIS style): a KC x NC panel of op(B) is packed into NR-wide
@@ -129,7 +131,7 @@ export function sgemm(
       return;
     }
     if (impl === "openblas") {
-      throw new Error(openBlasError() ?? "Cannot load OpenBLAS");
+      throw openBlasFailure() ?? new BackendUnavailableError("OpenBLAS", []);
     }
     warnFallback();
   }

@@ -34,6 +34,9 @@ export function maxPool2d(
   // Fast path: the common 2x2 / stride 2 / no padding window.
   const fast2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 &&
     pw === 0 && dh === 1 && dw === 1 && 2 * oh <= h && 2 * ow <= w;
+  // first in-range window row/column and one past the last, per output
+  const rows = maxWindows(oh, sh, ph, kh, dh, h);
+  const cols = maxWindows(ow, sw, pw, kw, dw, w);
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
     const yo = pl * ohw;
@@ -70,13 +73,11 @@ export function maxPool2d(
       continue;
     }
     for (let oy = 0; oy < oh; oy++) {
-      let hs = oy * sh - ph;
-      const he = Math.min(hs + (kh - 1) * dh + 1, h);
-      while (hs < 0) hs += dh;
+      const hs = rows[2 * oy];
+      const he = rows[2 * oy + 1];
       for (let ox = 0; ox < ow; ox++) {
-        let ws = ox * sw - pw;
-        const we = Math.min(ws + (kw - 1) * dw + 1, w);
-        while (ws < 0) ws += dw;
+        const ws = cols[2 * ox];
+        const we = cols[2 * ox + 1];
         let best = -Infinity;
         let bi = hs * w + ws;
         for (let iy = hs; iy < he; iy += dh) {
@@ -96,6 +97,26 @@ export function maxPool2d(
     }
   }
   return { y, indices };
+}
+
+/** `[start, end)` per output, PyTorch's clipping: start steps by dilation. */
+function maxWindows(
+  out: number,
+  stride: number,
+  pad: number,
+  kernel: number,
+  dil: number,
+  size: number,
+): Int32Array {
+  const t = new Int32Array(2 * out);
+  for (let o = 0; o < out; o++) {
+    let start = o * stride - pad;
+    const end = Math.min(start + (kernel - 1) * dil + 1, size);
+    while (start < 0) start += dil;
+    t[2 * o] = start;
+    t[2 * o + 1] = end;
+  }
+  return t;
 }
 
 /**
