@@ -1,0 +1,146 @@
+/**
+ * How one sample is made: read, decode (with a JPEG draft when the first
+ * transform is a `Resize`), the cached deterministic prefix, the random rest.
+ * The same code runs on the main thread and on Workers, so a seeded sample is
+ * the same bytes either way.
+ *
+ * Worker-safe: no tensor imports.
+ *
+ * @module
+ */
+
+import { Generator } from "../random.ts";
+import { readImage } from "./decode.ts";
+import type { ImageLike, RawImage } from "./image.ts";
+import {
+  fromSpec,
+  fuse,
+  Resize,
+  type Transform,
+  type TransformSpec,
+} from "./transforms.ts";
+
+/** The part of a pipeline that can run on Workers, and what it caches. */
+export interface PipelinePlan {
+  /** Worker-side transforms, as specs. */
+  specs: TransformSpec[];
+  /** How many leading specs are deterministic 8-bit steps (their output is cached). */
+  cacheAt: number;
+  /** JPEG draft margin (decoded size ≥ margin × Resize's output), or 0 for none. */
+  draft: number;
+}
+
+/**
+ * Splits a transform list into the Worker-side head (every transform up to
+ * the first one without a spec) and the main-thread tail.
+ *
+ * @param ts The flattened transforms.
+ * @param draft The JPEG draft margin (0: full-size decoding).
+ * @returns The plan and the tail.
+ */
+export function planPipeline(
+  ts: readonly Transform[],
+  draft: number,
+): { plan: PipelinePlan; head: Transform[]; tail: Transform[] } {
+  const specs: TransformSpec[] = [];
+  let k = 0;
+  for (; k < ts.length; k++) {
+    const s = ts[k].spec();
+    if (!s) break;
+    specs.push(s);
+  }
+  const head = ts.slice(0, k);
+  let cacheAt = 0;
+  while (
+    cacheAt < head.length && !head[cacheAt].random &&
+    !["ToTensor", "Normalize"].includes(specs[cacheAt].name)
+  ) cacheAt++;
+  return { plan: { specs, cacheAt, draft }, head, tail: ts.slice(k) };
+}
+
+/** A pipeline ready to run. */
+export interface Pipeline {
+  /** The head transforms (fused where possible). */
+  head: Transform[];
+  /** Leading head transforms whose output is cached. */
+  cacheAt: number;
+  /** JPEG draft for decoding. */
+  draft?: (w: number, h: number) => { width: number; height: number };
+}
+
+/**
+ * Builds the runnable head of a plan (on a Worker, from specs).
+ *
+ * @param plan The plan.
+ * @param head Already-built transforms (main thread), or rebuilt from specs.
+ * @returns The pipeline.
+ */
+export function buildPipeline(
+  plan: PipelinePlan,
+  head?: Transform[],
+): Pipeline {
+  const ts = head ?? plan.specs.map(fromSpec);
+  const first = ts[0];
+  let draft: Pipeline["draft"];
+  if (plan.draft > 0 && first instanceof Resize) {
+    draft = (w, h) => {
+      const [ow, oh] = first.outputSize(w, h);
+      return { width: ow * plan.draft, height: oh * plan.draft };
+    };
+  }
+  // Fusing keeps the cache boundary: it only merges ToTensor + Normalize,
+  // which come after it.
+  const cached = ts.slice(0, plan.cacheAt);
+  return {
+    head: [...cached, ...fuse(ts.slice(plan.cacheAt))],
+    cacheAt: plan.cacheAt,
+    draft,
+  };
+}
+
+/** One sample to make. */
+export interface SampleJob {
+  /** The image file. */
+  path: string;
+  /** The cached output of the deterministic prefix, when there is one. */
+  cached?: RawImage;
+  /** Seed of this sample's generator. */
+  seed: number;
+}
+
+/** A made sample. */
+export interface SampleResult {
+  /** The head's output. */
+  out: ImageLike;
+  /** The prefix's output, to cache (only when the job had none). */
+  cache?: RawImage;
+  /** The generator's state after the head, for the main-thread tail. */
+  state: number[];
+}
+
+/**
+ * Makes one sample through the head of a pipeline.
+ *
+ * @param p The pipeline.
+ * @param job What to make.
+ * @param keepCache Whether to return the prefix output for caching.
+ * @returns The result.
+ * @throws {DataError} When the file cannot be read or decoded.
+ */
+export async function runSample(
+  p: Pipeline,
+  job: SampleJob,
+  keepCache: boolean,
+): Promise<SampleResult> {
+  const g = new Generator(job.seed);
+  let x: ImageLike;
+  let cache: RawImage | undefined;
+  if (job.cached) x = job.cached;
+  else {
+    x = await readImage(job.path, p.draft ? { draft: p.draft } : {});
+    for (let i = 0; i < p.cacheAt; i++) x = p.head[i].apply(x, g);
+    if (keepCache) cache = x as RawImage;
+  }
+  for (let i = p.cacheAt; i < p.head.length; i++) x = p.head[i].apply(x, g);
+  return { out: x, cache, state: g.getState() };
+}

@@ -1,0 +1,103 @@
+/**
+ * A fixed set of decode Workers, each taking whole batches (as PyTorch's
+ * DataLoader workers do), answered by id.
+ *
+ * @module
+ */
+
+import type { PipelinePlan, SampleJob } from "./_pipeline.ts";
+import type { Packed, WorkerRequest, WorkerResult } from "./decode_worker.ts";
+
+/** A worker's answer for one batch. */
+export interface BatchReply {
+  /** One result per job. */
+  results: WorkerResult[];
+  /** The successful outputs packed into one buffer, when asked and possible. */
+  packed?: Packed;
+}
+
+interface Pending {
+  resolve: (r: BatchReply) => void;
+  reject: (e: Error) => void;
+}
+
+/** Workers running one pipeline plan. */
+export class WorkerPool {
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #closed = false;
+
+  /**
+   * Starts the workers and sends them the plan.
+   *
+   * @param size Number of workers.
+   * @param plan The Worker-side pipeline.
+   */
+  constructor(readonly size: number, plan: PipelinePlan) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(
+        new URL("./decode_worker.ts", import.meta.url).href,
+        { type: "module" },
+      );
+      w.onmessage = (e: MessageEvent) => {
+        const { id, results, packed } = e.data as BatchReply & { id: number };
+        const p = this.#pending.get(id);
+        this.#pending.delete(id);
+        p?.resolve({ results, packed });
+      };
+      w.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        this.#failAll(
+          new Error(`DataLoader worker ${i} failed: ${e.message}`),
+        );
+      };
+      w.postMessage({ type: "init", plan } satisfies WorkerRequest);
+      this.#workers.push(w);
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    this.close();
+  }
+
+  /**
+   * Sends a batch to worker `worker`.
+   *
+   * @param worker Which worker (taken modulo the pool size).
+   * @param jobs The samples.
+   * @param keepCache Whether to send back the cacheable prefix outputs.
+   * @param pack Whether to pack the outputs into one buffer.
+   * @returns The results, in job order.
+   */
+  run(
+    worker: number,
+    jobs: SampleJob[],
+    keepCache: boolean,
+    pack: boolean,
+  ): Promise<BatchReply> {
+    if (this.#closed) {
+      return Promise.reject(new Error("DataLoader workers are closed"));
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#workers[worker % this.size].postMessage(
+        { type: "batch", id, jobs, keepCache, pack } satisfies WorkerRequest,
+      );
+    });
+  }
+
+  /** Terminates the workers; pending batches are rejected. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#workers) w.terminate();
+    for (const p of this.#pending.values()) {
+      p.reject(new Error("DataLoader workers were closed"));
+    }
+    this.#pending.clear();
+  }
+}

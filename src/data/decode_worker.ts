@@ -1,0 +1,108 @@
+/**
+ * The `DataLoader`'s Worker: reads, decodes and transforms whole batches
+ * with the Worker-side head of the dataset's pipeline, and sends the pixels
+ * back as transferred `ArrayBuffer`s. It imports no tensor code.
+ *
+ * Messages in: `{ type: "init", plan }`, then `{ type: "batch", id, jobs,
+ * keepCache }`. Out: `{ type: "batch", id, results }`, each result either
+ * `{ ok: true, out, cache?, state }` or `{ ok: false, message }`.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { DataError } from "../errors.ts";
+import { loadCodecs } from "./decode.ts";
+import {
+  type FloatImage,
+  type ImageLike,
+  isFloatImage,
+  type RawImage,
+} from "./image.ts";
+import {
+  buildPipeline,
+  type Pipeline,
+  type PipelinePlan,
+  runSample,
+  type SampleJob,
+} from "./_pipeline.ts";
+
+/** A message to the worker. */
+export type WorkerRequest =
+  | { type: "init"; plan: PipelinePlan }
+  | {
+    type: "batch";
+    id: number;
+    jobs: SampleJob[];
+    keepCache: boolean;
+    /** Pack same-shaped float outputs into one batch buffer. */
+    pack: boolean;
+  };
+
+/** The successful outputs of a batch in one `[B, C, H, W]` buffer. */
+export interface Packed {
+  /** `B * C * H * W` values, B = the successful jobs, in order. */
+  data: Float32Array;
+  /** `[C, H, W]`. */
+  shape: [number, number, number];
+}
+
+/** One sample's outcome, as sent back. */
+export type WorkerResult =
+  | {
+    ok: true;
+    /** The output; absent when it went into the packed buffer. */
+    out?: ImageLike;
+    cache?: RawImage;
+    state: number[];
+  }
+  | { ok: false; message: string; dataError: boolean };
+
+let pipeline: Pipeline | undefined;
+
+self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+  const msg = e.data;
+  if (msg.type === "init") {
+    pipeline = buildPipeline(msg.plan);
+    await loadCodecs();
+    return;
+  }
+  const results: WorkerResult[] = [];
+  const outs: ImageLike[] = [];
+  for (const job of msg.jobs) {
+    try {
+      const r = await runSample(pipeline!, job, msg.keepCache);
+      results.push({ ok: true, ...r });
+      outs.push(r.out);
+    } catch (err) {
+      results.push({
+        ok: false,
+        message: err instanceof Error ? err.message : String(err),
+        dataError: err instanceof DataError,
+      });
+    }
+  }
+  const transfer = new Set<ArrayBuffer>();
+  let packed: Packed | undefined;
+  if (msg.pack && outs.length > 0 && outs.every(isFloatImage)) {
+    const f = outs as FloatImage[];
+    const { channels: c, height: h, width: w } = f[0];
+    if (f.every((o) => o.channels === c && o.height === h && o.width === w)) {
+      const data = new Float32Array(f.length * c * h * w);
+      f.forEach((o, k) => data.set(o.data, k * c * h * w));
+      packed = { data, shape: [c, h, w] };
+      for (const r of results) if (r.ok) delete r.out;
+      transfer.add(data.buffer);
+    }
+  }
+  for (const r of results) {
+    if (!r.ok) continue;
+    if (r.out) transfer.add(r.out.data.buffer as ArrayBuffer);
+    if (r.cache) transfer.add(r.cache.data.buffer as ArrayBuffer);
+  }
+  // A Set: a buffer shared by an output and its cache entry goes once.
+  self.postMessage({ type: "batch", id: msg.id, results, packed }, [
+    ...transfer,
+  ]);
+};

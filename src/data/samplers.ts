@@ -1,0 +1,239 @@
+/**
+ * Samplers: the order in which a `DataLoader` visits a dataset, as in
+ * `torch.utils.data`. Each epoch a sampler gives a list of indices drawn from
+ * a {@linkcode Generator}: its own when constructed with one, else the one the
+ * loader passes (seeded from the loader's `seed`), else the process-wide one.
+ *
+ * @module
+ */
+
+import { type Generator, globalGenerator } from "../random.ts";
+
+/** Anything with a length (a dataset). */
+export interface Sized {
+  /** Number of items. */
+  readonly length: number;
+}
+
+/** Base class of the samplers. */
+export abstract class Sampler implements Iterable<number> {
+  /** A generator of its own; when set, it is used instead of the loader's. */
+  readonly generator?: Generator;
+
+  /** @param generator A generator of its own (optional). */
+  constructor(generator?: Generator) {
+    this.generator = generator;
+  }
+
+  /** Number of indices per epoch. */
+  abstract readonly length: number;
+
+  /**
+   * Draws one epoch's indices.
+   *
+   * @param generator Used when the sampler has no generator of its own.
+   * @returns The indices, in visiting order.
+   */
+  abstract sample(generator?: Generator): number[];
+
+  /** @returns One epoch's indices (from the sampler's or the global generator). */
+  [Symbol.iterator](): Iterator<number> {
+    return this.sample()[Symbol.iterator]();
+  }
+
+  /** @returns The generator to draw from. */
+  protected gen(fallback?: Generator): Generator {
+    return this.generator ?? fallback ?? globalGenerator;
+  }
+}
+
+/** Fisher-Yates shuffle of `0..n-1` (a random permutation). */
+export function randperm(n: number, g: Generator): number[] {
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = g.below(i + 1);
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/** Visits `0, 1, ..., n - 1` in order (`SequentialSampler`). */
+export class SequentialSampler extends Sampler {
+  readonly #source: Sized;
+  /** @param dataSource The dataset. */
+  constructor(dataSource: Sized) {
+    super();
+    this.#source = dataSource;
+  }
+  /** Number of indices per epoch. */
+  get length(): number {
+    return this.#source.length;
+  }
+  /** @returns `[0, ..., length - 1]`. */
+  sample(): number[] {
+    return Array.from({ length: this.length }, (_, i) => i);
+  }
+}
+
+/** Options of {@linkcode RandomSampler}. */
+export interface RandomSamplerOptions {
+  /** Draw with replacement (default false). */
+  replacement?: boolean;
+  /** Indices per epoch (default: the dataset's length). */
+  numSamples?: number;
+  /** A generator of its own. */
+  generator?: Generator;
+}
+
+/**
+ * Visits the dataset in a random order (`RandomSampler`): a new permutation
+ * each epoch, or, with `replacement`, `numSamples` uniform draws.
+ */
+export class RandomSampler extends Sampler {
+  readonly #source: Sized;
+  readonly #replacement: boolean;
+  readonly #numSamples?: number;
+  /**
+   * @param dataSource The dataset.
+   * @param options `replacement`, `numSamples`, `generator`.
+   */
+  constructor(dataSource: Sized, options: RandomSamplerOptions = {}) {
+    super(options.generator);
+    this.#source = dataSource;
+    this.#replacement = options.replacement ?? false;
+    this.#numSamples = options.numSamples;
+    if (
+      this.#numSamples !== undefined &&
+      (!Number.isInteger(this.#numSamples) || this.#numSamples <= 0)
+    ) {
+      throw new RangeError(
+        `RandomSampler: numSamples must be a positive integer, got ${this.#numSamples}`,
+      );
+    }
+  }
+  /** Number of indices per epoch. */
+  get length(): number {
+    return this.#numSamples ?? this.#source.length;
+  }
+  /** @inheritdoc */
+  sample(generator?: Generator): number[] {
+    const g = this.gen(generator);
+    const n = this.#source.length;
+    if (this.#replacement) {
+      return Array.from({ length: this.length }, () => g.below(n));
+    }
+    // Like torch: as many whole permutations as needed, then a partial one.
+    const out: number[] = [];
+    while (out.length < this.length) {
+      out.push(...randperm(n, g).slice(0, this.length - out.length));
+    }
+    return out;
+  }
+}
+
+/** Visits the given indices in a random order (`SubsetRandomSampler`). */
+export class SubsetRandomSampler extends Sampler {
+  /** The indices to visit. */
+  readonly indices: readonly number[];
+  /**
+   * @param indices The indices.
+   * @param options `generator`.
+   */
+  constructor(
+    indices: readonly number[],
+    options: { generator?: Generator } = {},
+  ) {
+    super(options.generator);
+    this.indices = [...indices];
+  }
+  /** Number of indices per epoch. */
+  get length(): number {
+    return this.indices.length;
+  }
+  /** @inheritdoc */
+  sample(generator?: Generator): number[] {
+    return randperm(this.indices.length, this.gen(generator)).map((i) =>
+      this.indices[i]
+    );
+  }
+}
+
+/**
+ * Draws indices with probability proportional to `weights`
+ * (`WeightedRandomSampler`), e.g. `1 / classCount[target]` to balance
+ * imbalanced classes (the X-ray data has 3x more pneumonia than normal).
+ */
+export class WeightedRandomSampler extends Sampler {
+  readonly #weights: Float64Array;
+  readonly #numSamples: number;
+  readonly #replacement: boolean;
+  /**
+   * @param weights One non-negative weight per dataset item.
+   * @param numSamples Indices per epoch.
+   * @param options `replacement` (default true), `generator`.
+   */
+  constructor(
+    weights: readonly number[] | Float32Array | Float64Array,
+    numSamples: number,
+    options: { replacement?: boolean; generator?: Generator } = {},
+  ) {
+    super(options.generator);
+    this.#weights = Float64Array.from(weights);
+    this.#numSamples = numSamples;
+    this.#replacement = options.replacement ?? true;
+    if (this.#weights.some((w) => !(w >= 0) || !Number.isFinite(w))) {
+      throw new RangeError(
+        "WeightedRandomSampler: weights must be finite and non-negative",
+      );
+    }
+    const positive = this.#weights.filter((w) => w > 0).length;
+    if (positive === 0) {
+      throw new RangeError("WeightedRandomSampler: all weights are zero");
+    }
+    if (!Number.isInteger(numSamples) || numSamples <= 0) {
+      throw new RangeError(
+        `WeightedRandomSampler: numSamples must be a positive integer, got ${numSamples}`,
+      );
+    }
+    if (!this.#replacement && numSamples > positive) {
+      throw new RangeError(
+        `WeightedRandomSampler: cannot draw ${numSamples} without replacement from ${positive} items of non-zero weight`,
+      );
+    }
+  }
+  /** Number of indices per epoch. */
+  get length(): number {
+    return this.#numSamples;
+  }
+  /** @inheritdoc */
+  sample(generator?: Generator): number[] {
+    const g = this.gen(generator);
+    const w = this.#weights;
+    if (this.#replacement) {
+      const cum = new Float64Array(w.length);
+      let s = 0;
+      for (let i = 0; i < w.length; i++) cum[i] = s += w[i];
+      const out: number[] = [];
+      for (let k = 0; k < this.#numSamples; k++) {
+        const u = g.uniform() * s;
+        let lo = 0, hi = w.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (cum[mid] > u) hi = mid;
+          else lo = mid + 1;
+        }
+        out.push(lo);
+      }
+      return out;
+    }
+    // Without replacement: Efraimidis-Spirakis keys u^(1/w), largest first.
+    const keys: [number, number][] = [];
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] > 0) keys.push([Math.log(g.uniform() || 1e-300) / w[i], i]);
+    }
+    keys.sort((a, b) => b[0] - a[0]);
+    return keys.slice(0, this.#numSamples).map(([, i]) => i);
+  }
+}
