@@ -127,3 +127,7 @@ export * as models from "./src/nn/models/mod.ts";
 export * as optim from "./src/optim/mod.ts";
 /** Reading and writing tensors: safetensors. */
 export * as io from "./src/io/mod.ts";
+export * as data from "./src/data/mod.ts";
+export * as transforms from "./src/data/transforms.ts";
+/** Knowledge distillation: losses, `Trainer`, teacher cache, metrics, reports. */
+export * as distill from "./src/distill/mod.ts";

@@ -1,0 +1,905 @@
+/**
+ * `Trainer`: the tutorial's training loop, for a model trained alone or
+ * distilled from a teacher. Each epoch has a `train` phase and a `val`
+ * phase printing, as the tutorial does,
+ *
+ * ```
+ * Epoch 3/30
+ * ----------
+ * train Loss: 0.2345 Acc: 0.9012
+ * val Loss: 0.3456 Acc: 0.8750
+ * ```
+ *
+ * with a progress bar on a terminal (plain lines otherwise). Beyond the
+ * tutorial: the best epoch on the validation set is tracked (never on the
+ * test set) and restored at the end, early stopping, a checkpoint after
+ * every epoch written atomically, `resume`, seeded determinism (a resumed
+ * run is bit-identical to an uninterrupted one on the CPU backend), a
+ * teacher-output cache, unlabeled transfer data, a clear error on a NaN or
+ * infinite loss, and Ctrl-C stopping after the current batch with a
+ * checkpoint written.
+ *
+ * The teacher runs in evaluation mode under `noGrad` and must not be in the
+ * optimizer: the trainer checks both, says so, and checks after training
+ * that the teacher's parameters and BatchNorm statistics did not change.
+ *
+ * @module
+ */
+
+import type { DeviceName } from "../backend/backend.ts";
+import { noGrad } from "../autograd.ts";
+import { manualSeed } from "../random.ts";
+import type { Module } from "../nn/module.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { LRScheduler, ReduceLROnPlateau } from "../optim/lr_scheduler.ts";
+import { crossEntropy, tensor } from "../ops/mod.ts";
+import { globalGenerator } from "../random.ts";
+import { type Tensor, tidy } from "../tensor.ts";
+import { join } from "node:path";
+import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
+import {
+  applyCheckpoint,
+  type Checkpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import {
+  CrossEntropyCriterion,
+  DistillationLoss,
+  type DistillCriterion,
+} from "./losses.ts";
+import {
+  type BatchInfo,
+  type Loader,
+  type LoaderBatch,
+  moveBatch,
+} from "./loader.ts";
+import { Progress, type ProgressMode } from "./progress.ts";
+import { TeacherCache, type TeacherCacheStats } from "./teacher_cache.ts";
+
+/** A loss term became NaN or infinite: training stopped. */
+export class NonFiniteLossError extends Error {
+  /** The 1-based epoch. */
+  readonly epoch: number;
+  /** The 1-based batch within the epoch. */
+  readonly batch: number;
+  /** The loss term's name (`ce`, `kd`, `hint`, ...). */
+  readonly term: string;
+  /** Its value. */
+  readonly value: number;
+  /**
+   * @param epoch 1-based epoch.
+   * @param batch 1-based batch.
+   * @param term The term's name.
+   * @param value Its value.
+   * @param checkpoint Where the last good checkpoint is, if any.
+   */
+  constructor(
+    epoch: number,
+    batch: number,
+    term: string,
+    value: number,
+    checkpoint?: string,
+  ) {
+    super(
+      `Training stopped: loss term "${term}" is ${value} at epoch ${epoch}, batch ${batch}; ${
+        checkpoint
+          ? `the last good checkpoint is left at ${checkpoint}`
+          : "no checkpoint was written"
+      } (lower the learning rate, or check the data)`,
+    );
+    this.name = "NonFiniteLossError";
+    this.epoch = epoch;
+    this.batch = batch;
+    this.term = term;
+    this.value = value;
+  }
+}
+
+/** Early stopping. */
+export interface EarlyStoppingOptions {
+  /** Epochs without improvement on the validation set before stopping. */
+  patience: number;
+  /** The smallest change that counts as an improvement (default 0). */
+  minDelta?: number;
+}
+
+/** Options that apply to every `fit` of a `Trainer`. */
+export interface TrainerOptions {
+  /**
+   * Folder for `last.safetensors` (written after every epoch) and
+   * `best.safetensors` (the best epoch's model); none: no files.
+   */
+  checkpointDir?: string;
+  /** Where lines go (default `console.log`). */
+  log?: (line: string) => void;
+  /** Progress display (default `"auto"`: a bar on a terminal, lines otherwise). */
+  progress?: ProgressMode;
+  /** Stop when the validation metric stops improving. */
+  earlyStopping?: EarlyStoppingOptions;
+  /** The validation metric for the best epoch (default `"accuracy"`). */
+  monitor?: "accuracy" | "loss";
+  /** Seed the process-wide generator before training (not when resuming). */
+  seed?: number;
+  /**
+   * Cache the teacher's logits (default true; feature losses turn it off):
+   * `true`, `false`, or a `TeacherCache` to use (e.g. precomputed).
+   */
+  teacherCache?: boolean | TeacherCache;
+  /** Load the best epoch's weights into the model at the end (default true). */
+  restoreBest?: boolean;
+}
+
+/** What `fit` trains on. */
+export interface FitOptions extends TrainerOptions {
+  /** The model to train (the student). */
+  model: Module;
+  /** The teacher, if distilling: run in eval mode under `noGrad`. */
+  teacher?: Module | null;
+  /** Training batches `[images, labels]`. */
+  train: Loader;
+  /** Validation batches, for the best epoch and early stopping. */
+  val?: Loader | null;
+  /** Number of epochs (in total, counting resumed ones). */
+  epochs: number;
+  /** The optimizer, over the model's parameters (and adapters'), not the teacher's. */
+  optimizer: Optimizer;
+  /** Stepped once per epoch (`ReduceLROnPlateau` with the validation loss). */
+  scheduler?: LRScheduler | ReduceLROnPlateau | null;
+  /**
+   * The loss: a criterion or several, summed (default: `DistillationLoss`
+   * with the recommended preset when a teacher is given, cross-entropy
+   * otherwise).
+   */
+  loss?: DistillCriterion | readonly DistillCriterion[];
+  /** Device the batches are moved to; the models must already be there. */
+  device?: DeviceName;
+  /**
+   * Unlabeled images (labels ignored): the student also learns the
+   * teacher's soft labels on them (needs a teacher). Their batches are
+   * interleaved with the labeled ones.
+   */
+  transfer?: Loader | null;
+  /** Resume from a checkpoint file, or `true` for `checkpointDir/last.safetensors`. */
+  resume?: string | boolean;
+}
+
+/** One phase's figures. */
+export interface PhaseRecord {
+  /** Mean loss per sample. */
+  loss: number;
+  /** Accuracy (NaN for transfer batches, which have no labels). */
+  acc: number;
+  /** Samples. */
+  n: number;
+  /** Mean of each loss term per sample. */
+  terms: Record<string, number>;
+  /** Wall-clock seconds. */
+  seconds: number;
+}
+
+/** One epoch of `fit`. */
+export interface EpochRecord {
+  /** 1-based epoch. */
+  epoch: number;
+  /** The labeled training batches. */
+  train: PhaseRecord;
+  /** The unlabeled transfer batches, when given. */
+  transfer?: PhaseRecord;
+  /** The validation phase, when a loader was given. */
+  val?: PhaseRecord;
+  /** Learning rate of each parameter group during the epoch. */
+  lr: number[];
+  /** Whether this epoch is the best so far. */
+  best: boolean;
+}
+
+/** What `fit` returns. */
+export interface FitResult {
+  /** Every epoch, resumed ones included. */
+  history: EpochRecord[];
+  /** The best epoch on the validation set (1-based), or the last without one. */
+  bestEpoch: number;
+  /** Whether early stopping ended the run. */
+  stoppedEarly: boolean;
+  /** Whether Ctrl-C (or `stop()`) ended the run. */
+  interrupted: boolean;
+  /** The last checkpoint written, if any. */
+  checkpoint?: string;
+  /** The best model's weights, if written. */
+  bestCheckpoint?: string;
+  /** The teacher cache's counters, when one was used. */
+  cache?: TeacherCacheStats;
+  /** Whether the teacher's parameters and buffers were unchanged (null: no teacher). */
+  teacherUnchanged: boolean | null;
+  /** Wall-clock seconds of the whole run. */
+  seconds: number;
+}
+
+interface BestState {
+  epoch: number;
+  acc: number;
+  loss: number;
+}
+
+/** FNV-1a over the bits of every parameter and buffer. */
+function fingerprint(m: Module): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  const all = [...m.parameters(), ...m.buffers()];
+  for (const t of all) {
+    const d = t.data();
+    const w = new Uint32Array(d.buffer, d.byteOffset, d.length);
+    for (let i = 0; i < w.length; i++) {
+      h1 = Math.imul(h1 ^ w[i], 0x01000193);
+      h2 = Math.imul(h2 ^ w[i], 0x5bd1e995) ^ (h2 >>> 13);
+    }
+  }
+  return `${all.length}:${(h1 >>> 0).toString(16)}${(h2 >>> 0).toString(16)}`;
+}
+
+function hostCopy(m: Module): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(m.stateDict())) {
+    out[k] = tensor(t.data().slice(), {
+      shape: t.shape,
+      dtype: t.dtype,
+      device: "cpu",
+    });
+  }
+  return out;
+}
+
+function disposeAll(d: Record<string, Tensor> | null): void {
+  if (d) { for (const t of Object.values(d)) t.dispose(); }
+}
+
+function describe(c: DistillCriterion): string {
+  const s = String(c);
+  return s === "[object Object]" ? c.name : s;
+}
+
+function fmt4(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : String(x);
+}
+
+/**
+ * Trains a model, alone or distilled from a teacher.
+ *
+ * @example Distil a tiny student for one epoch
+ * ```ts
+ * import { distill, manualSeed, models, nn, optim, randn, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * manualSeed(0);
+ * const x = randn([16, 3, 4, 4]);
+ * const y = tensor(Int32Array.from({ length: 16 }, (_, i) => i % 2));
+ * const train = new distill.TensorLoader(x, y, { batchSize: 8, shuffle: true });
+ * const teacher = new models.StudentNet({ inputSize: 4 }).eval();
+ * const student = new models.StudentNet({ inputSize: 4 });
+ * const result = await new distill.Trainer({ progress: "none", log: () => {} })
+ *   .fit({
+ *     model: student,
+ *     teacher,
+ *     train,
+ *     epochs: 1,
+ *     optimizer: new optim.SGD(student.parameters(), { lr: 0.01 }),
+ *   });
+ * assert.equal(result.history.length, 1);
+ * assert.equal(result.teacherUnchanged, true);
+ * ```
+ */
+export class Trainer {
+  /** Defaults for every `fit`. */
+  readonly options: TrainerOptions;
+  #stopRequested = false;
+
+  /** @param options Defaults for every `fit`. */
+  constructor(options: TrainerOptions = {}) {
+    this.options = options;
+  }
+
+  /** Asks the running `fit` to stop after the current batch (as Ctrl-C does). */
+  stop(): void {
+    this.#stopRequested = true;
+  }
+
+  /**
+   * Trains for `epochs` epochs (or until early stopping or Ctrl-C).
+   *
+   * @param fitOptions Model, teacher, loaders, epochs, optimizer, scheduler,
+   *   loss, device, transfer, resume, and any `TrainerOptions`.
+   * @returns The history, the best epoch and what ended the run.
+   * @throws NonFiniteLossError when a loss term is NaN or infinite.
+   * @throws RangeError when the teacher's parameters are in the optimizer,
+   *   or a loss's adapters are not.
+   */
+  async fit(fitOptions: FitOptions): Promise<FitResult> {
+    const o = { ...this.options, ...fitOptions };
+    const log = o.log ?? ((l: string) => console.log(l));
+    const started = performance.now();
+    const { model, optimizer, train } = o;
+    const teacher = o.teacher ?? null;
+    const val = o.val ?? null;
+    const transfer = o.transfer ?? null;
+    if (!Number.isInteger(o.epochs) || o.epochs < 1) {
+      throw new RangeError(`Cannot fit: epochs ${o.epochs} must be ≥ 1`);
+    }
+    const criteria: DistillCriterion[] = o.loss
+      ? (Array.isArray(o.loss) ? [...o.loss] : [o.loss as DistillCriterion])
+      : [teacher ? new DistillationLoss() : new CrossEntropyCriterion()];
+    if (transfer && !teacher) {
+      throw new RangeError(
+        "Cannot fit with transfer images: they have no labels, so a teacher is needed",
+      );
+    }
+
+    // ---- checks: the optimizer, the teacher, the device ------------------
+    const inOptimizer = new Set<Tensor>();
+    for (const g of optimizer.paramGroups) {
+      for (const p of g.params) inOptimizer.add(p);
+    }
+    for (const c of criteria) {
+      const missing = (c.parameters?.() ?? []).filter((p) =>
+        !inOptimizer.has(p)
+      );
+      if (missing.length) {
+        throw new RangeError(
+          `Cannot fit: ${missing.length} learnable parameter(s) of the "${c.name}" loss are not in the optimizer; build it from [...model.parameters(), ...loss.parameters()]`,
+        );
+      }
+    }
+    let teacherPrint: string | null = null;
+    if (teacher) {
+      const named = teacher.namedParameters();
+      const leaked = named.filter(([, p]) => inOptimizer.has(p));
+      if (leaked.length) {
+        throw new RangeError(
+          `Cannot fit: the optimizer holds ${leaked.length} of the teacher's parameters (${
+            leaked.slice(0, 3).map(([n]) => n).join(", ")
+          }${
+            leaked.length > 3 ? ", ..." : ""
+          }); build it from the student's parameters only`,
+        );
+      }
+      const shared = named.filter(([, p]) => model.parameters().includes(p));
+      if (shared.length) {
+        throw new RangeError(
+          `Cannot fit: the student and the teacher share ${shared.length} parameter(s) (${
+            shared[0][0]
+          })`,
+        );
+      }
+      teacher.eval();
+      teacherPrint = fingerprint(teacher);
+      log(
+        `Teacher: ${teacher.constructor.name}, ${teacher.numParameters()} parameters, eval mode, run under noGrad; 0 of its ${named.length} parameter tensors are in the optimizer`,
+      );
+    }
+    if (o.device) {
+      const off = model.parameters().find((p) => p.device !== o.device);
+      if (off) {
+        throw new RangeError(
+          `Cannot fit on ${o.device}: the model's parameters are on ${off.device}; call model.to("${o.device}") before creating the optimizer`,
+        );
+      }
+    }
+
+    // ---- the teacher cache ------------------------------------------------
+    let cache: TeacherCache | null = null;
+    const needsLive = criteria.some((c) => c.needsTeacherForward);
+    if (teacher && o.teacherCache !== false) {
+      if (needsLive) {
+        log(
+          "Teacher cache: off (feature losses need the teacher's intermediate outputs on every batch)",
+        );
+      } else {
+        cache = o.teacherCache instanceof TeacherCache
+          ? o.teacherCache
+          : new TeacherCache(teacher, { log });
+        if (cache.teacher !== teacher) {
+          throw new RangeError(
+            "Cannot fit: the given TeacherCache belongs to another teacher",
+          );
+        }
+      }
+    }
+    log(`Loss: ${criteria.map(describe).join(" + ")}`);
+
+    // ---- resume -------------------------------------------------------------
+    const dir = o.checkpointDir;
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+    const lastPath = dir ? join(dir, "last.safetensors") : undefined;
+    const bestPath = dir ? join(dir, "best.safetensors") : undefined;
+    let history: EpochRecord[] = [];
+    let best: BestState | null = null;
+    let sinceBest = 0;
+    let startEpoch = 0;
+    let skipBatches = 0;
+    let bestWeights: Record<string, Tensor> | null = null;
+    let lastWritten: string | undefined;
+    const resumePath = o.resume === true
+      ? lastPath
+      : typeof o.resume === "string"
+      ? o.resume
+      : undefined;
+    if (o.resume === true && !lastPath) {
+      throw new RangeError("Cannot resume: no checkpointDir given");
+    }
+    if (resumePath) {
+      const ckpt: Checkpoint = await loadCheckpoint(resumePath);
+      const t = ckpt.trainer as {
+        history?: EpochRecord[];
+        best?: BestState | null;
+        sinceBest?: number;
+        partial?: { batches: number; rng: number[] } | null;
+      };
+      applyCheckpoint(ckpt, {
+        model,
+        optimizer,
+        scheduler: o.scheduler,
+        criteria,
+      });
+      history = t.history ?? [];
+      best = t.best ?? null;
+      sinceBest = t.sinceBest ?? 0;
+      startEpoch = ckpt.epoch;
+      if (t.partial) {
+        skipBatches = t.partial.batches;
+        globalGenerator.setState(t.partial.rng);
+      }
+      lastWritten = resumePath;
+      if (best && bestPath) {
+        try {
+          bestWeights = await loadSafetensors(bestPath, { device: "cpu" });
+        } catch {
+          log(`Note: ${bestPath} is missing; the best weights restart here`);
+          best = null;
+        }
+      }
+      log(
+        `Resumed from ${resumePath}: ${startEpoch} epoch(s) done${
+          skipBatches ? `, plus ${skipBatches} batch(es) of the next` : ""
+        }`,
+      );
+    } else if (o.seed !== undefined) {
+      manualSeed(o.seed);
+    }
+    if (!val) {
+      log(
+        "No validation loader: no best-epoch selection and no early stopping (the test set is never used for selection)",
+      );
+    }
+
+    // ---- Ctrl-C -------------------------------------------------------------
+    this.#stopRequested = false;
+    let signals = 0;
+    const onSigint = () => {
+      signals++;
+      if (signals > 1) Deno.exit(130);
+      this.#stopRequested = true;
+      log(
+        "\nInterrupted: stopping after the current batch (Ctrl-C again to quit now)",
+      );
+    };
+    let listening = false;
+    try {
+      Deno.addSignalListener("SIGINT", onSigint);
+      listening = true;
+    } catch {
+      // no signal support here (e.g. a Worker)
+    }
+
+    const progressMode = o.progress ?? "auto";
+    let stoppedEarly = false;
+    let interrupted = false;
+    const monitor = o.monitor ?? "accuracy";
+    const minDelta = o.earlyStopping?.minDelta ?? 0;
+    const better = (acc: number, loss: number): boolean => {
+      if (!best) return true;
+      if (monitor === "loss") return loss < best.loss - minDelta;
+      if (acc > best.acc + minDelta) return true;
+      return Math.abs(acc - best.acc) <= minDelta && acc >= best.acc &&
+        loss < best.loss;
+    };
+
+    const checkpointParts = (epoch: number, trainerExtra: object) => ({
+      epoch,
+      model,
+      optimizer,
+      scheduler: o.scheduler,
+      criteria,
+      trainer: { history, best, sinceBest, ...trainerExtra },
+    });
+
+    try {
+      for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+        if (this.#stopRequested) {
+          // Ctrl-C between epochs: the epoch's checkpoint is already written
+          interrupted = true;
+          break;
+        }
+        log(`Epoch ${epoch + 1}/${o.epochs}`);
+        log("-".repeat(10));
+        for (const c of criteria) c.setEpoch?.(epoch);
+        const rngAtStart = globalGenerator.getState();
+        const lr = optimizer.paramGroups.map((g) => g.lr);
+
+        // ---- train phase ----
+        model.train();
+        teacher?.eval();
+        const sums = {
+          train: {
+            loss: 0,
+            correct: 0,
+            n: 0,
+            terms: {} as Record<string, number>,
+          },
+          transfer: {
+            loss: 0,
+            correct: 0,
+            n: 0,
+            terms: {} as Record<string, number>,
+          },
+        };
+        const total = train.length + (transfer?.length ?? 0);
+        const bar = new Progress("train", total, {
+          mode: progressMode,
+          write: log,
+        });
+        const t0 = performance.now();
+        const its: [AsyncIterator<LoaderBatch>, "train" | "transfer"][] = [[
+          train[Symbol.asyncIterator](),
+          "train",
+        ]];
+        if (transfer) {
+          its.push([transfer[Symbol.asyncIterator](), "transfer"]);
+        }
+        let batchNo = 0;
+        let lastYield = performance.now();
+        let toSkip = skipBatches;
+        skipBatches = 0;
+        try {
+          while (its.length) {
+            for (let k = 0; k < its.length;) {
+              const [it, kind] = its[k];
+              const next = await it.next();
+              if (next.done) {
+                its.splice(k, 1);
+                continue;
+              }
+              k++;
+              batchNo++;
+              const batch = next.value;
+              if (toSkip > 0) {
+                // resuming mid-epoch: these batches were trained on already
+                toSkip--;
+                batch[0].dispose();
+                batch[1].dispose();
+                bar.tick();
+                continue;
+              }
+              const r = this.#step({
+                batch,
+                labeled: kind === "train",
+                model,
+                teacher,
+                cache,
+                criteria,
+                optimizer,
+                device: o.device,
+                epoch,
+                batchNo,
+                lastGood: lastWritten,
+              });
+              const s = sums[kind];
+              s.loss += r.loss * r.n;
+              s.correct += r.correct;
+              s.n += r.n;
+              for (const [name, v] of Object.entries(r.terms)) {
+                s.terms[name] = (s.terms[name] ?? 0) + v * r.n;
+              }
+              const st = sums.train;
+              bar.tick({
+                loss: st.n ? st.loss / st.n : undefined,
+                acc: st.n ? st.correct / st.n : undefined,
+              });
+              // let signal handlers run even when the loader never waits
+              if (performance.now() - lastYield > 50) {
+                await new Promise((r) => setTimeout(r, 0));
+                lastYield = performance.now();
+              }
+              if (this.#stopRequested) break;
+            }
+            if (this.#stopRequested) break;
+          }
+        } finally {
+          // close the loaders' iterators (workers) when leaving early
+          for (const [it] of its) await it.return?.();
+        }
+        bar.done();
+        const seconds = (performance.now() - t0) / 1000;
+        const phase = (s: typeof sums.train): PhaseRecord => ({
+          loss: s.n ? s.loss / s.n : NaN,
+          acc: s.n ? s.correct / s.n : NaN,
+          n: s.n,
+          terms: Object.fromEntries(
+            Object.entries(s.terms).map(([k, v]) => [k, v / (s.n || 1)]),
+          ),
+          seconds,
+        });
+
+        if (this.#stopRequested) {
+          interrupted = true;
+          if (lastPath) {
+            await saveCheckpoint(
+              lastPath,
+              checkpointParts(epoch, {
+                partial: { batches: batchNo, rng: rngAtStart },
+              }),
+            );
+            lastWritten = lastPath;
+            log(
+              `Checkpoint written to ${lastPath} (epoch ${
+                epoch + 1
+              }, after ${batchNo} of ${total} batches); resume with resume: true`,
+            );
+          }
+          break;
+        }
+
+        const trainRec = phase(sums.train);
+        const termText = Object.entries(trainRec.terms).map(([k, v]) =>
+          `${k} ${fmt4(v)}`
+        ).join(", ");
+        log(
+          `train Loss: ${fmt4(trainRec.loss)} Acc: ${fmt4(trainRec.acc)}${
+            Object.keys(trainRec.terms).length > 1 ? ` (${termText})` : ""
+          }`,
+        );
+        const record: EpochRecord = {
+          epoch: epoch + 1,
+          train: trainRec,
+          lr,
+          best: false,
+        };
+        if (transfer) {
+          record.transfer = phase(sums.transfer);
+          log(
+            `transfer Loss: ${
+              fmt4(record.transfer.loss)
+            } (${record.transfer.n} unlabeled images)`,
+          );
+        }
+
+        // ---- val phase ----
+        if (val) {
+          record.val = await this.#validate(
+            model,
+            val,
+            o.device,
+            progressMode,
+            log,
+          );
+          log(
+            `val Loss: ${fmt4(record.val.loss)} Acc: ${fmt4(record.val.acc)}`,
+          );
+        }
+        cache?.endEpoch(epoch);
+
+        // ---- scheduler ----
+        if (o.scheduler instanceof ReduceLROnPlateau) {
+          o.scheduler.step(record.val?.loss ?? trainRec.loss);
+        } else if (o.scheduler instanceof LRScheduler) {
+          o.scheduler.step();
+        }
+
+        // ---- best epoch, early stopping ----
+        if (record.val) {
+          if (better(record.val.acc, record.val.loss)) {
+            best = {
+              epoch: epoch + 1,
+              acc: record.val.acc,
+              loss: record.val.loss,
+            };
+            sinceBest = 0;
+            record.best = true;
+            disposeAll(bestWeights);
+            bestWeights = hostCopy(model);
+            if (bestPath) {
+              await saveSafetensors(bestPath, model.stateDict(), {
+                epoch: String(epoch + 1),
+              });
+            }
+          } else {
+            sinceBest++;
+          }
+        }
+        history.push(record);
+        if (lastPath) {
+          await saveCheckpoint(lastPath, checkpointParts(epoch + 1, {}));
+          lastWritten = lastPath;
+        }
+        if (
+          o.earlyStopping && record.val &&
+          sinceBest >= o.earlyStopping.patience
+        ) {
+          stoppedEarly = true;
+          log(
+            `Early stopping: no improvement on val for ${sinceBest} epoch(s) (best: epoch ${best?.epoch})`,
+          );
+          break;
+        }
+      }
+    } finally {
+      if (listening) Deno.removeSignalListener("SIGINT", onSigint);
+    }
+
+    // ---- the end ----
+    const bestEpoch = best?.epoch ?? history.length;
+    if (best && (o.restoreBest ?? true) && bestWeights) {
+      if (best.epoch !== history.at(-1)?.epoch || interrupted) {
+        model.loadStateDict(bestWeights);
+        log(
+          `Restored the best epoch's weights (epoch ${best.epoch}, val Acc ${
+            fmt4(best.acc)
+          })`,
+        );
+      }
+    }
+    disposeAll(bestWeights);
+    let teacherUnchanged: boolean | null = null;
+    if (teacher) {
+      teacherUnchanged = fingerprint(teacher) === teacherPrint;
+      log(
+        teacherUnchanged
+          ? "Teacher check: parameters and BatchNorm statistics unchanged"
+          : "Teacher check FAILED: the teacher's parameters or buffers changed during training",
+      );
+    }
+    if (cache) {
+      const s = cache.stats;
+      log(
+        `Teacher cache: ${s.entries} entries, ${s.hits} hits, ${s.misses} misses, teacher time ${
+          (s.teacherMs / 1000).toFixed(1)
+        } s`,
+      );
+    }
+    return {
+      history,
+      bestEpoch,
+      stoppedEarly,
+      interrupted,
+      checkpoint: lastWritten,
+      bestCheckpoint: best && bestPath ? bestPath : undefined,
+      cache: cache?.stats,
+      teacherUnchanged,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  #step(a: {
+    batch: LoaderBatch;
+    labeled: boolean;
+    model: Module;
+    teacher: Module | null;
+    cache: TeacherCache | null;
+    criteria: DistillCriterion[];
+    optimizer: Optimizer;
+    device?: DeviceName;
+    epoch: number;
+    batchNo: number;
+    lastGood?: string;
+  }): {
+    loss: number;
+    correct: number;
+    n: number;
+    terms: Record<string, number>;
+  } {
+    const { batch, model, teacher, cache, criteria, optimizer } = a;
+    const info = batch[2] as BatchInfo | undefined;
+    const [x, y] = moveBatch(batch, a.device);
+    try {
+      return tidy(() => {
+        optimizer.zeroGrad();
+        const studentLogits = model.call(x);
+        let teacherLogits: Tensor | null = null;
+        if (teacher) {
+          teacherLogits = cache
+            ? cache.logits(x, info)
+            : noGrad(() => teacher.call(x));
+        }
+        const labels = a.labeled ? y : null;
+        const terms: Record<string, Tensor> = {};
+        for (const c of criteria) {
+          for (
+            const [k, t] of Object.entries(
+              c.terms({ studentLogits, teacherLogits, labels }),
+            )
+          ) {
+            terms[k in terms ? `${c.name}.${k}` : k] = t;
+          }
+        }
+        const values: Record<string, number> = {};
+        let totalLoss: Tensor | null = null;
+        for (const [k, t] of Object.entries(terms)) {
+          const v = t.item();
+          if (!Number.isFinite(v)) {
+            throw new NonFiniteLossError(
+              a.epoch + 1,
+              a.batchNo,
+              k,
+              v,
+              a.lastGood,
+            );
+          }
+          values[k] = v;
+          totalLoss = totalLoss ? totalLoss.add(t) : t;
+        }
+        totalLoss!.backward();
+        optimizer.step();
+        const correct = labels
+          ? studentLogits.argmax(1).eq(labels).sum().item()
+          : 0;
+        return {
+          loss: Object.values(values).reduce((s, v) => s + v, 0),
+          correct,
+          n: x.shape[0],
+          terms: values,
+        };
+      });
+    } finally {
+      if (x !== batch[0]) x.dispose();
+      if (y !== batch[1]) y.dispose();
+      batch[0].dispose();
+      batch[1].dispose();
+    }
+  }
+
+  async #validate(
+    model: Module,
+    loader: Loader,
+    device: DeviceName | undefined,
+    mode: ProgressMode,
+    log: (l: string) => void,
+  ): Promise<PhaseRecord> {
+    model.eval();
+    const t0 = performance.now();
+    const bar = new Progress("val", loader.length, { mode, write: log });
+    let loss = 0;
+    let correct = 0;
+    let n = 0;
+    for await (const batch of loader) {
+      const [x, y] = moveBatch(batch, device);
+      try {
+        const [l, c] = noGrad(() =>
+          tidy(() => {
+            const logits = model.call(x);
+            return [
+              crossEntropy(logits, y, { reduction: "sum" }).item(),
+              logits.argmax(1).eq(y).sum().item(),
+            ];
+          })
+        );
+        loss += l;
+        correct += c;
+        n += x.shape[0];
+      } finally {
+        if (x !== batch[0]) x.dispose();
+        if (y !== batch[1]) y.dispose();
+        batch[0].dispose();
+        batch[1].dispose();
+      }
+      bar.tick({ loss: loss / n, acc: correct / n });
+    }
+    bar.done();
+    model.train();
+    return {
+      loss: n ? loss / n : NaN,
+      acc: n ? correct / n : NaN,
+      n,
+      terms: { ce: n ? loss / n : NaN },
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+}

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+const example = new URL("../../examples/distill.ts", import.meta.url).pathname;
+
+Deno.test("examples/distill.ts: a short run on the bundled data beats chance and writes well-formed results", async () => {
+  const out = await Deno.makeTempDir();
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      example,
+      "--max-train",
+      "192",
+      "--epochs",
+      "2",
+      "--teacher-epochs",
+      "1",
+      "--seeds",
+      "2",
+      "--out",
+      out,
+    ],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(run.stdout);
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr) + stdout);
+  assert.match(stdout, /^Epoch 1\/1$/m);
+  assert.match(stdout, /^train Loss: \d\.\d{4} Acc: \d\.\d{4}/m);
+  assert.match(stdout, /^val Loss: \d\.\d{4} Acc: \d\.\d{4}$/m);
+  assert.match(
+    stdout,
+    /KD (did not beat|did not reliably beat|beat) the student/,
+  );
+  const results = JSON.parse(
+    await Deno.readTextFile(join(out, "results.json")),
+  );
+  for (const key of ["teacher", "student", "studentKd"]) {
+    const e = results[key];
+    for (const field of ["accuracy", "params", "latencyMs", "macs"]) {
+      assert.equal(typeof e[field], "number", `${key}.${field}`);
+      assert.ok(Number.isFinite(e[field]), `${key}.${field} = ${e[field]}`);
+    }
+    assert.ok(e.accuracy > 0.6, `${key} accuracy ${e.accuracy} beats chance`);
+  }
+  assert.equal(results.teacher.params, 11177538);
+  assert.equal(results.student.accuracyPerSeed.length, 2);
+  assert.equal(results.student.accuracyCI95.length, 2);
+  assert.equal(results.comparison.mcnemar.length, 2);
+  assert.ok(results.student.latencyMs < results.teacher.latencyMs);
+  const md = await Deno.readTextFile(join(out, "results.md"));
+  assert.match(md, /\| Teacher \(ResNet-18\) \|/);
+  assert.match(md, /\| Student, KD \|/);
+  assert.match(
+    md,
+    /\*\*KD (did not beat|did not reliably beat|beat) the student/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
