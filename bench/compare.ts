@@ -56,7 +56,7 @@ const workloads: Workload[] = [
   })),
   {
     name: "StudentNet train step 224 b32",
-    kind: "student-train",
+    kind: "student-train" as const,
     unit: "img/s",
     batch: 32,
     size: 224,
@@ -64,7 +64,7 @@ const workloads: Workload[] = [
   },
   {
     name: "StudentNet inference 224 b32",
-    kind: "student-infer",
+    kind: "student-infer" as const,
     unit: "img/s",
     batch: 32,
     size: 224,
@@ -72,7 +72,7 @@ const workloads: Workload[] = [
   },
   {
     name: "ResNet-18 inference 224 b32",
-    kind: "resnet-infer",
+    kind: "resnet-infer" as const,
     unit: "img/s",
     batch: 32,
     size: 224,
@@ -81,7 +81,7 @@ const workloads: Workload[] = [
   },
   {
     name: "ResNet-18 train step 224 b32",
-    kind: "resnet-train",
+    kind: "resnet-train" as const,
     unit: "img/s",
     batch: 32,
     size: 224,
