@@ -55,8 +55,7 @@ export function batchNormTrain(
     const scale = inv * (weight ? weight[ch] : 1);
     const shift = (bias ? bias[ch] : 0) - m * scale;
     for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
+      affineRange(x, y, b * chw + ch * hw, hw, scale, shift);
     }
     if (runningMean) {
       runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;
@@ -101,8 +100,7 @@ export function batchNormEval(
     const scale = inv * (weight ? weight[ch] : 1);
     const shift = (bias ? bias[ch] : 0) - runningMean[ch] * scale;
     for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
+      affineRange(x, y, b * chw + ch * hw, hw, scale, shift);
     }
   }
   return y;
@@ -153,10 +151,7 @@ export function batchNormBackward(
     const proj = (dot * inv * inv) / count;
     const scale = inv * (weight ? weight[ch] : 1);
     for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      for (let i = o; i < o + hw; i++) {
-        dx[i] = (dy[i] - (x[i] - m) * proj - gradMean) * scale;
-      }
+      backwardRange(x, dy, dx, b * chw + ch * hw, hw, m, proj, gradMean, scale);
     }
   }
   return { dx, dweight, dbias };
@@ -222,4 +217,37 @@ function rangeDot(
   }
   for (; i < end; i++) s0 += (x[i] - m) * g[i];
   return (s0 + s1) + (s2 + s3);
+}
+
+// The per-range loops live in small functions so V8 optimises them as whole
+// functions; as inner loops of one long call they ran in on-stack-replaced
+// code that fell back to the interpreter at every loop exit.
+
+function affineRange(
+  x: Float32Array,
+  y: Float32Array,
+  o: number,
+  len: number,
+  scale: number,
+  shift: number,
+): void {
+  const end = o + len;
+  for (let i = o; i < end; i++) y[i] = x[i] * scale + shift;
+}
+
+function backwardRange(
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  o: number,
+  len: number,
+  m: number,
+  proj: number,
+  gradMean: number,
+  scale: number,
+): void {
+  const end = o + len;
+  for (let i = o; i < end; i++) {
+    dx[i] = (dy[i] - (x[i] - m) * proj - gradMean) * scale;
+  }
 }

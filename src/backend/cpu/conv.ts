@@ -600,8 +600,6 @@ function directForward(
   const toff = paddedTaps(d, hp, wp);
   // weights of 4 output channels interleaved per tap: wt[t * 4 + j]
   const wt = new Float64Array(crs * 4);
-  const sw2 = 2 * sw;
-  const sw3 = 3 * sw;
   for (let img = 0; img < n; img++) {
     for (let gi = 0; gi < groups; gi++) {
       padGroup(x, (img * c + gi * cg) * hw, d, hp, wp, xp);
@@ -618,135 +616,245 @@ function directForward(
         const b3 = bias && kb > 3 ? bias[kAbs + 3] : 0;
         const yo = (img * k + kAbs) * ohw;
         for (let oy = 0; oy < oh; oy++) {
-          const rowBase = oy * sh * wp;
-          const yr = yo + oy * ow;
-          let ox = 0;
-          // 4 output channels x 4 output columns per tile
-          if (sw === 1) {
-            for (; ox + 4 <= ow; ox += 4) {
-              const base = rowBase + ox;
-              let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-              let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-              let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
-              let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
-              for (let t = 0, q = 0; t < crs; t++, q += 4) {
-                const o = base + toff[t];
-                const x0 = xp[o], x1 = xp[o + 1], x2 = xp[o + 2];
-                const x3 = xp[o + 3];
-                const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2];
-                const w3 = wt[q + 3];
-                a00 += w0 * x0;
-                a01 += w0 * x1;
-                a02 += w0 * x2;
-                a03 += w0 * x3;
-                a10 += w1 * x0;
-                a11 += w1 * x1;
-                a12 += w1 * x2;
-                a13 += w1 * x3;
-                a20 += w2 * x0;
-                a21 += w2 * x1;
-                a22 += w2 * x2;
-                a23 += w2 * x3;
-                a30 += w3 * x0;
-                a31 += w3 * x1;
-                a32 += w3 * x2;
-                a33 += w3 * x3;
-              }
-              store4x4(
-                y,
-                yr + ox,
-                ohw,
-                kb,
-                a00,
-                a01,
-                a02,
-                a03,
-                a10,
-                a11,
-                a12,
-                a13,
-                a20,
-                a21,
-                a22,
-                a23,
-                a30,
-                a31,
-                a32,
-                a33,
-              );
-            }
-          }
-          for (; ox + 4 <= ow; ox += 4) {
-            const base = rowBase + ox * sw;
-            let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-            let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-            let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
-            let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
-            for (let t = 0, q = 0; t < crs; t++, q += 4) {
-              const o = base + toff[t];
-              const x0 = xp[o], x1 = xp[o + sw], x2 = xp[o + sw2];
-              const x3 = xp[o + sw3];
-              const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2], w3 = wt[q + 3];
-              a00 += w0 * x0;
-              a01 += w0 * x1;
-              a02 += w0 * x2;
-              a03 += w0 * x3;
-              a10 += w1 * x0;
-              a11 += w1 * x1;
-              a12 += w1 * x2;
-              a13 += w1 * x3;
-              a20 += w2 * x0;
-              a21 += w2 * x1;
-              a22 += w2 * x2;
-              a23 += w2 * x3;
-              a30 += w3 * x0;
-              a31 += w3 * x1;
-              a32 += w3 * x2;
-              a33 += w3 * x3;
-            }
-            store4x4(
-              y,
-              yr + ox,
-              ohw,
-              kb,
-              a00,
-              a01,
-              a02,
-              a03,
-              a10,
-              a11,
-              a12,
-              a13,
-              a20,
-              a21,
-              a22,
-              a23,
-              a30,
-              a31,
-              a32,
-              a33,
-            );
-          }
-          for (; ox < ow; ox++) {
-            const base = rowBase + ox * sw;
-            let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-            for (let t = 0, q = 0; t < crs; t++, q += 4) {
-              const v = xp[base + toff[t]];
-              a0 += wt[q] * v;
-              a1 += wt[q + 1] * v;
-              a2 += wt[q + 2] * v;
-              a3 += wt[q + 3] * v;
-            }
-            const p = yr + ox;
-            y[p] = a0;
-            if (kb > 1) y[p + ohw] = a1;
-            if (kb > 2) y[p + 2 * ohw] = a2;
-            if (kb > 3) y[p + 3 * ohw] = a3;
-          }
+          forwardRow(
+            xp,
+            toff,
+            wt,
+            y,
+            oy * sh * wp,
+            yo + oy * ow,
+            ow,
+            ohw,
+            sw,
+            crs,
+            kb,
+            b0,
+            b1,
+            b2,
+            b3,
+          );
         }
       }
     }
   }
+}
+
+/**
+ * One output row of `directForward`: 4 output channels, all columns. A
+ * function of its own so V8 optimises it as a whole after a few calls; as
+ * inner loops of one long call it ran in on-stack-replaced code that fell
+ * back to the interpreter at every loop exit.
+ */
+function forwardRow(
+  xp: Float32Array,
+  toff: Int32Array,
+  wt: Float64Array,
+  y: Float32Array,
+  rowBase: number,
+  yr: number,
+  ow: number,
+  ohw: number,
+  sw: number,
+  crs: number,
+  kb: number,
+  b0: number,
+  b1: number,
+  b2: number,
+  b3: number,
+): void {
+  const sw2 = 2 * sw;
+  const sw3 = 3 * sw;
+  let ox = 0;
+  // 4 output channels x 4 output columns per tile
+  if (sw === 1) {
+    for (; ox + 4 <= ow; ox += 4) {
+      const base = rowBase + ox;
+      let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+      let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+      let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
+      let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+      for (let t = 0, q = 0; t < crs; t++, q += 4) {
+        const o = base + toff[t];
+        const x0 = xp[o], x1 = xp[o + 1], x2 = xp[o + 2];
+        const x3 = xp[o + 3];
+        const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2];
+        const w3 = wt[q + 3];
+        a00 += w0 * x0;
+        a01 += w0 * x1;
+        a02 += w0 * x2;
+        a03 += w0 * x3;
+        a10 += w1 * x0;
+        a11 += w1 * x1;
+        a12 += w1 * x2;
+        a13 += w1 * x3;
+        a20 += w2 * x0;
+        a21 += w2 * x1;
+        a22 += w2 * x2;
+        a23 += w2 * x3;
+        a30 += w3 * x0;
+        a31 += w3 * x1;
+        a32 += w3 * x2;
+        a33 += w3 * x3;
+      }
+      store4x4(
+        y,
+        yr + ox,
+        ohw,
+        kb,
+        a00,
+        a01,
+        a02,
+        a03,
+        a10,
+        a11,
+        a12,
+        a13,
+        a20,
+        a21,
+        a22,
+        a23,
+        a30,
+        a31,
+        a32,
+        a33,
+      );
+    }
+  }
+  for (; ox + 4 <= ow; ox += 4) {
+    const base = rowBase + ox * sw;
+    let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+    let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+    let a20 = b2, a21 = b2, a22 = b2, a23 = b2;
+    let a30 = b3, a31 = b3, a32 = b3, a33 = b3;
+    for (let t = 0, q = 0; t < crs; t++, q += 4) {
+      const o = base + toff[t];
+      const x0 = xp[o], x1 = xp[o + sw], x2 = xp[o + sw2];
+      const x3 = xp[o + sw3];
+      const w0 = wt[q], w1 = wt[q + 1], w2 = wt[q + 2], w3 = wt[q + 3];
+      a00 += w0 * x0;
+      a01 += w0 * x1;
+      a02 += w0 * x2;
+      a03 += w0 * x3;
+      a10 += w1 * x0;
+      a11 += w1 * x1;
+      a12 += w1 * x2;
+      a13 += w1 * x3;
+      a20 += w2 * x0;
+      a21 += w2 * x1;
+      a22 += w2 * x2;
+      a23 += w2 * x3;
+      a30 += w3 * x0;
+      a31 += w3 * x1;
+      a32 += w3 * x2;
+      a33 += w3 * x3;
+    }
+    store4x4(
+      y,
+      yr + ox,
+      ohw,
+      kb,
+      a00,
+      a01,
+      a02,
+      a03,
+      a10,
+      a11,
+      a12,
+      a13,
+      a20,
+      a21,
+      a22,
+      a23,
+      a30,
+      a31,
+      a32,
+      a33,
+    );
+  }
+  for (; ox < ow; ox++) {
+    const base = rowBase + ox * sw;
+    let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+    for (let t = 0, q = 0; t < crs; t++, q += 4) {
+      const v = xp[base + toff[t]];
+      a0 += wt[q] * v;
+      a1 += wt[q + 1] * v;
+      a2 += wt[q + 2] * v;
+      a3 += wt[q + 3] * v;
+    }
+    const p = yr + ox;
+    y[p] = a0;
+    if (kb > 1) y[p + ohw] = a1;
+    if (kb > 2) y[p + 2 * ohw] = a2;
+    if (kb > 3) y[p + 3 * ohw] = a3;
+  }
+}
+
+/**
+ * One 4-channel × 4-tap tile of `directBackwardFilter`, summed over one
+ * image's pixels into `acc`. A function of its own so V8 optimises it as a
+ * whole instead of through on-stack replacement of its inner loops.
+ */
+function filterTile(
+  xp: Float32Array,
+  dy: Float32Array,
+  toff: Int32Array,
+  acc: Float64Array,
+  t0: number,
+  crs: number,
+  yo: number,
+  kAbs: number,
+  kb: number,
+  d1: number,
+  d2: number,
+  d3: number,
+  oh: number,
+  ow: number,
+  sh: number,
+  sw: number,
+  wp: number,
+): void {
+  const tb = Math.min(4, crs - t0);
+  const o0 = toff[t0];
+  const o1 = toff[t0 + Math.min(1, tb - 1)];
+  const o2 = toff[t0 + Math.min(2, tb - 1)];
+  const o3 = toff[t0 + Math.min(3, tb - 1)];
+  let a00 = 0, a01 = 0, a02 = 0, a03 = 0;
+  let a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+  let a20 = 0, a21 = 0, a22 = 0, a23 = 0;
+  let a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+  for (let oy = 0; oy < oh; oy++) {
+    const yr = yo + oy * ow;
+    let xb = oy * sh * wp;
+    for (let ox = 0; ox < ow; ox++) {
+      const q = yr + ox;
+      const g0 = dy[q], g1 = dy[q + d1], g2 = dy[q + d2];
+      const g3 = dy[q + d3];
+      const x0 = xp[xb + o0], x1 = xp[xb + o1], x2 = xp[xb + o2];
+      const x3 = xp[xb + o3];
+      a00 += g0 * x0;
+      a01 += g0 * x1;
+      a02 += g0 * x2;
+      a03 += g0 * x3;
+      a10 += g1 * x0;
+      a11 += g1 * x1;
+      a12 += g1 * x2;
+      a13 += g1 * x3;
+      a20 += g2 * x0;
+      a21 += g2 * x1;
+      a22 += g2 * x2;
+      a23 += g2 * x3;
+      a30 += g3 * x0;
+      a31 += g3 * x1;
+      a32 += g3 * x2;
+      a33 += g3 * x3;
+      xb += sw;
+    }
+  }
+  const r0 = kAbs * crs + t0;
+  accumulateRow(acc, r0, tb, a00, a01, a02, a03);
+  if (kb > 1) accumulateRow(acc, r0 + crs, tb, a10, a11, a12, a13);
+  if (kb > 2) accumulateRow(acc, r0 + 2 * crs, tb, a20, a21, a22, a23);
+  if (kb > 3) accumulateRow(acc, r0 + 3 * crs, tb, a30, a31, a32, a33);
 }
 
 /** Stores a 4-channel x 4-column output tile (`kb` channels valid). */
@@ -825,48 +933,25 @@ function directBackwardFilter(
         const d2 = Math.min(2, kb - 1) * ohw;
         const d3 = Math.min(3, kb - 1) * ohw;
         for (let t0 = 0; t0 < crs; t0 += 4) {
-          const tb = Math.min(4, crs - t0);
-          const o0 = toff[t0];
-          const o1 = toff[t0 + Math.min(1, tb - 1)];
-          const o2 = toff[t0 + Math.min(2, tb - 1)];
-          const o3 = toff[t0 + Math.min(3, tb - 1)];
-          let a00 = 0, a01 = 0, a02 = 0, a03 = 0;
-          let a10 = 0, a11 = 0, a12 = 0, a13 = 0;
-          let a20 = 0, a21 = 0, a22 = 0, a23 = 0;
-          let a30 = 0, a31 = 0, a32 = 0, a33 = 0;
-          for (let oy = 0; oy < oh; oy++) {
-            const yr = yo + oy * ow;
-            let xb = oy * sh * wp;
-            for (let ox = 0; ox < ow; ox++) {
-              const q = yr + ox;
-              const g0 = dy[q], g1 = dy[q + d1], g2 = dy[q + d2];
-              const g3 = dy[q + d3];
-              const x0 = xp[xb + o0], x1 = xp[xb + o1], x2 = xp[xb + o2];
-              const x3 = xp[xb + o3];
-              a00 += g0 * x0;
-              a01 += g0 * x1;
-              a02 += g0 * x2;
-              a03 += g0 * x3;
-              a10 += g1 * x0;
-              a11 += g1 * x1;
-              a12 += g1 * x2;
-              a13 += g1 * x3;
-              a20 += g2 * x0;
-              a21 += g2 * x1;
-              a22 += g2 * x2;
-              a23 += g2 * x3;
-              a30 += g3 * x0;
-              a31 += g3 * x1;
-              a32 += g3 * x2;
-              a33 += g3 * x3;
-              xb += sw;
-            }
-          }
-          const r0 = kAbs * crs + t0;
-          accumulateRow(acc, r0, tb, a00, a01, a02, a03);
-          if (kb > 1) accumulateRow(acc, r0 + crs, tb, a10, a11, a12, a13);
-          if (kb > 2) accumulateRow(acc, r0 + 2 * crs, tb, a20, a21, a22, a23);
-          if (kb > 3) accumulateRow(acc, r0 + 3 * crs, tb, a30, a31, a32, a33);
+          filterTile(
+            xp,
+            dy,
+            toff,
+            acc,
+            t0,
+            crs,
+            yo,
+            kAbs,
+            kb,
+            d1,
+            d2,
+            d3,
+            oh,
+            ow,
+            sh,
+            sw,
+            wp,
+          );
         }
       }
     }

@@ -41,62 +41,96 @@ export function maxPool2d(
     const xo = pl * hw;
     const yo = pl * ohw;
     if (fast2x2) {
-      for (let oy = 0; oy < oh; oy++) {
-        const r0 = 2 * oy * w;
-        const r1 = r0 + w;
-        const q0 = yo + oy * ow;
-        for (let ox = 0; ox < ow; ox++) {
-          const i0 = r0 + 2 * ox;
-          const i2 = r1 + 2 * ox;
-          // same order and NaN rule as the general loop below
-          let best = x[xo + i0];
-          let bi = i0;
-          let v = x[xo + i0 + 1];
-          if (v > best || v !== v) {
-            best = v;
-            bi = i0 + 1;
-          }
-          v = x[xo + i2];
-          if (v > best || v !== v) {
-            best = v;
-            bi = i2;
-          }
-          v = x[xo + i2 + 1];
-          if (v > best || v !== v) {
-            best = v;
-            bi = i2 + 1;
-          }
-          y[q0 + ox] = best;
-          indices[q0 + ox] = bi;
-        }
-      }
+      maxPlane2x2(x, xo, y, indices, yo, oh, ow, w);
       continue;
     }
-    for (let oy = 0; oy < oh; oy++) {
-      const hs = rows[2 * oy];
-      const he = rows[2 * oy + 1];
-      for (let ox = 0; ox < ow; ox++) {
-        const ws = cols[2 * ox];
-        const we = cols[2 * ox + 1];
-        let best = -Infinity;
-        let bi = hs * w + ws;
-        for (let iy = hs; iy < he; iy += dh) {
-          const ro = iy * w;
-          for (let ix = ws; ix < we; ix += dw) {
-            const v = x[xo + ro + ix];
-            if (v > best || v !== v) {
-              best = v;
-              bi = ro + ix;
-            }
-          }
-        }
-        const q = yo + oy * ow + ox;
-        y[q] = best;
-        indices[q] = bi;
-      }
-    }
+    maxPlane(x, xo, y, indices, yo, oh, ow, w, rows, cols, dh, dw);
   }
   return { y, indices };
+}
+
+// One plane per call: small functions that V8 optimises as a whole (inner
+// loops of one long call ran in on-stack-replaced code that fell back to the
+// interpreter at every loop exit).
+
+function maxPlane2x2(
+  x: Float32Array,
+  xo: number,
+  y: Float32Array,
+  indices: Int32Array,
+  yo: number,
+  oh: number,
+  ow: number,
+  w: number,
+): void {
+  for (let oy = 0; oy < oh; oy++) {
+    const r0 = 2 * oy * w;
+    const r1 = r0 + w;
+    const q0 = yo + oy * ow;
+    for (let ox = 0; ox < ow; ox++) {
+      const i0 = r0 + 2 * ox;
+      const i2 = r1 + 2 * ox;
+      // same order and NaN rule as the general loop below
+      let best = x[xo + i0];
+      let bi = i0;
+      let v = x[xo + i0 + 1];
+      if (v > best || v !== v) {
+        best = v;
+        bi = i0 + 1;
+      }
+      v = x[xo + i2];
+      if (v > best || v !== v) {
+        best = v;
+        bi = i2;
+      }
+      v = x[xo + i2 + 1];
+      if (v > best || v !== v) {
+        best = v;
+        bi = i2 + 1;
+      }
+      y[q0 + ox] = best;
+      indices[q0 + ox] = bi;
+    }
+  }
+}
+
+function maxPlane(
+  x: Float32Array,
+  xo: number,
+  y: Float32Array,
+  indices: Int32Array,
+  yo: number,
+  oh: number,
+  ow: number,
+  w: number,
+  rows: Int32Array,
+  cols: Int32Array,
+  dh: number,
+  dw: number,
+): void {
+  for (let oy = 0; oy < oh; oy++) {
+    const hs = rows[2 * oy];
+    const he = rows[2 * oy + 1];
+    for (let ox = 0; ox < ow; ox++) {
+      const ws = cols[2 * ox];
+      const we = cols[2 * ox + 1];
+      let best = -Infinity;
+      let bi = hs * w + ws;
+      for (let iy = hs; iy < he; iy += dh) {
+        const ro = iy * w;
+        for (let ix = ws; ix < we; ix += dw) {
+          const v = x[xo + ro + ix];
+          if (v > best || v !== v) {
+            best = v;
+            bi = ro + ix;
+          }
+        }
+      }
+      const q = yo + oy * ow + ox;
+      y[q] = best;
+      indices[q] = bi;
+    }
+  }
 }
 
 /** `[start, end)` per output, PyTorch's clipping: start steps by dilation. */
@@ -139,7 +173,7 @@ export function maxPool2dBackward(
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
     const yo = pl * ohw;
-    for (let q = yo; q < yo + ohw; q++) dx[xo + indices[q]] += dy[q];
+    scatterPlane(dx, xo, dy, indices, yo, ohw);
   }
   return dx;
 }
@@ -391,4 +425,16 @@ export function adaptiveAvgPool2dBackward(
     }
   }
   return dx;
+}
+
+function scatterPlane(
+  dx: Float32Array,
+  xo: number,
+  dy: Float32Array,
+  indices: Int32Array,
+  yo: number,
+  ohw: number,
+): void {
+  const end = yo + ohw;
+  for (let q = yo; q < end; q++) dx[xo + indices[q]] += dy[q];
 }
