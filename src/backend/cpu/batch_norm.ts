@@ -7,6 +7,8 @@
  * @module
  */
 
+import { f32, i32 } from "./_pool.ts";
+
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
  * variance) and, when given, updates the running statistics in place with
@@ -37,9 +39,9 @@ export function batchNormTrain(
   momentum: number,
   eps: number,
 ): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
-  const y = new Float32Array(n * c * hw);
-  const mean = new Float32Array(c);
-  const invStd = new Float32Array(c);
+  const y = f32(n * c * hw);
+  const mean = f32(c);
+  const invStd = f32(c);
   const count = n * hw;
   const chw = c * hw;
   for (let ch = 0; ch < c; ch++) {
@@ -93,7 +95,7 @@ export function batchNormEval(
   hw: number,
   eps: number,
 ): Float32Array {
-  const y = new Float32Array(n * c * hw);
+  const y = f32(n * c * hw);
   const chw = c * hw;
   for (let ch = 0; ch < c; ch++) {
     const inv = 1 / Math.sqrt(runningVar[ch] + eps);
@@ -130,9 +132,9 @@ export function batchNormBackward(
   c: number,
   hw: number,
 ): { dx: Float32Array; dweight: Float32Array; dbias: Float32Array } {
-  const dx = new Float32Array(n * c * hw);
-  const dweight = new Float32Array(c);
-  const dbias = new Float32Array(c);
+  const dx = f32(n * c * hw);
+  const dweight = f32(c);
+  const dbias = f32(c);
   const count = n * hw;
   const chw = c * hw;
   for (let ch = 0; ch < c; ch++) {

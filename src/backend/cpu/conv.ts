@@ -20,6 +20,7 @@
 
 import type { Conv2dGeometry } from "../backend.ts";
 import { sgemm } from "./gemm.ts";
+import { f32, i32 } from "./_pool.ts";
 
 /** The element count of im2col buffers built for several images at once. */
 const BATCH_COL_LIMIT = 1 << 23;
@@ -272,7 +273,7 @@ export function conv2dForward(
 ): Float32Array {
   const d = dims(g);
   const { n, k, kg, cg, crs, hw, ohw, groups } = d;
-  const y = new Float32Array(n * k * ohw);
+  const y = f32(n * k * ohw);
   if (n === 0 || ohw === 0 || k === 0) return y;
   if (crs === 0) {
     if (bias) addBias(y, bias, n, k, ohw);
@@ -284,7 +285,7 @@ export function conv2dForward(
   }
   const nb = imagesPerBatch(d);
   if (nb === 1) {
-    const col = d.pointwise ? null : new Float32Array(crs * ohw);
+    const col = d.pointwise ? null : f32(crs * ohw);
     for (let img = 0; img < n; img++) {
       for (let gi = 0; gi < groups; gi++) {
         const xo = (img * d.c + gi * cg) * hw;
@@ -314,8 +315,8 @@ export function conv2dForward(
       }
     }
   } else {
-    const col = new Float32Array(crs * nb * ohw);
-    const out = new Float32Array(kg * nb * ohw);
+    const col = f32(crs * nb * ohw);
+    const out = f32(kg * nb * ohw);
     for (let img0 = 0; img0 < n; img0 += nb) {
       const cnt = Math.min(nb, n - img0);
       const ld = cnt * ohw;
@@ -378,7 +379,7 @@ export function conv2dBackwardData(
 ): Float32Array {
   const d = dims(g);
   const { n, c, k, kg, cg, crs, hw, ohw, groups } = d;
-  const dx = new Float32Array(n * c * hw);
+  const dx = f32(n * c * hw);
   if (n === 0 || ohw === 0 || k === 0 || crs === 0) return dx;
   if (useDirect(d)) {
     directBackwardData(dy, w, d, dx);
@@ -386,7 +387,7 @@ export function conv2dBackwardData(
   }
   const nb = d.pointwise ? 1 : imagesPerBatch(d);
   if (nb === 1) {
-    const col = d.pointwise ? null : new Float32Array(crs * ohw);
+    const col = d.pointwise ? null : f32(crs * ohw);
     for (let img = 0; img < n; img++) {
       for (let gi = 0; gi < groups; gi++) {
         const xo = (img * c + gi * cg) * hw;
@@ -418,8 +419,8 @@ export function conv2dBackwardData(
     }
     return dx;
   }
-  const col = new Float32Array(crs * nb * ohw);
-  const dyb = new Float32Array(kg * nb * ohw);
+  const col = f32(crs * nb * ohw);
+  const dyb = f32(kg * nb * ohw);
   for (let img0 = 0; img0 < n; img0 += nb) {
     const cnt = Math.min(nb, n - img0);
     const ld = cnt * ohw;
@@ -464,7 +465,7 @@ export function conv2dBackwardFilter(
 ): Float32Array {
   const d = dims(g);
   const { n, c, k, kg, cg, crs, hw, ohw, groups } = d;
-  const dw = new Float32Array(k * crs);
+  const dw = f32(k * crs);
   if (n === 0 || ohw === 0 || k === 0 || crs === 0) return dw;
   if (useDirect(d)) {
     directBackwardFilter(x, dy, d, dw);
@@ -472,7 +473,7 @@ export function conv2dBackwardFilter(
   }
   const nb = imagesPerBatch(d);
   if (nb === 1) {
-    const col = d.pointwise ? null : new Float32Array(crs * ohw);
+    const col = d.pointwise ? null : f32(crs * ohw);
     for (let img = 0; img < n; img++) {
       for (let gi = 0; gi < groups; gi++) {
         const xo = (img * c + gi * cg) * hw;
@@ -503,8 +504,8 @@ export function conv2dBackwardFilter(
     }
     return dw;
   }
-  const col = new Float32Array(crs * nb * ohw);
-  const dyb = new Float32Array(kg * nb * ohw);
+  const col = f32(crs * nb * ohw);
+  const dyb = f32(kg * nb * ohw);
   for (let img0 = 0; img0 < n; img0 += nb) {
     const cnt = Math.min(nb, n - img0);
     const ld = cnt * ohw;
@@ -563,7 +564,7 @@ function padGroup(
 
 /** Tap offsets `ci * hp * wp + kr * dh * wp + ks * dw` in a padded group. */
 function paddedTaps(d: Dims, hp: number, wp: number): Int32Array {
-  const off = new Int32Array(d.crs);
+  const off = i32(d.crs);
   let t = 0;
   for (let ci = 0; ci < d.cg; ci++) {
     for (let kr = 0; kr < d.r; kr++) {
@@ -596,7 +597,7 @@ function directForward(
   const { n, c, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw } = d;
   const hp = paddedSize(d.h, d.ph, oh, sh, (d.r - 1) * d.dh + 1);
   const wp = paddedSize(d.w, d.pw, ow, sw, (d.s - 1) * d.dw + 1);
-  const xp = new Float32Array(cg * hp * wp);
+  const xp = f32(cg * hp * wp);
   const toff = paddedTaps(d, hp, wp);
   // weights of 4 output channels interleaved per tap: wt[t * 4 + j]
   const wt = new Float64Array(crs * 4);
@@ -916,7 +917,7 @@ function directBackwardFilter(
   const { n, c, k, kg, cg, crs, hw, oh, ow, ohw, groups, sh, sw } = d;
   const hp = paddedSize(d.h, d.ph, oh, sh, (d.r - 1) * d.dh + 1);
   const wp = paddedSize(d.w, d.pw, ow, sw, (d.s - 1) * d.dw + 1);
-  const xp = new Float32Array(cg * hp * wp);
+  const xp = f32(cg * hp * wp);
   const toff = paddedTaps(d, hp, wp);
   const acc = new Float64Array(k * crs);
   // dw[j, t] = sum over images and pixels p of dy[j, p] * xp[base(p) + t]:
@@ -985,7 +986,7 @@ function directBackwardData(
   const W = d.w;
   const hp = paddedSize(h, ph, oh, sh, (d.r - 1) * d.dh + 1);
   const wp = paddedSize(W, pw, ow, sw, (d.s - 1) * d.dw + 1);
-  const dxp = new Float32Array(cg * hp * wp);
+  const dxp = f32(cg * hp * wp);
   const toff = paddedTaps(d, hp, wp);
   const wt = new Float64Array(crs * 4);
   // Scatter into a padded buffer: dxp[base(p) + t] += sum_j w[j, t] dy[j, p]

@@ -7,11 +7,12 @@
  */
 
 import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
+import { f32, i32 } from "./_pool.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */
 export function unary(op: UnaryOp, x: TypedArray): Float32Array {
   const n = x.length;
-  const y = new Float32Array(n);
+  const y = f32(n);
   switch (op) {
     case "neg":
       for (let i = 0; i < n; i++) y[i] = -x[i];
@@ -101,9 +102,9 @@ function allocLike(
   n: number,
 ): TypedArray {
   if (COMPARISONS.has(op) || ref instanceof Int32Array) {
-    return new Int32Array(n);
+    return i32(n);
   }
-  return new Float32Array(n);
+  return f32(n);
 }
 
 function isContiguous(
@@ -330,7 +331,7 @@ export function where(
 ): TypedArray {
   let n = 1;
   for (const d of shape) n *= d;
-  const y = a instanceof Int32Array ? new Int32Array(n) : new Float32Array(n);
+  const y = a instanceof Int32Array ? i32(n) : f32(n);
   // forEachStrided3 carries three operands; the output is contiguous.
   const nd = shape.length;
   if (nd === 0) {
@@ -368,7 +369,7 @@ export function where(
 /** `y = min(max(x, lo), hi)`; NaN stays NaN. */
 export function clamp(x: TypedArray, lo: number, hi: number): TypedArray {
   const n = x.length;
-  const y = x instanceof Int32Array ? new Int32Array(n) : new Float32Array(n);
+  const y = x instanceof Int32Array ? i32(n) : f32(n);
   for (let i = 0; i < n; i++) {
     const v = x[i];
     y[i] = v < lo ? lo : v > hi ? hi : v;
@@ -385,7 +386,7 @@ export function stridedCopy(
 ): TypedArray {
   let n = 1;
   for (const d of shape) n *= d;
-  const y = x instanceof Int32Array ? new Int32Array(n) : new Float32Array(n);
+  const y = x instanceof Int32Array ? i32(n) : f32(n);
   if (shape.length === 0) {
     y[0] = x[offset];
     return y;

@@ -26,6 +26,7 @@ import * as pool from "./pool.ts";
 import * as bn from "./batch_norm.ts";
 import * as sm from "./softmax.ts";
 import * as opt from "./optim.ts";
+import { f32 as allocF32, i32 as allocI32, recycle } from "./_pool.ts";
 
 /** CPU storage: a typed array and its dtype. */
 export class CpuStorage implements Storage {
@@ -56,7 +57,7 @@ export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
 
   zeros(dtype: DType, n: number): Storage {
-    return wrap(dtype === "int32" ? new Int32Array(n) : new Float32Array(n));
+    return wrap(dtype === "int32" ? allocI32(n) : allocF32(n));
   }
   upload(data: TypedArray): Storage {
     return wrap(data.slice());
@@ -69,8 +70,12 @@ export class CpuBackend implements Backend {
     return arr(s);
   }
   free(s: Storage): void {
-    // Drop the reference so use-after-dispose fails loudly.
-    (s as CpuStorage).data = EMPTY;
+    // Drop the reference so use-after-dispose fails loudly, and give the
+    // array to the pool: the next step's activation of that size reuses it.
+    const st = s as CpuStorage;
+    const data = st.data;
+    st.data = EMPTY;
+    recycle(data);
   }
   fill(s: Storage, value: number): void {
     arr(s).fill(value);
@@ -81,7 +86,7 @@ export class CpuBackend implements Backend {
   cast(x: Storage, dtype: DType): Storage {
     const a = arr(x);
     if (dtype === "int32") {
-      const y = new Int32Array(a.length);
+      const y = allocI32(a.length);
       for (let i = 0; i < a.length; i++) y[i] = Math.trunc(a[i]);
       return wrap(y);
     }
@@ -223,7 +228,7 @@ export class CpuBackend implements Backend {
     },
   ): Storage {
     const A = f32(a), B = f32(b);
-    const C = new Float32Array(o.batch * m * n);
+    const C = allocF32(o.batch * m * n);
     const lda = o.transA ? m : k;
     const ldb = o.transB ? k : n;
     for (let i = 0; i < o.batch; i++) {

@@ -8,6 +8,7 @@
  */
 
 import type { Pool2dGeometry } from "../backend.ts";
+import { f32, i32 } from "./_pool.ts";
 
 /**
  * Max pooling. Padding acts as `-Infinity`; a NaN in a window wins, as in
@@ -29,8 +30,8 @@ export function maxPool2d(
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const y = new Float32Array(planes * ohw);
-  const indices = new Int32Array(planes * ohw);
+  const y = f32(planes * ohw);
+  const indices = i32(planes * ohw);
   // Fast path: the common 2x2 / stride 2 / no padding window.
   const fast2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 &&
     pw === 0 && dh === 1 && dw === 1 && 2 * oh <= h && 2 * ow <= w;
@@ -142,7 +143,7 @@ function maxWindows(
   dil: number,
   size: number,
 ): Int32Array {
-  const t = new Int32Array(2 * out);
+  const t = i32(2 * out);
   for (let o = 0; o < out; o++) {
     let start = o * stride - pad;
     const end = Math.min(start + (kernel - 1) * dil + 1, size);
@@ -169,7 +170,7 @@ export function maxPool2dBackward(
   const planes = g.n * g.c;
   const hw = g.h * g.w;
   const ohw = g.oh * g.ow;
-  const dx = new Float32Array(planes * hw);
+  const dx = f32(planes * hw);
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
     const yo = pl * ohw;
@@ -211,7 +212,7 @@ export function avgPool2d(x: Float32Array, g: Pool2dGeometry): Float32Array {
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const y = new Float32Array(planes * ohw);
+  const y = f32(planes * ohw);
   const { rows, cols, div } = avgTables(g);
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
@@ -244,9 +245,9 @@ function avgTables(
   g: Pool2dGeometry,
 ): { rows: Int32Array; cols: Int32Array; div: Float64Array } {
   const { h, w, oh, ow, countIncludePad } = g;
-  const rows = new Int32Array(oh * 3);
-  const cols = new Int32Array(ow * 3);
-  const tmp = new Int32Array(3);
+  const rows = i32(oh * 3);
+  const cols = i32(ow * 3);
+  const tmp = i32(3);
   for (let oy = 0; oy < oh; oy++) {
     avgWindow(oy, g.stride[0], g.padding[0], g.kernel[0], h, tmp);
     rows.set(tmp, oy * 3);
@@ -281,7 +282,7 @@ export function avgPool2dBackward(
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const dx = new Float32Array(planes * hw);
+  const dx = f32(planes * hw);
   const { rows, cols, div } = avgTables(g);
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
@@ -307,7 +308,7 @@ export function avgPool2dBackward(
 
 /** PyTorch's adaptive bins: `[floor(i * in / out), ceil((i + 1) * in / out))`. */
 function adaptiveBins(size: number, out: number): Int32Array {
-  const b = new Int32Array(out * 2);
+  const b = i32(out * 2);
   for (let i = 0; i < out; i++) {
     b[2 * i] = Math.floor((i * size) / out);
     b[2 * i + 1] = Math.ceil(((i + 1) * size) / out);
@@ -340,7 +341,7 @@ export function adaptiveAvgPool2d(
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const y = new Float32Array(planes * ohw);
+  const y = f32(planes * ohw);
   if (oh === 1 && ow === 1) {
     // global average pooling (ResNet's head)
     for (let pl = 0; pl < planes; pl++) {
@@ -398,7 +399,7 @@ export function adaptiveAvgPool2dBackward(
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const dx = new Float32Array(planes * hw);
+  const dx = f32(planes * hw);
   if (oh === 1 && ow === 1) {
     for (let pl = 0; pl < planes; pl++) {
       dx.fill(dy[pl] / hw, pl * hw, (pl + 1) * hw);

@@ -5,6 +5,7 @@
  */
 
 import type { ReduceOp, TypedArray } from "../backend.ts";
+import { f32, i32 } from "./_pool.ts";
 
 /** Reduces the middle axis of `[outer, r, inner]`; sums in float64. */
 export function reduce(
@@ -16,9 +17,7 @@ export function reduce(
 ): TypedArray {
   const isArg = op === "argmax" || op === "argmin";
   const n = outer * inner;
-  const y: TypedArray = isArg || x instanceof Int32Array
-    ? new Int32Array(n)
-    : new Float32Array(n);
+  const y: TypedArray = isArg || x instanceof Int32Array ? i32(n) : f32(n);
   if (op === "sum") {
     if (inner === 1) {
       for (let o = 0; o < outer; o++) {
@@ -76,8 +75,8 @@ export function indexSelect(
 ): TypedArray {
   const m = idx.length;
   const y = x instanceof Int32Array
-    ? new Int32Array(outer * m * inner)
-    : new Float32Array(outer * m * inner);
+    ? i32(outer * m * inner)
+    : f32(outer * m * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < m; j++) {
       const src = (o * dim + idx[j]) * inner;
@@ -116,8 +115,8 @@ export function gather(
   m: number,
 ): TypedArray {
   const y = x instanceof Int32Array
-    ? new Int32Array(outer * m * inner)
-    : new Float32Array(outer * m * inner);
+    ? i32(outer * m * inner)
+    : f32(outer * m * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < m; j++) {
       const b = (o * m + j) * inner;

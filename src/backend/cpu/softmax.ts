@@ -6,6 +6,8 @@
  * @module
  */
 
+import { f32, i32 } from "./_pool.ts";
+
 /**
  * Softmax (or log-softmax) over the middle axis of `[outer, n, inner]`.
  *
@@ -23,7 +25,7 @@ export function softmax(
   inner: number,
   log: boolean,
 ): Float32Array {
-  const y = new Float32Array(outer * n * inner);
+  const y = f32(outer * n * inner);
   if (n === 0) return y;
   if (inner === 1) {
     const e = new Float64Array(n);
@@ -113,7 +115,7 @@ export function softmaxBackward(
   inner: number,
   log: boolean,
 ): Float32Array {
-  const dx = new Float32Array(outer * n * inner);
+  const dx = f32(outer * n * inner);
   if (inner === 1) {
     for (let o = 0; o < outer; o++) {
       const base = o * n;
