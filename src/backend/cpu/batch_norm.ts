@@ -7,7 +7,7 @@
  * @module
  */
 
-import { f32, i32 } from "./_pool.ts";
+import { f32 } from "./_pool.ts";
 
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
