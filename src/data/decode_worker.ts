@@ -10,8 +10,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { DataError } from "../errors.ts";
 import { loadCodecs } from "./decode.ts";
 import {
@@ -61,7 +59,14 @@ export type WorkerResult =
 
 let pipeline: Pipeline | undefined;
 
-self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+// The worker's global scope, typed here rather than with a triple-slash
+// `deno.worker` lib reference (which JSR does not allow in a package).
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null;
+  postMessage(message: unknown, transfer: Transferable[]): void;
+};
+
+scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   if (msg.type === "init") {
     pipeline = buildPipeline(msg.plan);
@@ -102,7 +107,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     if (r.cache) transfer.add(r.cache.data.buffer as ArrayBuffer);
   }
   // A Set: a buffer shared by an output and its cache entry goes once.
-  self.postMessage({ type: "batch", id: msg.id, results, packed }, [
+  scope.postMessage({ type: "batch", id: msg.id, results, packed }, [
     ...transfer,
   ]);
 };
