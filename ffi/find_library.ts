@@ -22,8 +22,10 @@ export class BackendUnavailableError extends Error {
    */
   constructor(library: string, tried: string[], hint = "") {
     super(
-      `Cannot load ${library}: tried ${tried.length} location(s)` +
-        (tried.length ? `:\n  ${tried.join("\n  ")}` : "") +
+      `Cannot load ${library}` +
+        (tried.length
+          ? `: tried ${tried.length} location(s):\n  ${tried.join("\n  ")}`
+          : "") +
         (hint ? `\n${hint}` : ""),
     );
     this.name = "BackendUnavailableError";
