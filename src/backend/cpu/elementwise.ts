@@ -274,7 +274,10 @@ export function binary(
   for (const d of shape) n *= d;
   const aC = isContiguous(aStrides, shape) && a.length === n;
   const bC = isContiguous(bStrides, shape) && b.length === n;
-  if (aC && bC && op === "reluGrad") {
+  if (
+    aC && bC && op === "reluGrad" && a instanceof Float32Array &&
+    b instanceof Float32Array
+  ) {
     return reluGrad(a as Float32Array, b as Float32Array);
   }
   if (aC && bC) {
