@@ -1,11 +1,10 @@
 // Optimizers and LR schedulers against PyTorch: the same initial parameters
 // and the same gradient sequence, five steps, parameters compared after each.
 //
-// docs/api_spec.md does not spell out optim yet; these tests assume the
-// PyTorch shape: `new optim.SGD(params, { lr, momentum, ... })`, `zeroGrad()`,
-// `step()`, and `new optim.StepLR(optimizer, { stepSize, gamma })` with
-// `step()` (`step(metric)` for ReduceLROnPlateau). The learning rate is read
-// with `currentLr` below.
+// The API is PyTorch's: `new optim.SGD(params, { lr, momentum, ... })`,
+// `zeroGrad()`, `step()`, and `new optim.StepLR(optimizer, { stepSize, gamma })`
+// with `step()` (`step(metric)` for ReduceLROnPlateau). The learning rate is
+// read with `currentLr` below.
 import assert from "node:assert/strict";
 import { optim, setBackend, type Tensor } from "../../mod.ts";
 import {
