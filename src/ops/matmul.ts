@@ -15,7 +15,7 @@ import {
   sizeOf,
   wrap,
 } from "./_util.ts";
-import { add, sumTo } from "./elementwise.ts";
+import { rawBinary, sumTo } from "./elementwise.ts";
 import { expand, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
 
@@ -159,12 +159,9 @@ export function linear(
         }, expected [${outF}]`,
       );
     }
-    y = add(y, bias);
+    y = rawBinary("add", y, bias);
   }
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  // `add` recorded y w.r.t. the bias; record the whole op once instead
-  y.gradNode = null;
-  y.requiresGrad = false;
   return record(y, inputs, "linear", (g) => {
     const g3 = reshape(g, [1, rows, outF]);
     const dx = x.requiresGrad

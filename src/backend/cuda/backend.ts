@@ -85,9 +85,6 @@ function cudnnWanted(option: boolean | undefined): boolean {
 
 const fillScratch = new DataView(new ArrayBuffer(4));
 
-/** Whether average pooling goes through cuDNN (see `avgPool2d`). */
-const CUDNN_AVG_POOL = false;
-
 /** The kernel set on a CUDA device. */
 export class CudaBackend implements Backend {
   /** The device kind. */
@@ -480,32 +477,15 @@ export class CudaBackend implements Backend {
     return pool.maxPool2dBackward(this.#rt, dy, indices, g);
   }
 
+  // Average pooling stays on the NVRTC kernel: through cuDNN (9.19, H100) a
+  // gradient check crashed the process; `Cudnn.avgPool2d` is kept for when
+  // that is understood.
   avgPool2d(x: Storage, g: Pool2dGeometry): CudaStorage {
-    // cuDNN average pooling is not used: on an H100 (cuDNN 9.19) a gradient
-    // check through it crashed the process, and the NVRTC kernel passes.
-    if (
-      !this.#dnn || !CUDNN_AVG_POOL ||
-      this.#dnn.poolingSupport("avg", g) !== null
-    ) {
-      return pool.avgPool2d(this.#rt, x, g);
-    }
-    const y = this.#rt.alloc("float32", g.n * g.c * g.oh * g.ow);
-    this.#dnn.avgPool2d(cuda(x).ptr, y.ptr, g);
-    this.#afterDnn();
-    return y;
+    return pool.avgPool2d(this.#rt, x, g);
   }
 
   avgPool2dBackward(dy: Storage, g: Pool2dGeometry): CudaStorage {
-    if (
-      !this.#dnn || !CUDNN_AVG_POOL ||
-      this.#dnn.poolingSupport("avg", g) !== null
-    ) {
-      return pool.avgPool2dBackward(this.#rt, dy, g);
-    }
-    const dx = this.#rt.alloc("float32", g.n * g.c * g.h * g.w);
-    this.#dnn.avgPool2dBackward(cuda(dy).ptr, dx.ptr, g);
-    this.#afterDnn();
-    return dx;
+    return pool.avgPool2dBackward(this.#rt, dy, g);
   }
 
   adaptiveAvgPool2d(
