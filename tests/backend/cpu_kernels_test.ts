@@ -37,6 +37,8 @@ import {
 import { softmax, softmaxBackward } from "../../src/backend/cpu/softmax.ts";
 import { adamStep, sgdStep } from "../../src/backend/cpu/optim.ts";
 import { openBlas, openBlasError } from "../../ffi/openblas.ts";
+import { oneDnn, oneDnnError } from "../../ffi/onednn.ts";
+import { convImplementations } from "../../src/backend/cpu/onednn_conv.ts";
 
 // ---- helpers -------------------------------------------------------------
 
@@ -479,8 +481,9 @@ const convCases: [string, Conv2dGeometry][] = [
   ],
 ];
 
-for (const algo of ["auto", "im2col", "direct"] as const) {
+for (const algo of ["auto", "onednn", "im2col", "direct"] as const) {
   Deno.test(`conv2d kernels (${algo}) match the naive convolution`, async (t) => {
+    if (algo === "onednn") requireOneDnn();
     setConvAlgo(algo);
     try {
       for (const [name, g] of convCases) {
@@ -520,6 +523,48 @@ for (const algo of ["auto", "im2col", "direct"] as const) {
     }
   });
 }
+
+/** oneDNN is a CI dependency: its tests fail, not skip, when it is missing. */
+function requireOneDnn(): void {
+  if (oneDnn() === null) {
+    throw new Error(
+      `oneDNN did not load (${oneDnnError()}); install libdnnl2 ` +
+        "(apt-get install libdnnl2) — CI does",
+    );
+  }
+}
+
+Deno.test("oneDNN runs the convolutions it can, and only 1x1 ones go to GEMM under auto", () => {
+  requireOneDnn();
+  setConvAlgo("auto");
+  // geometries no other test uses, so the cache holds only what this test ran
+  const g = convGeom(2, 3, 11, 10, 5, 3, 3, {
+    dilation: [2, 2],
+    padding: [2, 2],
+  });
+  const p = convGeom(3, 6, 5, 5, 7, 1, 1);
+  const x = randn(g.n * g.c * g.h * g.w);
+  const w = randn(g.k * g.c * g.r * g.s);
+  const dy = randn(g.n * g.k * g.oh * g.ow);
+  conv2dForward(x, w, null, g);
+  conv2dBackwardData(dy, w, g);
+  conv2dBackwardFilter(x, dy, g);
+  conv2dForward(randn(p.n * p.c * p.h * p.w), randn(p.k * p.c), null, p);
+  const impls = Object.entries(convImplementations());
+  const mine = impls.filter(([k]) => k.includes("n2 c3 11x10 k5 3x3"));
+  assert.deepEqual(mine.map(([k]) => k.split(" ")[0]).sort(), [
+    "bwdData",
+    "bwdWeights",
+    "fwd",
+  ]);
+  for (const [k, impl] of mine) {
+    assert.notEqual(impl, "(typescript)", `${k} fell back to TypeScript`);
+  }
+  assert.ok(
+    !impls.some(([k]) => k.includes("n3 c6 5x5 k7 1x1")),
+    "a 1x1 convolution went to oneDNN under auto",
+  );
+});
 
 Deno.test("conv2d gradients match finite differences", () => {
   const g = convGeom(2, 2, 5, 4, 3, 3, 2, {

@@ -21,6 +21,11 @@
 import type { Conv2dGeometry } from "../backend.ts";
 import { sgemm } from "./gemm.ts";
 import { f32, i32 } from "./_pool.ts";
+import {
+  oneDnnConvBackwardData,
+  oneDnnConvBackwardFilter,
+  oneDnnConvForward,
+} from "./onednn_conv.ts";
 
 /** The element count of im2col buffers built for several images at once. */
 const BATCH_COL_LIMIT = 1 << 23;
@@ -89,13 +94,16 @@ function dims(g: Conv2dGeometry): Dims {
 }
 
 /** Which convolution algorithm the conv2d kernels use. */
-export type ConvAlgo = "auto" | "im2col" | "direct";
+export type ConvAlgo = "auto" | "onednn" | "im2col" | "direct";
 let algo: ConvAlgo = "auto";
 
 /**
  * Forces one algorithm for every later call (for tests and benches):
- * `"auto"` (the default) picks per geometry, `"im2col"` always uses im2col
- * and GEMM, `"direct"` always uses the direct loops.
+ * `"auto"` (the default) runs oneDNN when it loads (except 1×1
+ * convolutions, which are one GEMM already) and otherwise picks between the
+ * TypeScript kernels per geometry; `"onednn"` uses oneDNN wherever it has an
+ * implementation; `"im2col"` always uses im2col and GEMM, `"direct"` always
+ * uses the direct loops.
  *
  * @param next The algorithm.
  */
@@ -103,8 +111,12 @@ export function setConvAlgo(next: ConvAlgo): void {
   algo = next;
 }
 
+function useOneDnn(d: Dims): boolean {
+  return algo === "onednn" || (algo === "auto" && !d.pointwise);
+}
+
 function useDirect(d: Dims): boolean {
-  if (algo !== "auto") return algo === "direct";
+  if (algo === "im2col" || algo === "direct") return algo === "direct";
   return d.crs <= DIRECT_MAX_TAPS && d.kg <= DIRECT_MAX_K && !d.pointwise;
 }
 
@@ -273,6 +285,10 @@ export function conv2dForward(
 ): Float32Array {
   const d = dims(g);
   const { n, k, kg, cg, crs, hw, ohw, groups } = d;
+  if (n > 0 && ohw > 0 && k > 0 && crs > 0 && useOneDnn(d)) {
+    const out = oneDnnConvForward(x, w, bias, g);
+    if (out !== null) return out;
+  }
   const y = f32(n * k * ohw);
   if (n === 0 || ohw === 0 || k === 0) return y;
   if (crs === 0) {
@@ -379,6 +395,10 @@ export function conv2dBackwardData(
 ): Float32Array {
   const d = dims(g);
   const { n, c, k, kg, cg, crs, hw, ohw, groups } = d;
+  if (n > 0 && ohw > 0 && k > 0 && crs > 0 && useOneDnn(d)) {
+    const out = oneDnnConvBackwardData(dy, w, g);
+    if (out !== null) return out;
+  }
   const dx = f32(n * c * hw);
   if (n === 0 || ohw === 0 || k === 0 || crs === 0) return dx;
   if (useDirect(d)) {
@@ -465,6 +485,10 @@ export function conv2dBackwardFilter(
 ): Float32Array {
   const d = dims(g);
   const { n, c, k, kg, cg, crs, hw, ohw, groups } = d;
+  if (n > 0 && ohw > 0 && k > 0 && crs > 0 && useOneDnn(d)) {
+    const out = oneDnnConvBackwardFilter(x, dy, g);
+    if (out !== null) return out;
+  }
   const dw = f32(k * crs);
   if (n === 0 || ohw === 0 || k === 0 || crs === 0) return dw;
   if (useDirect(d)) {
