@@ -47,7 +47,8 @@ export type UnaryOp =
 
 /**
  * Elementwise functions of two arguments. Comparisons produce int32 0/1.
- * `reluGrad` is `b > 0 ? a : 0` (the ReLU gradient `a` masked by the output `b`).
+ * `reluGrad` is `b <= 0 ? 0 : a` (the ReLU gradient `a` masked by the output
+ * `b`; as in PyTorch's `threshold_backward`, a NaN in `b` lets `a` through).
  */
 export type BinaryOp =
   | "add"

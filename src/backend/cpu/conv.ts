@@ -25,7 +25,7 @@ import {
   oneDnnConvBackwardData,
   oneDnnConvBackwardFilter,
   oneDnnConvForward,
-} from "./onednn_conv.ts";
+} from "./dnnl.ts";
 
 /** The element count of im2col buffers built for several images at once. */
 const BATCH_COL_LIMIT = 1 << 23;

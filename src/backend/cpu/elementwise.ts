@@ -7,12 +7,13 @@
  */
 
 import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
-import { f32, i32 } from "./_pool.ts";
+import { f32Out, i32Out } from "./_pool.ts";
+import { oneDnnReluGrad } from "./dnnl.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */
 export function unary(op: UnaryOp, x: TypedArray): Float32Array {
   const n = x.length;
-  const y = f32(n);
+  const y = f32Out(n);
   switch (op) {
     case "neg":
       for (let i = 0; i < n; i++) y[i] = -x[i];
@@ -34,10 +35,11 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
       break;
     case "relu":
       // branch-free ((v + |v|) / 2): with random signs a branch mispredicts
-      // half the time (4x slower); NaN stays NaN and -0 becomes +0
+      // half the time (4x slower); NaN stays NaN and -0 becomes +0. Only
+      // -Infinity needs a branch (-inf + inf is NaN), and it never mispredicts
       for (let i = 0; i < n; i++) {
         const v = x[i];
-        y[i] = (v + Math.abs(v)) * 0.5;
+        y[i] = v === -Infinity ? 0 : (v + Math.abs(v)) * 0.5;
       }
       break;
     case "sigmoid":
@@ -82,7 +84,7 @@ const FNS: Record<BinaryOp, Fn2> = {
   pow: (a, b) => Math.pow(a, b),
   maximum: (a, b) => (a !== a || b !== b) ? NaN : a > b ? a : b,
   minimum: (a, b) => (a !== a || b !== b) ? NaN : a < b ? a : b,
-  reluGrad: (a, b) => b > 0 ? a : 0,
+  reluGrad: (a, b) => b <= 0 ? 0 : a,
   eq: (a, b) => a === b ? 1 : 0,
   ne: (a, b) => a !== b ? 1 : 0,
   lt: (a, b) => a < b ? 1 : 0,
@@ -104,9 +106,9 @@ function allocLike(
   n: number,
 ): TypedArray {
   if (COMPARISONS.has(op) || ref instanceof Int32Array) {
-    return i32(n);
+    return i32Out(n);
   }
-  return f32(n);
+  return f32Out(n);
 }
 
 function isContiguous(
@@ -149,7 +151,7 @@ function binaryContig(
       return;
     case "reluGrad":
       // branch-free mask; `+ 0` turns the -0 of a masked negative into +0
-      for (let i = 0; i < n; i++) y[i] = a[i] * +(b[i] > 0) + 0;
+      for (let i = 0; i < n; i++) y[i] = a[i] * +!(b[i] <= 0) + 0;
       return;
     default: {
       const f = FNS[op];
@@ -278,7 +280,7 @@ export function binary(
     aC && bC && op === "reluGrad" && a instanceof Float32Array &&
     b instanceof Float32Array
   ) {
-    return reluGrad(a as Float32Array, b as Float32Array);
+    return oneDnnReluGrad(a, b) ?? reluGrad(a, b);
   }
   if (aC && bC) {
     const y = allocLike(op, a, n);
@@ -340,7 +342,7 @@ export function where(
 ): TypedArray {
   let n = 1;
   for (const d of shape) n *= d;
-  const y = a instanceof Int32Array ? i32(n) : f32(n);
+  const y = a instanceof Int32Array ? i32Out(n) : f32Out(n);
   // forEachStrided3 carries three operands; the output is contiguous.
   const nd = shape.length;
   if (nd === 0) {
@@ -378,7 +380,7 @@ export function where(
 /** `y = min(max(x, lo), hi)`; NaN stays NaN. */
 export function clamp(x: TypedArray, lo: number, hi: number): TypedArray {
   const n = x.length;
-  const y = x instanceof Int32Array ? i32(n) : f32(n);
+  const y = x instanceof Int32Array ? i32Out(n) : f32Out(n);
   for (let i = 0; i < n; i++) {
     const v = x[i];
     y[i] = v < lo ? lo : v > hi ? hi : v;
@@ -395,7 +397,7 @@ export function stridedCopy(
 ): TypedArray {
   let n = 1;
   for (const d of shape) n *= d;
-  const y = x instanceof Int32Array ? i32(n) : f32(n);
+  const y = x instanceof Int32Array ? i32Out(n) : f32Out(n);
   if (shape.length === 0) {
     y[0] = x[offset];
     return y;
@@ -440,12 +442,12 @@ export function stridedWrite(
 }
 
 /**
- * The ReLU gradient `b > 0 ? a : 0`, monomorphic and branch-free (a mask
+ * The ReLU gradient `b <= 0 ? 0 : a`, monomorphic and branch-free (a mask
  * multiply; `+ 0` turns the -0 of a masked negative into +0).
  */
 function reluGrad(a: Float32Array, b: Float32Array): Float32Array {
   const n = a.length;
-  const y = f32(n);
-  for (let i = 0; i < n; i++) y[i] = a[i] * +(b[i] > 0) + 0;
+  const y = f32Out(n);
+  for (let i = 0; i < n; i++) y[i] = a[i] * +!(b[i] <= 0) + 0;
   return y;
 }

@@ -40,7 +40,7 @@ const BINARY: Record<BinaryOp, { expr: string; compare: boolean }> = {
   pow: { expr: "kd_pow(a, b)", compare: false },
   maximum: { expr: "(a != a || a > b) ? a : b", compare: false },
   minimum: { expr: "(a != a || a < b) ? a : b", compare: false },
-  reluGrad: { expr: "b > 0 ? a : 0", compare: false },
+  reluGrad: { expr: "b <= 0 ? 0 : a", compare: false },
   eq: { expr: "a == b", compare: true },
   ne: { expr: "a != b", compare: true },
   lt: { expr: "a < b", compare: true },
