@@ -92,6 +92,7 @@ export {
   zerosLike,
 } from "./src/ops/mod.ts";
 export { Generator, globalGenerator, manualSeed } from "./src/random.ts";
+export { VERSION } from "./src/version.ts";
 export {
   BackendUnavailableError,
   CheckpointError,

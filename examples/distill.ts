@@ -41,12 +41,19 @@
  * `--max-train N` (a stratified subset of the training images, for quick
  * tests).
  *
+ * `--out` receives `results.json`, `results.md`, `report.html` (the run on
+ * one self-contained page: training curves, confusion matrices, ROC
+ * curves, the results tables and the configuration), `metrics.jsonl` (one
+ * JSON line per model, run, epoch and phase, appended as training goes),
+ * the teacher's and the last student's weights, and the checkpoints.
+ *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { basename, join } from "node:path";
 import {
+  currentDevice,
   data,
   distill,
   io,
@@ -94,7 +101,8 @@ if (flags.help) {
     "deno run -A examples/distill.ts [--data DIR] [--size N] [--epochs N] [--teacher-epochs N]\n" +
       "  [--batch-size N] [--lr X] [--temperature T] [--alpha A] [--preset tutorial|recommended]\n" +
       "  [--device cpu|cuda] [--seed N] [--seeds N] [--workers N] [--out DIR] [--teacher FILE]\n" +
-      "  [--freeze-backbone] [--labeled N] [--transfer DIR|rest] [--resume]",
+      "  [--freeze-backbone] [--labeled N] [--transfer DIR|rest] [--resume] [--max-train N]\n" +
+      "Writes results.json, results.md, report.html and metrics.jsonl to --out (default out/distill).",
   );
   Deno.exit(0);
 }
@@ -129,6 +137,10 @@ const kdOptions: distill.KdOptions = {
 const kd = distill.resolveKdOptions(kdOptions);
 if (flags.device) setBackend(flags.device as "cpu" | "cuda");
 await Deno.mkdir(outDir, { recursive: true });
+if (!flags.resume) {
+  // a fresh run starts a fresh metrics.jsonl (a resumed one appends to it)
+  await Deno.remove(join(outDir, "metrics.jsonl")).catch(() => {});
+}
 const started = performance.now();
 const say = (l: string) => console.log(l);
 
@@ -327,8 +339,37 @@ if (flags["freeze-backbone"]) {
     "Teacher: backbone frozen (parameters and BatchNorm statistics); only fc is trained",
   );
 }
-const trainer = new distill.Trainer({ progress: "auto", log: say });
+const config = {
+  data: root,
+  size,
+  epochs,
+  teacherEpochs,
+  batchSize,
+  lr,
+  optimizer: "Adam, cosine schedule to 0 over the epochs",
+  kd,
+  seed,
+  seeds: nSeeds,
+  workers,
+  device: flags.device ?? "default",
+  teacherFile: flags.teacher ?? null,
+  freezeBackbone: flags["freeze-backbone"],
+  labeled: studentSet.length,
+  transfer: transferSet
+    ? { source: flags.transfer, images: transferSet.length }
+    : null,
+};
+const TEACHER = "Teacher (ResNet-18)";
+const ARM_NAMES = { student: "Student, no KD", studentKd: "Student, KD" };
+// metrics.jsonl and a curves-only report.html as training goes; the full
+// report replaces the page at the end
+const trainer = new distill.Trainer({
+  progress: "auto",
+  log: say,
+  report: { dir: outDir, title: "kdeno distillation run", config },
+});
 let teacherSeconds = 0;
+let teacherHistory: distill.EpochRecord[] | undefined;
 if (teacherEpochs > 0) {
   say(`\n== Teacher: ResNet-18 (${teacher.numParameters()} parameters) ==`);
   const opt = new optim.Adam(
@@ -347,8 +388,10 @@ if (teacherEpochs > 0) {
       join(outDir, "checkpoints", "teacher", "last.safetensors"),
     )),
     seed,
+    name: TEACHER,
   });
   teacherSeconds = r.seconds;
+  teacherHistory = r.history;
   if (r.interrupted) Deno.exit(130);
 }
 teacher.eval();
@@ -413,6 +456,8 @@ for (let s = seed; s < seed + nSeeds; s++) {
       resume: flags.resume && await exists(join(dir, "last.safetensors")),
       // the same data order and flips in both arms
       seed: 1000 + s,
+      name: ARM_NAMES[arm],
+      runLabel: `seed ${s}`,
     });
     if (fit.interrupted) Deno.exit(130);
     const result = await distill.evaluate(model, testLoader);
@@ -550,26 +595,7 @@ const plainEpochs = runs.student.flatMap((r) =>
 const results = {
   tutorial: "kdeno examples/distill.ts",
   date: new Date().toISOString(),
-  config: {
-    data: root,
-    size,
-    epochs,
-    teacherEpochs,
-    batchSize,
-    lr,
-    optimizer: "Adam, cosine schedule to 0 over the epochs",
-    kd,
-    seed,
-    seeds: nSeeds,
-    workers,
-    device: flags.device ?? "default",
-    teacherFile: flags.teacher ?? null,
-    freezeBackbone: flags["freeze-backbone"],
-    labeled: studentSet.length,
-    transfer: transferSet
-      ? { source: flags.transfer, images: transferSet.length }
-      : null,
-  },
+  config,
   dataset: {
     classes,
     positiveClass: classes[1] ?? classes[0],
@@ -624,18 +650,37 @@ const human = (n: number) =>
     : String(n);
 const bytes = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
-const row = (name: string, e: typeof teacherEntry | typeof student) =>
-  `| ${name} | ${acc(e)} | ${pct(e.sensitivity ?? NaN)} / ${
-    pct(e.specificity ?? NaN)
-  } | ${human(e.params)} | ${human(e.macs)} | ${bytes(e.sizeBytes)} | ${
-    e.latencyMs.toFixed(2)
-  } | ${e.throughput.toFixed(0)} | ${e.speedup.toFixed(1)}× |`;
+const columns = [
+  "Model",
+  "Test accuracy %",
+  "Sens. / spec. %",
+  "Params",
+  "MACs/image",
+  "Size",
+  "Latency b=1 (ms)",
+  "Throughput b=32 (img/s)",
+  "Speedup",
+];
+const cells = (name: string, e: typeof teacherEntry | typeof student) => [
+  name,
+  acc(e),
+  `${pct(e.sensitivity ?? NaN)} / ${pct(e.specificity ?? NaN)}`,
+  human(e.params),
+  human(e.macs),
+  bytes(e.sizeBytes),
+  e.latencyMs.toFixed(2),
+  e.throughput.toFixed(0),
+  `${e.speedup.toFixed(1)}×`,
+];
+const rows = [
+  cells(TEACHER, teacherEntry),
+  cells(ARM_NAMES.student, student),
+  cells(ARM_NAMES.studentKd, studentKd),
+];
 const table = [
-  `| Model | Test accuracy % | Sens. / spec. % | Params | MACs/image | Size | Latency b=1 (ms) | Throughput b=32 (img/s) | Speedup |`,
-  `|---|---|---|---|---|---|---|---|---|`,
-  row("Teacher (ResNet-18)", teacherEntry),
-  row("Student, no KD", student),
-  row("Student, KD", studentKd),
+  `| ${columns.join(" | ")} |`,
+  `|${columns.map(() => "---").join("|")}|`,
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
 ].join("\n");
 const mcLine = mcnemar.map((m) =>
   `seed ${m.seed}: p = ${
@@ -678,6 +723,78 @@ await Deno.writeTextFile(
   JSON.stringify(results, null, 2) + "\n",
 );
 await Deno.writeTextFile(join(outDir, "results.md"), md);
+
+// ---- the report page ---------------------------------------------------------------
+
+const positive = classes.length > 1 ? 1 : 0;
+const armModel = (arm: "student" | "studentKd"): distill.ReportModel => ({
+  name: ARM_NAMES[arm],
+  runs: runs[arm].map((r) => ({
+    label: `seed ${r.seed}`,
+    history: r.fit.history,
+    test: distill.reportEvaluation(r.result, positive),
+  })),
+});
+await distill.writeReport(join(outDir, "report.html"), {
+  title: "kdeno distillation run",
+  summary: verdict,
+  classes,
+  positiveClass: positive,
+  models: [
+    {
+      name: TEACHER,
+      runs: [{
+        history: teacherHistory,
+        test: distill.reportEvaluation(teacherResult, positive),
+      }],
+    },
+    armModel("student"),
+    armModel("studentKd"),
+  ],
+  tables: [
+    {
+      caption:
+        `Test set (${splits.test.length} images). Students: mean ± 95% t-interval half-width over ${nSeeds} seed(s); teacher: Wilson 95% interval.`,
+      columns,
+      rows,
+    },
+    {
+      caption:
+        "KD − no KD per seed, on the same test images (McNemar's exact test)",
+      columns: [
+        "Seed",
+        "KD − no KD (points)",
+        "Only KD right",
+        "Only no-KD right",
+        "McNemar p",
+      ],
+      rows: mcnemar.map((m, i) => [
+        String(m.seed),
+        pts(diffs[i]),
+        String(m.onlyKdRight),
+        String(m.onlyStudentRight),
+        m.pValue.toPrecision(2),
+      ]),
+    },
+  ],
+  notes: [
+    nSeeds > 1
+      ? `KD − no KD: ${pts(diffCI.mean)} points, 95% CI ${pts(diffCI.lo)} to ${
+        pts(diffCI.hi)
+      } over ${nSeeds} seeds.`
+      : `KD − no KD: ${pts(diffs[0])} points (one seed: no interval).`,
+    `Compute ratio teacher/student: ${
+      (teacherCost.macs / studentCost.macs).toFixed(0)
+    }× fewer MACs, ${
+      (teacherCost.latencyMs / studentCost.latencyMs).toFixed(1)
+    }× lower latency at batch 1.`,
+    `Validation: ${valSource}. Sensitivity is that of ${results.dataset.positiveClass} (class ${positive}).`,
+  ],
+  config,
+  seeds: runs.student.map((r) => r.seed),
+  device: currentDevice(),
+  date: results.date,
+});
 say("\n" + table + "\n");
 say(verdict);
 say(
@@ -689,9 +806,11 @@ say(
   } s without KD, ${results.timing.kdEpochSeconds.toFixed(2)} s with KD`,
 );
 say(
-  `Wrote ${join(outDir, "results.json")} and ${join(outDir, "results.md")} (${
-    results.timing.totalSeconds.toFixed(0)
-  } s in all)`,
+  `Wrote ${
+    ["results.json", "results.md", "report.html", "metrics.jsonl"].map((f) =>
+      join(outDir, f)
+    ).join(", ")
+  } (${results.timing.totalSeconds.toFixed(0)} s in all)`,
 );
 for (
   const l of [teacherTrain, studentTrain, transferLoader, valLoader, testLoader]

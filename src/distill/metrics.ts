@@ -146,6 +146,103 @@ export function rocAuc(
   return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
 }
 
+/** A ROC curve: `fpr[i]`, `tpr[i]` is the point of threshold `thresholds[i]`. */
+export interface RocCurve {
+  /** False-positive rate of each point, from 0 up to 1. */
+  fpr: number[];
+  /** True-positive rate of each point, from 0 up to 1. */
+  tpr: number[];
+  /**
+   * The threshold of each point: a sample is called positive when its score
+   * is ≥ the threshold. The first is `Infinity` (nothing positive: the point
+   * (0, 0)), then every distinct score from the highest down.
+   */
+  thresholds: number[];
+  /** Area under the curve by the trapezoid rule (equals `rocAuc`). */
+  auc: number;
+  /** Number of positive samples. */
+  positives: number;
+  /** Number of negative samples. */
+  negatives: number;
+}
+
+/**
+ * The ROC curve of a score: one point per distinct score (scikit-learn's
+ * `roc_curve` with `drop_intermediate=False`), from (0, 0) at threshold
+ * `Infinity` to (1, 1) at the lowest score. When one class is absent its
+ * rate is NaN throughout and `auc` is NaN.
+ *
+ * @param scores Scores of the positive class (higher: more positive).
+ * @param positives Per sample, whether it is positive.
+ * @returns The points, their thresholds and the area under the curve.
+ * @throws RangeError when the lengths differ or a score is NaN.
+ *
+ * @example scikit-learn's documented case
+ * ```ts
+ * import { distill } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const roc = distill.rocCurve([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]);
+ * assert.deepEqual(roc.fpr, [0, 0, 0.5, 0.5, 1]);
+ * assert.deepEqual(roc.tpr, [0, 0.5, 0.5, 1, 1]);
+ * assert.deepEqual(roc.thresholds, [Infinity, 0.8, 0.4, 0.35, 0.1]);
+ * assert.equal(roc.auc, 0.75);
+ * ```
+ */
+export function rocCurve(
+  scores: ArrayLike<number>,
+  positives: ArrayLike<boolean | number>,
+): RocCurve {
+  const n = scores.length;
+  if (positives.length !== n) {
+    throw new RangeError(
+      `Cannot compute a ROC curve: ${n} scores and ${positives.length} labels`,
+    );
+  }
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (const i of idx) {
+    if (Number.isNaN(scores[i])) {
+      throw new RangeError(
+        `Cannot compute a ROC curve: the score of sample ${i} is NaN`,
+      );
+    }
+  }
+  idx.sort((a, b) => scores[b] - scores[a]);
+  let nPos = 0;
+  for (let i = 0; i < n; i++) if (positives[i]) nPos++;
+  const nNeg = n - nPos;
+  const fpr = [0];
+  const tpr = [0];
+  const thresholds = [Infinity];
+  let tp = 0;
+  let fp = 0;
+  for (let i = 0; i < n;) {
+    const s = scores[idx[i]];
+    while (i < n && scores[idx[i]] === s) {
+      if (positives[idx[i]]) tp++;
+      else fp++;
+      i++;
+    }
+    fpr.push(fp / nNeg);
+    tpr.push(tp / nPos);
+    thresholds.push(s);
+  }
+  if (nPos === 0) tpr.fill(NaN);
+  if (nNeg === 0) fpr.fill(NaN);
+  let auc = 0;
+  for (let i = 1; i < fpr.length; i++) {
+    auc += (fpr[i] - fpr[i - 1]) * (tpr[i] + tpr[i - 1]) / 2;
+  }
+  return {
+    fpr,
+    tpr,
+    thresholds,
+    auc: nPos && nNeg ? auc : NaN,
+    positives: nPos,
+    negatives: nNeg,
+  };
+}
+
 /**
  * Expected calibration error of the top-class confidence: bins of equal
  * width on [0, 1], the sample-weighted mean of |accuracy - confidence|.

@@ -1,7 +1,8 @@
 /**
  * `distill`: knowledge distillation. Losses (KD with the tutorial's and the
  * recommended settings, DKD, FitNets hints, attention transfer), the
- * `Trainer`, the teacher-output cache, metrics and cost measurements.
+ * `Trainer`, the teacher-output cache, metrics, cost measurements and the
+ * HTML run report.
  *
  * @module
  */
@@ -59,7 +60,22 @@ export {
   type PhaseRecord,
   Trainer,
   type TrainerOptions,
+  type TrainerReportOptions,
 } from "./trainer.ts";
+export {
+  appendMetricsLines,
+  escapeHtml,
+  type MetricsLine,
+  metricsLines,
+  renderReport,
+  type ReportData,
+  type ReportEvaluation,
+  reportEvaluation,
+  type ReportModel,
+  type ReportRun,
+  type ReportTable,
+  writeReport,
+} from "./report.ts";
 export {
   applyCheckpoint,
   type Checkpoint,
@@ -87,6 +103,8 @@ export {
   expectedCalibrationError,
   type MetricsOptions,
   rocAuc,
+  type RocCurve,
+  rocCurve,
 } from "./metrics.ts";
 export {
   incompleteBeta,

@@ -16,8 +16,10 @@
  * every epoch written atomically, `resume`, seeded determinism (a resumed
  * run is bit-identical to an uninterrupted one on the CPU backend), a
  * teacher-output cache, unlabeled transfer data, a clear error on a NaN or
- * infinite loss, and Ctrl-C stopping after the current batch with a
- * checkpoint written.
+ * infinite loss, Ctrl-C stopping after the current batch with a
+ * checkpoint written, and (with `report: { dir }`) `metrics.jsonl`, one
+ * line per epoch and phase flushed as training goes, and `report.html`,
+ * the training curves of every fit of the trainer.
  *
  * The teacher runs in evaluation mode under `noGrad` and must not be in the
  * optimizer: the trainer checks both, says so, and checks after training
@@ -56,6 +58,12 @@ import {
 } from "./loader.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
 import { TeacherCache, type TeacherCacheStats } from "./teacher_cache.ts";
+import {
+  appendMetricsLines,
+  metricsLines,
+  type ReportModel,
+  writeReport,
+} from "./report.ts";
 
 /** A loss term became NaN or infinite: training stopped. */
 export class NonFiniteLossError extends Error {
@@ -104,6 +112,23 @@ export interface EarlyStoppingOptions {
   minDelta?: number;
 }
 
+/** Where and what `Trainer` reports (see `TrainerOptions.report`). */
+export interface TrainerReportOptions {
+  /**
+   * The folder (created if missing) for `metrics.jsonl`, to which every
+   * epoch appends one line per phase (flushed to disk), and `report.html`,
+   * rewritten atomically after every epoch with the curves of every fit of
+   * this trainer so far. `metrics.jsonl` is appended to, never truncated.
+   */
+  dir: string;
+  /** The page's title (default `"kdeno training report"`). */
+  title?: string;
+  /** The configuration shown on the page. */
+  config?: Record<string, unknown>;
+  /** Write `report.html` too (default true); false: `metrics.jsonl` only. */
+  html?: boolean;
+}
+
 /** Options that apply to every `fit` of a `Trainer`. */
 export interface TrainerOptions {
   /**
@@ -128,6 +153,8 @@ export interface TrainerOptions {
   teacherCache?: boolean | TeacherCache;
   /** Load the best epoch's weights into the model at the end (default true). */
   restoreBest?: boolean;
+  /** Write `metrics.jsonl` and `report.html` into a folder as training goes. */
+  report?: TrainerReportOptions;
 }
 
 /** What `fit` trains on. */
@@ -162,6 +189,13 @@ export interface FitOptions extends TrainerOptions {
   transfer?: Loader | null;
   /** Resume from a checkpoint file, or `true` for `checkpointDir/last.safetensors`. */
   resume?: string | boolean;
+  /**
+   * The model's name in `metrics.jsonl` and the report (default its class
+   * name); fits with the same name are runs of one model in the report.
+   */
+  name?: string;
+  /** This run's label within its model, e.g. `"seed 0"` (default none). */
+  runLabel?: string;
 }
 
 /** One phase's figures. */
@@ -293,6 +327,8 @@ export class Trainer {
   /** Defaults for every `fit`. */
   readonly options: TrainerOptions;
   #stopRequested = false;
+  #reportModels: ReportModel[] = [];
+  #reportSeeds: number[] = [];
 
   /** @param options Defaults for every `fit`. */
   constructor(options: TrainerOptions = {}) {
@@ -469,6 +505,37 @@ export class Trainer {
       log(
         "No validation loader: no best-epoch selection and no early stopping (the test set is never used for selection)",
       );
+    }
+
+    // ---- the report: metrics.jsonl and report.html ------------------------
+    const report = o.report;
+    const modelName = o.name ?? model.constructor.name;
+    const runLabel = o.runLabel ?? null;
+    let metricsPath: string | undefined;
+    let reportPath: string | undefined;
+    const writeHtml = async () => {
+      if (!reportPath || !report) return;
+      await writeReport(reportPath, {
+        title: report.title ?? "kdeno training report",
+        models: this.#reportModels,
+        config: report.config,
+        seeds: this.#reportSeeds.length ? this.#reportSeeds : undefined,
+        device: o.device ?? model.parameters()[0]?.device,
+      });
+    };
+    if (report) {
+      await Deno.mkdir(report.dir, { recursive: true });
+      metricsPath = join(report.dir, "metrics.jsonl");
+      if (report.html ?? true) reportPath = join(report.dir, "report.html");
+      let entry = this.#reportModels.find((m) => m.name === modelName);
+      if (!entry) {
+        entry = { name: modelName, runs: [] };
+        this.#reportModels.push(entry);
+      }
+      entry.runs.push({ label: runLabel ?? undefined, history });
+      if (o.seed !== undefined && !this.#reportSeeds.includes(o.seed)) {
+        this.#reportSeeds.push(o.seed);
+      }
     }
 
     // ---- Ctrl-C -------------------------------------------------------------
@@ -716,6 +783,13 @@ export class Trainer {
           }
         }
         history.push(record);
+        if (metricsPath) {
+          await appendMetricsLines(
+            metricsPath,
+            metricsLines(record, { model: modelName, run: runLabel }),
+          );
+          await writeHtml();
+        }
         if (lastPath) {
           await saveCheckpoint(lastPath, checkpointParts(epoch + 1, {}));
           lastWritten = lastPath;

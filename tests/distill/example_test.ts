@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 const example = new URL("../../examples/distill.ts", import.meta.url).pathname;
 
-Deno.test("examples/distill.ts: a short run on the bundled data beats chance and writes well-formed results", async () => {
+Deno.test("examples/distill.ts: a short run on the bundled data beats chance and writes well-formed results, metrics.jsonl and report.html", async () => {
   const out = await Deno.makeTempDir();
   const run = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -55,5 +55,45 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
     md,
     /\*\*KD (did not beat|did not reliably beat|beat) the student/,
   );
+  // metrics.jsonl: per model, run, epoch and phase (teacher: 1 epoch;
+  // 2 arms × 2 seeds × 2 epochs), train then val
+  const lines = (await Deno.readTextFile(join(out, "metrics.jsonl")))
+    .trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2 + 2 * 2 * 2 * 2);
+  assert.deepEqual(
+    lines.slice(0, 4).map((l) => [l.model, l.run, l.epoch, l.phase]),
+    [
+      ["Teacher (ResNet-18)", null, 1, "train"],
+      ["Teacher (ResNet-18)", null, 1, "val"],
+      ["Student, no KD", "seed 0", 1, "train"],
+      ["Student, no KD", "seed 0", 1, "val"],
+    ],
+  );
+  for (const l of lines) {
+    assert.ok(Number.isFinite(l.loss) && Number.isFinite(l.acc));
+    assert.equal(typeof l.seconds, "number");
+    assert.equal(typeof l.lr, "number");
+  }
+  // report.html: curves of the 3 models, their confusion matrices, ROC, tables
+  const html = await Deno.readTextFile(join(out, "report.html"));
+  const charts = [...html.matchAll(/<svg data-chart="([^"]+)"/g)].map((m) =>
+    m[1]
+  );
+  assert.deepEqual(charts, [
+    "loss-teacher-resnet-18",
+    "accuracy-teacher-resnet-18",
+    "loss-student-no-kd",
+    "accuracy-student-no-kd",
+    "loss-student-kd",
+    "accuracy-student-kd",
+    "roc",
+  ]);
+  assert.equal((html.match(/<table class="confusion"/g) ?? []).length, 3);
+  assert.match(html, /<th scope="col">McNemar p<\/th>/);
+  assert.match(
+    html,
+    /KD (did not beat|did not reliably beat|beat) the student/,
+  );
+  assert.match(html, /<th scope="row">kdeno version<\/th>/);
   await Deno.remove(out, { recursive: true });
 });
