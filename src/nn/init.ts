@@ -13,9 +13,15 @@ import type { Tensor } from "../tensor.ts";
 function write(t: Tensor, f: (i: number) => number): Tensor {
   noGrad(() => {
     const n = t.numel();
-    const a = new Float32Array(n);
+    const be = t.backend as Tensor["backend"] & {
+      view?: (s: Tensor["storage"]) => Float32Array | Int32Array;
+    };
+    // host memory: fill the tensor's own array (no temporary copies)
+    const view = be.view?.(t.storage);
+    const live = view && view.length === n ? view : undefined;
+    const a = live ?? new Float32Array(n);
     for (let i = 0; i < n; i++) a[i] = f(i);
-    const be = t.backend;
+    if (live) return;
     const s = be.upload(a);
     be.assign(t.storage, s);
     be.free(s);

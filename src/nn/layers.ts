@@ -13,7 +13,7 @@ import { adaptiveAvgPool2d, avgPool2d, maxPool2d } from "../ops/pool.ts";
 import { dropout, full, zeros } from "../ops/creation.ts";
 import { relu } from "../ops/elementwise.ts";
 import { flatten } from "../ops/shape.ts";
-import { Buffer, Module, Parameter } from "./module.ts";
+import { Buffer, Module, Parameter, runChain } from "./module.ts";
 import { fans, kaimingUniform_, ones_, uniform_, zeros_ } from "./init.ts";
 
 /** PyTorch's default Linear/Conv init: kaiming_uniform(a=√5), bias U(±1/√fanIn). */
@@ -347,8 +347,6 @@ export class Sequential extends Module {
     Object.defineProperty(this, "length", { enumerable: false });
   }
   override forward(x: Tensor): Tensor {
-    let y = x;
-    for (let i = 0; i < this.length; i++) y = this[i].call(y);
-    return y;
+    return runChain(x, Array.from({ length: this.length }, (_, i) => this[i]));
   }
 }

@@ -11,7 +11,7 @@
  */
 
 import type { DeviceName } from "../backend/backend.ts";
-import { noGrad } from "../autograd.ts";
+import { isGradEnabled, noGrad } from "../autograd.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { keep, type Tensor } from "../tensor.ts";
 
@@ -77,6 +77,48 @@ export interface LoadStateDictOptions {
   strict?: boolean;
 }
 
+/** Forward hooks registered on any module and not removed. */
+let activeHooks = 0;
+
+/**
+ * Frees an intermediate activation as soon as the next layer has consumed
+ * it, when nothing else can need it: gradients are off (no graph holds it),
+ * no forward hook is registered anywhere (none could have captured it), it
+ * is not marked with `keep()`, and it is none of `others` (the block's input
+ * or output, which an `Identity` layer may pass through). With gradients on,
+ * or any hook, it does nothing and `tidy` frees the intermediate later.
+ * This is what lets a teacher's inference hold one or two activations at a
+ * time instead of all of them, as PyTorch's reference counting does.
+ *
+ * @param t The intermediate.
+ * @param others Tensors that must stay.
+ */
+export function releaseIntermediate(t: Tensor, ...others: Tensor[]): void {
+  if (
+    activeHooks === 0 && !isGradEnabled() && !t.kept && !others.includes(t)
+  ) {
+    t.dispose();
+  }
+}
+
+/**
+ * Runs `modules` in order on `x`, releasing each intermediate (see
+ * {@linkcode releaseIntermediate}); `x` itself stays.
+ *
+ * @param x Input.
+ * @param modules The layers.
+ * @returns The last layer's output.
+ */
+export function runChain(x: Tensor, modules: Iterable<Module>): Tensor {
+  let y = x;
+  for (const m of modules) {
+    const next = m.call(y);
+    if (y !== x) releaseIntermediate(y, x, next);
+    y = next;
+  }
+  return y;
+}
+
 /**
  * The base class of layers and models. Subclasses assign parameters (made
  * with `Parameter`), buffers (`Buffer`) and child modules to properties, and
@@ -121,10 +163,14 @@ export class Module {
    */
   registerForwardHook(hook: ForwardHook): { remove(): void } {
     this.#hooks.push(hook);
+    activeHooks++;
     return {
       remove: () => {
         const i = this.#hooks.indexOf(hook);
-        if (i >= 0) this.#hooks.splice(i, 1);
+        if (i >= 0) {
+          this.#hooks.splice(i, 1);
+          activeHooks--;
+        }
       },
     };
   }

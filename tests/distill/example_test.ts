@@ -47,7 +47,11 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
   assert.equal(results.student.accuracyPerSeed.length, 2);
   assert.equal(results.student.accuracyCI95.length, 2);
   assert.equal(results.comparison.mcnemar.length, 2);
-  assert.ok(results.student.latencyMs < results.teacher.latencyMs);
+  // latencies are measured, not compared (no timing assertions in tests)
+  for (const key of ["teacher", "student"]) {
+    const ms = results[key].latencyMs;
+    assert.ok(Number.isFinite(ms) && ms > 0, `${key}.latencyMs = ${ms}`);
+  }
   const md = await Deno.readTextFile(join(out, "results.md"));
   assert.match(md, /\| Teacher \(ResNet-18\) \|/);
   assert.match(md, /\| Student, KD \|/);

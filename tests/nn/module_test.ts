@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import {
   CheckpointError,
   manualSeed,
+  memory,
   models,
   nn,
+  noGrad,
   randn,
+  type Tensor,
   tensor,
+  tidy,
   zeros,
 } from "../../mod.ts";
 
@@ -99,3 +103,63 @@ Deno.test("Module names parameters as PyTorch does", () => {
   const out = seq.call(tensor([[1, 2]]));
   assert.deepEqual(out.shape, [1, 1]);
 });
+
+Deno.test("inference frees each intermediate once consumed, unless gradients or hooks may need it", () => {
+  manualSeed(4);
+  const net = models.resnet18({ numClasses: 2 });
+  net.eval();
+  const x = randn([1, 3, 64, 64]);
+  const before = memory().bytes;
+  const ref = noGrad(() => tidy(() => net.call(x)));
+  // with no graph and no hooks the activations (the stem's alone is 256 KB)
+  // are gone before tidy ends: what is left is the output and the classifier's
+  // views of its 512 features
+  const during = noGrad(() =>
+    tidy(() => {
+      const y = net.call(x);
+      return { y, live: memory().bytes - before };
+    })
+  );
+  assert.ok(during.live <= 8192, `${during.live} bytes live after forward`);
+  assert.ok(!x.isDisposed, "the input stays");
+  assertNear(during.y.data(), ref.data());
+  // a hook may keep what it sees: nothing is freed early then
+  const kept: nn.Module[] = [];
+  let captured: Tensor | null = null;
+  const h = net.layer1.registerForwardHook((m, _i, out) => {
+    kept.push(m);
+    captured = out;
+  });
+  const y2 = noGrad(() =>
+    tidy(() => {
+      const y = net.call(x);
+      assert.ok(captured !== null && !(captured as Tensor).isDisposed);
+      return y;
+    })
+  );
+  h.remove();
+  assertNear(y2.data(), ref.data());
+  // with gradients on, the graph keeps the activations for backward
+  const y3 = tidy(() => {
+    const y = net.call(x.clone().requiresGrad_(true));
+    y.sum().backward();
+    return y.detach();
+  });
+  // (oneDNN may pick other code paths for other buffers: equal to ~1e-6)
+  assertNear(y3.data(), ref.data());
+  // Identity layers pass their input through; it must survive
+  const seq = new nn.Sequential(
+    new nn.Identity(),
+    new nn.ReLU(),
+    new nn.Identity(),
+  );
+  const z = noGrad(() => seq.call(tensor([[-1, 2]])));
+  assert.deepEqual(z.toArray(), [[0, 2]]);
+});
+
+function assertNear(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `${i}`);
+  }
+}

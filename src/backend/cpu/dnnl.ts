@@ -33,7 +33,7 @@ import {
   OP_DESC_BYTES,
   readPointer,
 } from "../../../ffi/onednn.ts";
-import { f32Out as allocF32 } from "./_pool.ts";
+import { f32Out as allocF32, recycle } from "./_pool.ts";
 
 type Ptr = Deno.PointerValue;
 
@@ -46,7 +46,7 @@ interface Arg {
   /** Memory object in the primitive's layout, or null when it is the plain one. */
   inner: Ptr;
   /** Scratch buffer behind `inner`. */
-  scratch: Float32Array | null;
+  scratchLength: number;
   /** Reorder user → inner (inputs) or inner → user (outputs). */
   reorder: Ptr;
   /** Argument buffer of the reorder. */
@@ -179,7 +179,7 @@ function buildArg(
       arg,
       user,
       inner: null,
-      scratch: null,
+      scratchLength: 0,
       reorder: null,
       reorderArgs: null,
       output: isOutput,
@@ -187,7 +187,7 @@ function buildArg(
   }
   const inner = createMemory(lib, want);
   const bytes = Number(s.dnnl_memory_desc_get_size(want));
-  const scratch = new Float32Array(Math.ceil(bytes / 4));
+  const scratchLength = Math.ceil(bytes / 4);
   const out = new BigUint64Array(1);
   const [from, to] = isOutput ? [want, Deno.UnsafePointer.of(plain)] : [
     Deno.UnsafePointer.of(plain),
@@ -210,7 +210,15 @@ function buildArg(
   const reorderArgs = isOutput
     ? execArgs([[DNNL_ARG.from, inner], [DNNL_ARG.to, user]])
     : execArgs([[DNNL_ARG.from, user], [DNNL_ARG.to, inner]]);
-  return { arg, user, inner, scratch, reorder, reorderArgs, output: isOutput };
+  return {
+    arg,
+    user,
+    inner,
+    scratchLength,
+    reorder,
+    reorderArgs,
+    output: isOutput,
+  };
 }
 
 /** An argument in the plain layout the primitive was built on. */
@@ -224,7 +232,7 @@ function plainArg(
     arg,
     user: createMemory(lib, md),
     inner: null,
-    scratch: null,
+    scratchLength: 0,
     reorder: null,
     reorderArgs: null,
     output,
@@ -425,44 +433,46 @@ function primitive(g: Conv2dGeometry, pass: Pass): [OneDnn, Prim] | null {
 /**
  * Runs a primitive on user buffers given in the order of its arguments:
  * inputs are reordered in, the primitive runs, outputs are reordered out.
+ * The reorder buffers come from the array pool and go back to it, so they
+ * hold memory only during the call.
  */
 function run(lib: OneDnn, p: Prim, buffers: Float32Array[]): void {
   const s = lib.symbols;
-  for (let i = 0; i < p.args.length; i++) {
-    const a = p.args[i];
-    s.dnnl_memory_set_data_handle(a.user, buffers[i]);
-    if (a.inner !== null) {
-      s.dnnl_memory_set_data_handle(a.inner, a.scratch!);
+  const scratch: Float32Array[] = [];
+  try {
+    for (let i = 0; i < p.args.length; i++) {
+      const a = p.args[i];
+      s.dnnl_memory_set_data_handle(a.user, buffers[i]);
+      if (a.inner !== null) {
+        const buf = allocF32(a.scratchLength);
+        scratch.push(buf);
+        s.dnnl_memory_set_data_handle(a.inner, buf);
+      }
     }
-  }
-  for (const a of p.args) {
-    if (
-      a.reorder !== null && a.arg !== DNNL_ARG.dst &&
-      a.arg !== DNNL_ARG.diffSrc && a.arg !== DNNL_ARG.diffWeights
-    ) {
-      check(
-        s.dnnl_primitive_execute(a.reorder, lib.stream, 2, a.reorderArgs!),
-        "reorder in",
-      );
+    for (const a of p.args) {
+      if (a.reorder !== null && !a.output) {
+        check(
+          s.dnnl_primitive_execute(a.reorder, lib.stream, 2, a.reorderArgs!),
+          "reorder in",
+        );
+      }
     }
-  }
-  check(
-    s.dnnl_primitive_execute(p.prim, lib.stream, p.args.length, p.execArgs),
-    p.impl,
-  );
-  for (const a of p.args) {
-    if (
-      a.reorder !== null &&
-      (a.arg === DNNL_ARG.dst || a.arg === DNNL_ARG.diffSrc ||
-        a.arg === DNNL_ARG.diffWeights)
-    ) {
-      check(
-        s.dnnl_primitive_execute(a.reorder, lib.stream, 2, a.reorderArgs!),
-        "reorder out",
-      );
+    check(
+      s.dnnl_primitive_execute(p.prim, lib.stream, p.args.length, p.execArgs),
+      p.impl,
+    );
+    for (const a of p.args) {
+      if (a.reorder !== null && a.output) {
+        check(
+          s.dnnl_primitive_execute(a.reorder, lib.stream, 2, a.reorderArgs!),
+          "reorder out",
+        );
+      }
     }
+    check(s.dnnl_stream_wait(lib.stream), "dnnl_stream_wait");
+  } finally {
+    for (const buf of scratch) recycle(buf);
   }
-  check(s.dnnl_stream_wait(lib.stream), "dnnl_stream_wait");
 }
 
 /** Convolution forward on oneDNN, or `null` to fall back. */

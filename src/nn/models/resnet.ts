@@ -19,7 +19,7 @@ import {
   ReLU,
   Sequential,
 } from "../layers.ts";
-import { Module } from "../module.ts";
+import { Module, releaseIntermediate, runChain } from "../module.ts";
 import { loadPretrained, loadWeightsSync } from "../../io/weights.ts";
 
 /** torchvision's `BasicBlock`: two 3×3 convolutions and a shortcut. */
@@ -60,10 +60,20 @@ export class BasicBlock extends Module {
       : null;
   }
   override forward(x: Tensor): Tensor {
-    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
-    out = this.bn2.call(this.conv2.call(out));
+    const out = runChain(x, [
+      this.conv1,
+      this.bn1,
+      this.relu,
+      this.conv2,
+      this.bn2,
+    ]);
     const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(add(out, identity));
+    const sum = add(out, identity);
+    releaseIntermediate(out, x);
+    releaseIntermediate(identity, x);
+    const y = this.relu.call(sum);
+    releaseIntermediate(sum, y);
+    return y;
   }
 }
 
@@ -134,14 +144,22 @@ export class ResNet extends Module {
     }
   }
   override forward(x: Tensor): Tensor {
-    let y = this.maxpool.call(
-      this.relu.call(this.bn1.call(this.conv1.call(x))),
-    );
-    y = this.layer4.call(
-      this.layer3.call(this.layer2.call(this.layer1.call(y))),
-    );
-    y = flatten(this.avgpool.call(y), 1);
-    return this.fc.call(y);
+    const pooled = runChain(x, [
+      this.conv1,
+      this.bn1,
+      this.relu,
+      this.maxpool,
+      this.layer1,
+      this.layer2,
+      this.layer3,
+      this.layer4,
+      this.avgpool,
+    ]);
+    const flat = flatten(pooled, 1);
+    releaseIntermediate(pooled, x, flat);
+    const y = this.fc.call(flat);
+    releaseIntermediate(flat, x, y);
+    return y;
   }
 }
 

@@ -15,7 +15,7 @@ import {
   ReLU,
   Sequential,
 } from "../layers.ts";
-import { Module } from "../module.ts";
+import { Module, releaseIntermediate } from "../module.ts";
 
 /** Options of `StudentNet`. */
 export interface StudentNetOptions {
@@ -76,6 +76,11 @@ export class StudentNet extends Module {
         }]`,
       );
     }
-    return this.fc.call(flatten(this.layer1.call(x), 1));
+    const features = this.layer1.call(x);
+    const flat = flatten(features, 1);
+    releaseIntermediate(features, x, flat);
+    const y = this.fc.call(flat);
+    releaseIntermediate(flat, x, y);
+    return y;
   }
 }
