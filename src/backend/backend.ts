@@ -343,8 +343,16 @@ export interface Backend {
   conv2dBackwardFilter(x: Storage, dy: Storage, g: Conv2dGeometry): Storage;
 
   // ---- pooling -----------------------------------------------------------
-  /** Max pooling; returns the output and the argmax (flat index into each h*w plane, int32). */
-  maxPool2d(x: Storage, g: Pool2dGeometry): { y: Storage; indices: Storage };
+  /**
+   * Max pooling; returns the output and the argmax (flat index into each
+   * h*w plane, int32). With `needIndices` false (no gradient will flow) a
+   * backend may skip the argmax and return an empty `indices`.
+   */
+  maxPool2d(
+    x: Storage,
+    g: Pool2dGeometry,
+    needIndices?: boolean,
+  ): { y: Storage; indices: Storage };
   /** Routes `dy` back to the argmax positions → `[n, c, h, w]`. */
   maxPool2dBackward(dy: Storage, indices: Storage, g: Pool2dGeometry): Storage;
   /** Average pooling. */

@@ -120,7 +120,7 @@ export function maxPool2d(
 ): Tensor {
   const g = geometry("maxPool2d", x, kernelSize, options);
   const be = x.backend;
-  const r = be.maxPool2d(x.storage, g);
+  const r = be.maxPool2d(x.storage, g, x.requiresGrad);
   const y = wrap(be, r.y, [g.n, g.c, g.oh, g.ow]);
   const indices = wrap(be, r.indices, [g.n, g.c, g.oh, g.ow]);
   if (!x.requiresGrad) {

@@ -756,7 +756,26 @@ Deno.test("maxPool2d() matches the naive max pool", async (t) => {
         dxRef[pl * plane + ref.idx[q]] += dy[q];
       }
       assertClose(dx, dxRef, `${name} backward`);
+      // without the argmax (inference): the same values
+      const bare = maxPool2d(x, g, false);
+      assertClose(bare.y, ref.y, `${name} values without indices`, 0, 0);
+      assert.equal(bare.indices.length, 0);
     });
+  }
+});
+
+Deno.test("maxPool2d() keeps PyTorch's first-of-equal argmax, with and without NaN planes", () => {
+  const g = poolGeom(2, 3, 9, 10, [3, 3], { stride: [2, 2], padding: [1, 1] });
+  // few distinct values: many ties inside each window
+  const x = randn(g.n * g.c * g.h * g.w).map((v) => Math.round(v));
+  x[7] = -0;
+  x[g.h * g.w + 12] = NaN; // plane 1 takes the exact loop, the others not
+  x[2 * g.h * g.w + 3] = -Infinity;
+  for (const need of [true, false]) {
+    const { y, indices } = maxPool2d(x, g, need);
+    const ref = maxPoolNaive(x, g);
+    assertClose(y, ref.y, `values (indices ${need})`, 0, 0);
+    if (need) assert.deepEqual([...indices], [...ref.idx]);
   }
 });
 
@@ -776,6 +795,7 @@ Deno.test("maxPool2d() propagates NaN and handles -Infinity like PyTorch", () =>
     const ref = maxPoolNaive(x, g);
     assertClose(y, ref.y, "values", 0, 0);
     assert.deepEqual([...indices], [...ref.idx]);
+    assertClose(maxPool2d(x, g, false).y, ref.y, "values, no indices", 0, 0);
   }
   const allInf = new Float32Array(4).fill(-Infinity);
   const r = maxPool2d(allInf, poolGeom(1, 1, 2, 2, [2, 2]));

@@ -288,8 +288,12 @@ export class CpuBackend implements Backend {
     return wrap(conv.conv2dBackwardFilter(f32(x), f32(dy), g));
   }
 
-  maxPool2d(x: Storage, g: Pool2dGeometry): { y: Storage; indices: Storage } {
-    const r = pool.maxPool2d(f32(x), g);
+  maxPool2d(
+    x: Storage,
+    g: Pool2dGeometry,
+    needIndices = true,
+  ): { y: Storage; indices: Storage } {
+    const r = pool.maxPool2d(f32(x), g, needIndices);
     return { y: wrap(r.y), indices: wrap(r.indices) };
   }
   maxPool2dBackward(dy: Storage, indices: Storage, g: Pool2dGeometry): Storage {

@@ -8,7 +8,7 @@
  */
 
 import type { Pool2dGeometry } from "../backend.ts";
-import { f32, i32 } from "./_pool.ts";
+import { f32, f32Out, i32, i32Out } from "./_pool.ts";
 
 /**
  * Max pooling. Padding acts as `-Infinity`; a NaN in a window wins, as in
@@ -16,11 +16,14 @@ import { f32, i32 } from "./_pool.ts";
  *
  * @param x Input `[n, c, h, w]`.
  * @param g Geometry.
+ * @param needIndices Whether to compute the argmax (default true); without
+ *   it `indices` is empty and the separable path skips the index work.
  * @returns `y` `[n, c, oh, ow]` and the argmax `indices`, same shape.
  */
 export function maxPool2d(
   x: Float32Array,
   g: Pool2dGeometry,
+  needIndices = true,
 ): { y: Float32Array; indices: Int32Array } {
   const { n, c, h, w, oh, ow } = g;
   const [kh, kw] = g.kernel;
@@ -30,14 +33,24 @@ export function maxPool2d(
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
-  const y = f32(planes * ohw);
-  const indices = i32(planes * ohw);
+  const y = f32Out(planes * ohw);
   // Fast path: the common 2x2 / stride 2 / no padding window.
   const fast2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 &&
     pw === 0 && dh === 1 && dw === 1 && 2 * oh <= h && 2 * ow <= w;
   // first in-range window row/column and one past the last, per output
   const rows = maxWindows(oh, sh, ph, kh, dh, h);
   const cols = maxWindows(ow, sw, pw, kw, dw, w);
+  // Other windows without dilation: separable and branch-free (below),
+  // except on planes holding a NaN, which take the exact loop.
+  const separable = !fast2x2 && dh === 1 && dw === 1 &&
+    nonEmpty(rows) && nonEmpty(cols);
+  let indices = needIndices || !separable
+    ? i32Out(planes * ohw)
+    : new Int32Array(0);
+  const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
+  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
+  const tk = separable ? i32(h * ow) : null;
+  const tc = separable && needIndices ? i32(h * ow) : null;
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
     const yo = pl * ohw;
@@ -45,9 +58,197 @@ export function maxPool2d(
       maxPlane2x2(x, xo, y, indices, yo, oh, ow, w);
       continue;
     }
+    if (separable) {
+      let nan = 0;
+      if (tc !== null) {
+        for (let r = 0; r < h; r++) {
+          nan |= rowMax(xi, xo + r * w, tk!, tc, r * ow, cols);
+        }
+        if (nan === 0) {
+          for (let oy = 0; oy < oh; oy++) {
+            columnMax(tk!, tc, yi, indices, yo + oy * ow, ow, rows, oy, w);
+          }
+          continue;
+        }
+      } else {
+        for (let r = 0; r < h; r++) {
+          nan |= rowMaxKeys(xi, xo + r * w, tk!, r * ow, cols);
+        }
+        if (nan === 0) {
+          for (let oy = 0; oy < oh; oy++) {
+            columnMaxKeys(tk!, yi, yo + oy * ow, ow, rows, oy);
+          }
+          continue;
+        }
+        // a NaN: the exact loop needs somewhere to put its argmax
+        if (indices.length === 0) indices = i32Out(planes * ohw);
+      }
+    }
     maxPlane(x, xo, y, indices, yo, oh, ow, w, rows, cols, dh, dw);
   }
-  return { y, indices };
+  return { y, indices: needIndices ? indices : new Int32Array(0) };
+}
+
+function nonEmpty(windows: Int32Array): boolean {
+  for (let i = 0; i < windows.length; i += 2) {
+    if (windows[i] >= windows[i + 1]) return false;
+  }
+  return true;
+}
+
+// The separable max works on the float bits as int32 "keys": flipping the
+// magnitude bits of negatives (and adding one, so that -0 and +0 tie) makes
+// integer order equal float order, and an
+// integer max can use a mask instead of a branch (a compare of random data
+// mispredicts half the time). `mask = -(later > best)` keeps the first of
+// equal values, as PyTorch's scan does: rows first, then columns.
+
+/**
+ * Max (key and column) of each output column's window, for one input row.
+ * Returns 1 when the row holds a NaN (`|bits| > +Infinity's bits`): the
+ * plane then takes the exact loop, which lets a NaN win as PyTorch does.
+ */
+function rowMax(
+  xi: Int32Array,
+  ro: number,
+  tk: Int32Array,
+  tc: Int32Array,
+  to: number,
+  cols: Int32Array,
+): number {
+  const ow = cols.length >> 1;
+  let nan = 0;
+  for (let ox = 0; ox < ow; ox++) {
+    const ws = cols[2 * ox];
+    const we = cols[2 * ox + 1];
+    const b = xi[ro + ws];
+    nan |= +((b & 0x7fffffff) > 0x7f800000);
+    let m = ((b ^ ((b >> 31) & 0x7fffffff)) + ((b >> 31) & 1)) | 0;
+    let mi = ws;
+    if (we - ws === 3) {
+      // the usual full 3-wide window, unrolled
+      const v1 = xi[ro + ws + 1];
+      nan |= +((v1 & 0x7fffffff) > 0x7f800000);
+      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
+      const m1 = -(k1 > m);
+      m ^= (m ^ k1) & m1;
+      mi ^= (mi ^ (ws + 1)) & m1;
+      const v2 = xi[ro + ws + 2];
+      nan |= +((v2 & 0x7fffffff) > 0x7f800000);
+      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
+      const m2 = -(k2 > m);
+      m ^= (m ^ k2) & m2;
+      mi ^= (mi ^ (ws + 2)) & m2;
+      tk[to + ox] = m;
+      tc[to + ox] = mi;
+      continue;
+    }
+    for (let ix = ws + 1; ix < we; ix++) {
+      const v = xi[ro + ix];
+      nan |= +((v & 0x7fffffff) > 0x7f800000);
+      const kv = ((v ^ ((v >> 31) & 0x7fffffff)) + ((v >> 31) & 1)) | 0;
+      const mask = -(kv > m);
+      m ^= (m ^ kv) & mask;
+      mi ^= (mi ^ ix) & mask;
+    }
+    tk[to + ox] = m;
+    tc[to + ox] = mi;
+  }
+  return nan;
+}
+
+/** {@linkcode rowMax} without the argmax. */
+function rowMaxKeys(
+  xi: Int32Array,
+  ro: number,
+  tk: Int32Array,
+  to: number,
+  cols: Int32Array,
+): number {
+  const ow = cols.length >> 1;
+  let nan = 0;
+  for (let ox = 0; ox < ow; ox++) {
+    const ws = cols[2 * ox];
+    const we = cols[2 * ox + 1];
+    if (we - ws === 3) {
+      // the usual full 3-wide window, unrolled
+      const i = ro + ws;
+      const v0 = xi[i], v1 = xi[i + 1], v2 = xi[i + 2];
+      nan |= +((v0 & 0x7fffffff) > 0x7f800000) |
+        +((v1 & 0x7fffffff) > 0x7f800000) |
+        +((v2 & 0x7fffffff) > 0x7f800000);
+      const k0 = ((v0 ^ ((v0 >> 31) & 0x7fffffff)) + ((v0 >> 31) & 1)) | 0;
+      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
+      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
+      const m = k0 ^ ((k0 ^ k1) & -(k1 > k0));
+      tk[to + ox] = m ^ ((m ^ k2) & -(k2 > m));
+      continue;
+    }
+    let m = -0x80000000;
+    for (let ix = ws; ix < we; ix++) {
+      const v = xi[ro + ix];
+      nan |= +((v & 0x7fffffff) > 0x7f800000);
+      const kv = ((v ^ ((v >> 31) & 0x7fffffff)) + ((v >> 31) & 1)) | 0;
+      m ^= (m ^ kv) & -(kv > m);
+    }
+    tk[to + ox] = m;
+  }
+  return nan;
+}
+
+/** {@linkcode columnMax} without the argmax: row by row, contiguous. */
+function columnMaxKeys(
+  tk: Int32Array,
+  yi: Int32Array,
+  q: number,
+  ow: number,
+  rows: Int32Array,
+  oy: number,
+): void {
+  const hs = rows[2 * oy];
+  const he = rows[2 * oy + 1];
+  const first = hs * ow;
+  for (let ox = 0; ox < ow; ox++) yi[q + ox] = tk[first + ox];
+  for (let r = hs + 1; r < he; r++) {
+    const ro = r * ow;
+    for (let ox = 0; ox < ow; ox++) {
+      const kv = tk[ro + ox];
+      const m = yi[q + ox];
+      yi[q + ox] = m ^ ((m ^ kv) & -(kv > m));
+    }
+  }
+  for (let ox = 0; ox < ow; ox++) {
+    const m = yi[q + ox];
+    yi[q + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+  }
+}
+
+/** Max over each output's window rows of the row maxima; writes y and indices. */
+function columnMax(
+  tk: Int32Array,
+  tc: Int32Array,
+  yi: Int32Array,
+  indices: Int32Array,
+  q: number,
+  ow: number,
+  rows: Int32Array,
+  oy: number,
+  w: number,
+): void {
+  const hs = rows[2 * oy];
+  const he = rows[2 * oy + 1];
+  for (let ox = 0; ox < ow; ox++) {
+    let m = tk[hs * ow + ox];
+    let mi = hs * w + tc[hs * ow + ox];
+    for (let r = hs + 1; r < he; r++) {
+      const kv = tk[r * ow + ox];
+      const mask = -(kv > m);
+      m ^= (m ^ kv) & mask;
+      mi ^= (mi ^ (r * w + tc[r * ow + ox])) & mask;
+    }
+    yi[q + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+    indices[q + ox] = mi;
+  }
 }
 
 // One plane per call: small functions that V8 optimises as a whole (inner
