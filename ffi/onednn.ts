@@ -45,8 +45,6 @@ export const DNNL_BACKWARD = 128;
 export const DNNL_BACKWARD_DATA = 160;
 /** `dnnl_alg_kind_t` direct convolution. */
 export const DNNL_CONVOLUTION_DIRECT = 1;
-/** `dnnl_alg_kind_t` max pooling. */
-export const DNNL_POOLING_MAX = 511;
 /** `dnnl_alg_kind_t` ReLU. */
 export const DNNL_ELTWISE_RELU = 31;
 
@@ -171,21 +169,6 @@ export const oneDnnSymbols = {
       "buffer", // diff_dst_desc
       "buffer", // strides
       "buffer", // dilates
-      "buffer", // padding_l
-      "buffer", // padding_r
-    ],
-    result: "i32",
-  },
-  dnnl_pooling_v2_forward_desc_init: {
-    parameters: [
-      "buffer", // dnnl_pooling_v2_desc_t *pool_desc
-      "i32", // prop_kind
-      "i32", // alg_kind
-      "buffer", // src_desc
-      "buffer", // dst_desc
-      "buffer", // strides
-      "buffer", // kernel
-      "buffer", // dilation
       "buffer", // padding_l
       "buffer", // padding_r
     ],

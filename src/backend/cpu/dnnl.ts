@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Conv2dGeometry, Pool2dGeometry } from "../backend.ts";
+import type { Conv2dGeometry } from "../backend.ts";
 import {
   check,
   DNNL_ARG,
@@ -22,7 +22,6 @@ import {
   DNNL_F32,
   DNNL_FORWARD_INFERENCE,
   DNNL_FORWARD_TRAINING,
-  DNNL_POOLING_MAX,
   DNNL_QUERY,
   DNNL_TAG_A,
   DNNL_TAG_ABCD,
@@ -615,54 +614,4 @@ export function oneDnnReluGrad(
   const dx = allocF32(n);
   run(found[0], found[1], [ref, dy, dx]);
   return dx;
-}
-
-// ---- max pooling (inference) -------------------------------------------------
-
-/**
- * Max pooling without indices (nothing will need a gradient) on oneDNN, or
- * `null` to fall back.
- */
-export function oneDnnMaxPool2dInference(
-  x: Float32Array,
-  g: Pool2dGeometry,
-): Float32Array | null {
-  const k =
-    `maxPool n${g.n} c${g.c} ${g.h}x${g.w} k${g.kernel} s${g.stride} p${g.padding} d${g.dilation} o${g.oh}x${g.ow}`;
-  const found = cached(k, (lib) => {
-    const src = memDesc(lib, [g.n, g.c, g.h, g.w], DNNL_TAG_ABCD);
-    const dst = memDesc(lib, [g.n, g.c, g.oh, g.ow], DNNL_TAG_ABCD);
-    const padR = [0, 1].map((i) =>
-      (([g.oh, g.ow][i] - 1) * g.stride[i] +
-        (g.kernel[i] - 1) * g.dilation[i] + 1) - [g.h, g.w][i] - g.padding[i]
-    );
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    check(
-      lib.symbols.dnnl_pooling_v2_forward_desc_init(
-        desc,
-        DNNL_FORWARD_INFERENCE,
-        DNNL_POOLING_MAX,
-        src,
-        dst,
-        dims(g.stride),
-        dims(g.kernel),
-        dims([g.dilation[0] - 1, g.dilation[1] - 1]),
-        dims(g.padding),
-        dims(padR),
-      ),
-      "max-pooling descriptor",
-    );
-    const pd = primitiveDesc(lib, desc, null);
-    if (pd === null) return null;
-    const p = plainPrimitive(lib, pd, [
-      [DNNL_ARG.src, src, false],
-      [DNNL_ARG.dst, dst, true],
-    ]);
-    lib.symbols.dnnl_primitive_desc_destroy(pd);
-    return p;
-  });
-  if (found === null) return null;
-  const y = allocF32(g.n * g.c * g.oh * g.ow);
-  run(found[0], found[1], [x, y]);
-  return y;
 }
