@@ -26,7 +26,13 @@ import * as pool from "./pool.ts";
 import * as bn from "./batch_norm.ts";
 import * as sm from "./softmax.ts";
 import * as opt from "./optim.ts";
-import { f32 as allocF32, i32 as allocI32, recycle } from "./_pool.ts";
+import {
+  f32 as allocF32,
+  f32Out as allocF32Out,
+  i32 as allocI32,
+  i32Out as allocI32Out,
+  recycle,
+} from "./_pool.ts";
 
 /** CPU storage: a typed array and its dtype. */
 export class CpuStorage implements Storage {
@@ -60,7 +66,12 @@ export class CpuBackend implements Backend {
     return wrap(dtype === "int32" ? allocI32(n) : allocF32(n));
   }
   upload(data: TypedArray): Storage {
-    return wrap(data.slice());
+    // a pooled array: each step's batch reuses the last one's
+    const a = data instanceof Int32Array
+      ? allocI32Out(data.length)
+      : allocF32Out(data.length);
+    a.set(data);
+    return wrap(a);
   }
   download(s: Storage): TypedArray {
     return arr(s).slice();
