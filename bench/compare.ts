@@ -4,7 +4,11 @@
  * `<workload> kdeno=<x> pytorch=<y> ratio=<kdeno/pytorch>` (throughputs,
  * higher is better) and writes bench/results/compare.json.
  *
- * Usage: deno task compare [--quick] [--only substring]
+ * The KD-epoch rows run bench/kd_epoch.ts and bench/kd_epoch_torch.py as
+ * separate processes (one tutorial KD epoch on the bundled data at 224,
+ * data loading included), so each side's peak resident memory is its own.
+ *
+ * Usage: deno task compare [--quick] [--only substring] [--kd-max N]
  */
 import { parseArgs } from "node:util";
 import {
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     only: { type: "string" },
     python: { type: "string", default: "/usr/bin/python3" },
+    "kd-max": { type: "string" },
   },
 });
 const minTime = values.quick ? 1 : 4;
@@ -187,6 +192,97 @@ for (const w of workloads) {
     ratio,
   });
 }
+// ---- the KD epoch: whole processes, data loading included ------------------
+
+interface EpochRun {
+  first: number;
+  last: number;
+  peakRssMb: number;
+  images: number;
+}
+
+async function runEpoch(
+  cmd: string,
+  args: string[],
+): Promise<EpochRun | null> {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop();
+    if (!out.success || !text) {
+      console.error(new TextDecoder().decode(out.stderr));
+      return null;
+    }
+    return JSON.parse(text);
+  } catch (e) {
+    console.error(`${cmd} not run: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+const kdName = "KD epoch 224 b32, data included";
+if (!values.only || kdName.includes(values.only)) {
+  const max = values["kd-max"] ? ["--max", values["kd-max"]] : [];
+  const torchKd = await runEpoch(values.python!, [
+    "bench/kd_epoch_torch.py",
+    ...max,
+  ]);
+  const kd = await runEpoch(Deno.execPath(), [
+    "run",
+    "-A",
+    "bench/kd_epoch.ts",
+    ...max,
+  ]);
+  // epoch 3 with the teacher-output cache (and decoded images) warm; the
+  // first epoch fills it for one flip state of each image, the second for
+  // most of the rest
+  const cached = await runEpoch(Deno.execPath(), [
+    "run",
+    "-A",
+    "bench/kd_epoch.ts",
+    "--cache",
+    "--epochs",
+    "3",
+    ...max,
+  ]);
+  const emit = (
+    workload: string,
+    unit: string,
+    k: number | undefined,
+    p: number | undefined,
+  ) => {
+    const ratio = k !== undefined && p ? k / p : null;
+    console.log(
+      `${workload} kdeno=${k?.toFixed(2) ?? "n/a"} pytorch=${
+        p?.toFixed(2) ?? "n/a"
+      } ratio=${ratio?.toFixed(3) ?? "n/a"} (${unit})`,
+    );
+    rows.push({
+      workload,
+      unit,
+      kdeno: k ?? null,
+      pytorch: p ?? null,
+      ratio,
+    });
+  };
+  emit(kdName, "img/s", kd?.first, torchKd?.first);
+  emit(
+    "KD epoch, teacher-output cache warm (PyTorch uncached)",
+    "img/s",
+    cached?.last,
+    torchKd?.first,
+  );
+  emit(
+    "KD epoch peak resident memory",
+    "MB, lower is better",
+    kd?.peakRssMb,
+    torchKd?.peakRssMb,
+  );
+}
+
 await Deno.mkdir("bench/results", { recursive: true });
 const path = "bench/results/compare.json";
 const tmp = `${path}.tmp`;
