@@ -34,13 +34,7 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
       for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]);
       break;
     case "relu":
-      // branch-free ((v + |v|) / 2): with random signs a branch mispredicts
-      // half the time (4x slower); NaN stays NaN and -0 becomes +0. Only
-      // -Infinity needs a branch (-inf + inf is NaN), and it never mispredicts
-      for (let i = 0; i < n; i++) {
-        const v = x[i];
-        y[i] = v === -Infinity ? 0 : (v + Math.abs(v)) * 0.5;
-      }
+      reluBits(x, y);
       break;
     case "sigmoid":
       for (let i = 0; i < n; i++) {
@@ -72,6 +66,25 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
       throw new Error(`unknown unary op ${op satisfies never}`);
   }
   return y;
+}
+
+/**
+ * ReLU on the float bits, branch-free (a compare of random signs mispredicts
+ * half the time): a set sign bit clears the element, except in a NaN, which
+ * stays NaN; -0 and -Infinity become +0.
+ */
+function reluBits(x: TypedArray, y: Float32Array): void {
+  if (!(x instanceof Float32Array)) {
+    for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    return;
+  }
+  const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
+  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
+  for (let i = 0; i < xi.length; i++) {
+    const b = xi[i];
+    const nan = -((b & 0x7fffffff) > 0x7f800000);
+    yi[i] = b & ~((b >> 31) & ~nan);
+  }
 }
 
 type Fn2 = (a: number, b: number) => number;
