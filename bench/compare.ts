@@ -8,7 +8,11 @@
  * separate processes (one tutorial KD epoch on the bundled data at 224,
  * data loading included), so each side's peak resident memory is its own.
  *
+ * Each workload is measured in rounds (PyTorch, then kdeno; 3 by default)
+ * and the median of the per-round ratios is reported.
+ *
  * Usage: deno task compare [--quick] [--only substring] [--kd-max N]
+ *   [--rounds N]
  */
 import { parseArgs } from "node:util";
 import {
@@ -24,6 +28,8 @@ import {
 } from "../mod.ts";
 import { gemmBackend, sgemm } from "../src/backend/cpu/gemm.ts";
 
+import { oneDnn, oneDnnError } from "../ffi/onednn.ts";
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -31,8 +37,10 @@ const { values } = parseArgs({
     only: { type: "string" },
     python: { type: "string", default: "/usr/bin/python3" },
     "kd-max": { type: "string" },
+    rounds: { type: "string", default: "3" },
   },
 });
+const rounds = Math.max(1, Number(values.rounds));
 const minTime = values.quick ? 1 : 4;
 
 interface Workload {
@@ -171,18 +179,44 @@ async function runTorch(
   }
 }
 
-console.log(`kdeno GEMM backend: ${gemmBackend()}; PyTorch with 2 threads`);
+const dnnl = oneDnn();
+console.log(
+  `kdeno GEMM backend: ${gemmBackend()}; convolutions: ${
+    dnnl ? `oneDNN ${dnnl.version}` : `TypeScript (${oneDnnError()})`
+  }; PyTorch with 2 threads`,
+);
 const rows: Record<string, unknown>[] = [];
 // PyTorch first (one process, all workloads), then kdeno, so they never overlap
-const torch = await runTorch(workloads);
+// The machine is shared and its speed drifts over minutes, so each workload
+// is measured in rounds, PyTorch then kdeno, and the median of the per-round
+// ratios is reported (with the median throughputs).
+const median = (v: number[]) => {
+  const a = [...v].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+};
 for (const w of workloads) {
-  const k = runKdeno(w);
-  const p = torch?.[w.name];
-  const ratio = p ? k / p : null;
+  const ks: number[] = [];
+  const ps: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const p = (await runTorch([w]))?.[w.name];
+    const k = runKdeno(w);
+    ks.push(k);
+    if (p) {
+      ps.push(p);
+      ratios.push(k / p);
+    }
+  }
+  const k = median(ks);
+  const p = ps.length ? median(ps) : undefined;
+  const ratio = ratios.length ? median(ratios) : null;
   console.log(
     `${w.name} kdeno=${k.toFixed(2)} pytorch=${p?.toFixed(2) ?? "n/a"} ratio=${
       ratio?.toFixed(3) ?? "n/a"
-    } (${w.unit})`,
+    } (${w.unit}; ratios per round ${
+      ratios.map((x) => x.toFixed(2)).join(" ")
+    })`,
   );
   rows.push({
     workload: w.name,
@@ -190,6 +224,7 @@ for (const w of workloads) {
     kdeno: k,
     pytorch: p ?? null,
     ratio,
+    roundRatios: ratios,
   });
 }
 // ---- the KD epoch: whole processes, data loading included ------------------
