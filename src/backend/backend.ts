@@ -411,6 +411,18 @@ export interface Backend {
     hw: number,
     eps: number,
   ): Storage;
+  /** Optional: batch norm with fixed statistics, then ReLU, in one pass. */
+  batchNormEvalRelu?(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage,
+    runningVar: Storage,
+    n: number,
+    c: number,
+    hw: number,
+    eps: number,
+  ): Storage;
   /** Gradients of training-mode batch norm: `dx`, `dweight` `[c]`, `dbias` `[c]`. */
   batchNormBackward(
     x: Storage,

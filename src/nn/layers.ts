@@ -13,7 +13,13 @@ import { adaptiveAvgPool2d, avgPool2d, maxPool2d } from "../ops/pool.ts";
 import { dropout, full, zeros } from "../ops/creation.ts";
 import { relu } from "../ops/elementwise.ts";
 import { flatten } from "../ops/shape.ts";
-import { Buffer, Module, Parameter, runChain } from "./module.ts";
+import {
+  Buffer,
+  inferenceShortcutsAllowed,
+  Module,
+  Parameter,
+  releaseIntermediate,
+} from "./module.ts";
 import { fans, kaimingUniform_, ones_, uniform_, zeros_ } from "./init.ts";
 
 /** PyTorch's default Linear/Conv init: kaiming_uniform(a=√5), bias U(±1/√fanIn). */
@@ -181,6 +187,20 @@ export class BatchNorm2d extends Module {
       : null;
   }
   override forward(x: Tensor): Tensor {
+    return this.#run(x, false);
+  }
+  /**
+   * `relu(forward(x))` in one pass where the backend can (eval mode without
+   * gradients); used by `Sequential` for a BatchNorm2d → ReLU pair when no
+   * forward hook could observe the step in between.
+   *
+   * @param x Input.
+   * @returns The normalised input after ReLU.
+   */
+  forwardRelu(x: Tensor): Tensor {
+    return this.#run(x, true);
+  }
+  #run(x: Tensor, relu: boolean): Tensor {
     let momentum = this.momentum ?? 0;
     const useBatch = this.training || !this.runningMean;
     if (this.training && this.numBatchesTracked) {
@@ -203,6 +223,7 @@ export class BatchNorm2d extends Module {
         training: useBatch,
         momentum,
         eps: this.eps,
+        relu,
       },
     );
   }
@@ -328,6 +349,37 @@ export class Identity extends Module {
   override forward(x: Tensor): Tensor {
     return x;
   }
+}
+
+/**
+ * Runs `modules` in order on `x`. Under `noGrad` with no forward hook
+ * registered, each intermediate is freed once consumed (see
+ * `releaseIntermediate`), and a `BatchNorm2d` in evaluation mode followed by
+ * a `ReLU` runs as one pass (`batchNorm(..., { relu: true })`). `x` itself
+ * stays.
+ *
+ * @param x Input.
+ * @param modules The layers.
+ * @returns The last layer's output.
+ */
+export function runChain(x: Tensor, modules: readonly Module[]): Tensor {
+  let y = x;
+  for (let i = 0; i < modules.length; i++) {
+    const m = modules[i];
+    let next: Tensor;
+    if (
+      inferenceShortcutsAllowed() && m.constructor === BatchNorm2d &&
+      modules[i + 1]?.constructor === ReLU
+    ) {
+      next = (m as BatchNorm2d).forwardRelu(y);
+      i++;
+    } else {
+      next = m.call(y);
+    }
+    if (y !== x) releaseIntermediate(y, x, next);
+    y = next;
+  }
+  return y;
 }
 
 /** Runs modules in order, as `torch.nn.Sequential` (children named 0, 1, ...). */

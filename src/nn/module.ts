@@ -94,29 +94,20 @@ let activeHooks = 0;
  * @param others Tensors that must stay.
  */
 export function releaseIntermediate(t: Tensor, ...others: Tensor[]): void {
-  if (
-    activeHooks === 0 && !isGradEnabled() && !t.kept && !others.includes(t)
-  ) {
+  if (inferenceShortcutsAllowed() && !t.kept && !others.includes(t)) {
     t.dispose();
   }
 }
 
 /**
- * Runs `modules` in order on `x`, releasing each intermediate (see
- * {@linkcode releaseIntermediate}); `x` itself stays.
+ * Whether layers may be fused and intermediates freed early: gradients are
+ * off and no forward hook is registered anywhere (a hook expects to see each
+ * layer's own output, and may keep it).
  *
- * @param x Input.
- * @param modules The layers.
- * @returns The last layer's output.
+ * @returns Whether inference shortcuts are allowed now.
  */
-export function runChain(x: Tensor, modules: Iterable<Module>): Tensor {
-  let y = x;
-  for (const m of modules) {
-    const next = m.call(y);
-    if (y !== x) releaseIntermediate(y, x, next);
-    y = next;
-  }
-  return y;
+export function inferenceShortcutsAllowed(): boolean {
+  return activeHooks === 0 && !isGradEnabled();
 }
 
 /**

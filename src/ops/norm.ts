@@ -8,7 +8,7 @@ import { isGradEnabled, record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { backendOf, requireFloat, sizeOf, wrap } from "./_util.ts";
-import { add, mul, rsqrt, sub } from "./elementwise.ts";
+import { add, mul, relu, rsqrt, sub } from "./elementwise.ts";
 import { reshape } from "./shape.ts";
 
 /** Options of `batchNorm`. */
@@ -23,6 +23,12 @@ export interface BatchNormOptions {
   momentum?: number;
   /** Added to the variance (default 1e-5). */
   eps?: number;
+  /**
+   * Apply a ReLU to the result (default false). In eval mode without
+   * gradients the CPU backend applies it as the output is written, with no
+   * pass of its own; otherwise it is an ordinary `relu` after the norm.
+   */
+  relu?: boolean;
 }
 
 /**
@@ -41,6 +47,48 @@ export function batchNorm(
   runningMean: Tensor | null,
   runningVar: Tensor | null,
   options: BatchNormOptions = {},
+): Tensor {
+  if (!options.relu) return batchNormCore(x, runningMean, runningVar, options);
+  const be = x.backend;
+  const weight = options.weight ?? null;
+  const bias = options.bias ?? null;
+  const needGrad = isGradEnabled() &&
+    [x, weight, bias].some((t) => t?.requiresGrad);
+  if (
+    !options.training && !needGrad && be.batchNormEvalRelu && runningMean &&
+    runningVar && x.ndim >= 2
+  ) {
+    // shapes, dtypes and devices checked as for any batch norm
+    batchNormCore(x, runningMean, runningVar, options, true);
+    const [n, c] = x.shape;
+    return wrap(
+      be,
+      be.batchNormEvalRelu(
+        x.storage,
+        weight?.storage ?? null,
+        bias?.storage ?? null,
+        runningMean.storage,
+        runningVar.storage,
+        n,
+        c,
+        sizeOf(x.shape.slice(2)),
+        options.eps ?? 1e-5,
+      ),
+      x.shape,
+    );
+  }
+  const y = batchNormCore(x, runningMean, runningVar, options);
+  const r = relu(y);
+  if (!needGrad) y.dispose();
+  return r;
+}
+
+function batchNormCore(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions,
+  validateOnly = false,
 ): Tensor {
   requireFloat("batchNorm", x);
   const weight = options.weight ?? null;
@@ -78,6 +126,7 @@ export function batchNorm(
     x,
     ...[weight, bias, runningMean, runningVar].filter((t): t is Tensor => !!t),
   );
+  if (validateOnly) return x;
   if (training) {
     if (n * hw <= 1) {
       throw new ShapeError(

@@ -163,3 +163,39 @@ function assertNear(a: ArrayLike<number>, b: ArrayLike<number>): void {
     assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `${i}`);
   }
 }
+
+Deno.test("BatchNorm2d → ReLU runs as one pass in inference and equals the two layers", () => {
+  manualSeed(5);
+  const seq = new nn.Sequential(
+    new nn.Conv2d(3, 8, 3, { padding: 1 }),
+    new nn.BatchNorm2d(8),
+    new nn.ReLU(),
+  );
+  // non-trivial statistics
+  seq.train();
+  seq.call(randn([4, 3, 8, 8]).mul(3).add(1));
+  seq.eval();
+  const xs = randn([2, 3, 8, 8]).data() as Float32Array;
+  xs[5] = NaN;
+  const x = tensor(Array.from(xs), { shape: [2, 3, 8, 8] });
+  const fused = noGrad(() => seq.call(x)).data() as Float32Array;
+  // a hook turns the shortcut off: layer by layer
+  const h = seq[2].registerForwardHook(() => {});
+  const plain = noGrad(() => seq.call(x)).data() as Float32Array;
+  h.remove();
+  assert.equal(fused.length, plain.length);
+  let nans = 0;
+  for (let i = 0; i < fused.length; i++) {
+    if (Number.isNaN(plain[i])) {
+      nans++;
+      assert.ok(Number.isNaN(fused[i]), `NaN lost at ${i}`);
+    } else {
+      assert.ok(Math.abs(fused[i] - plain[i]) <= 1e-6, `${i}`);
+      assert.ok(fused[i] >= 0 && !Object.is(fused[i], -0), `${i}`);
+    }
+  }
+  assert.ok(nans > 0, "the NaN reached the output");
+  // with gradients the layers run one by one and backward works
+  const y = seq.call(x.detach().requiresGrad_(true));
+  assert.ok(y.gradNode !== null);
+});

@@ -1,4 +1,5 @@
-import { nn } from "../../mod.ts";
+import assert from "node:assert/strict";
+import { manualSeed, nn, noGrad, ones, randn, zeros } from "../../mod.ts";
 import {
   goldenSuite,
   loadGolden,
@@ -23,4 +24,34 @@ goldenSuite(golden, {
         bias: optionalInput(i, "bias"),
       },
     ),
+});
+
+Deno.test("batchNorm(..., { relu: true }) equals relu(batchNorm(...)) in every mode, with gradients", () => {
+  manualSeed(7);
+  const x = randn([3, 4, 5, 5]);
+  const w = randn([4]);
+  const b = randn([4]);
+  for (const training of [true, false]) {
+    for (const grad of [true, false]) {
+      const run = (relu: boolean) => {
+        const xx = x.detach().requiresGrad_(grad);
+        const rm = zeros([4]);
+        const rv = ones([4]);
+        const f = () =>
+          F.batchNorm(xx, rm, rv, { weight: w, bias: b, training, relu });
+        let y = grad ? f() : noGrad(f);
+        if (!relu) y = y.relu();
+        if (grad) y.mul(y).sum().backward();
+        return { y: y.data(), g: grad ? xx.grad!.data() : null };
+      };
+      const [a, c] = [run(true), run(false)];
+      const what = `training ${training}, gradients ${grad}`;
+      for (let i = 0; i < a.y.length; i++) {
+        assert.ok(Math.abs(a.y[i] - c.y[i]) <= 1e-6, `${what}: y[${i}]`);
+        if (a.g && c.g) {
+          assert.ok(Math.abs(a.g[i] - c.g[i]) <= 1e-5, `${what}: grad[${i}]`);
+        }
+      }
+    }
+  }
 });

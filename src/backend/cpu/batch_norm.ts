@@ -7,7 +7,7 @@
  * @module
  */
 
-import { f32 } from "./_pool.ts";
+import { f32, f32Out } from "./_pool.ts";
 
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
@@ -39,7 +39,7 @@ export function batchNormTrain(
   momentum: number,
   eps: number,
 ): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
-  const y = f32(n * c * hw);
+  const y = f32Out(n * c * hw);
   const mean = f32(c);
   const invStd = f32(c);
   const count = n * hw;
@@ -82,6 +82,7 @@ export function batchNormTrain(
  * @param c Channels.
  * @param hw Spatial size.
  * @param eps Added to the variance.
+ * @param relu Apply a ReLU to the output as it is written (default false).
  * @returns `y` `[n, c, hw]`.
  */
 export function batchNormEval(
@@ -94,18 +95,33 @@ export function batchNormEval(
   c: number,
   hw: number,
   eps: number,
+  relu = false,
 ): Float32Array {
-  const y = f32(n * c * hw);
+  const y = f32Out(n * c * hw);
+  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
   const chw = c * hw;
   for (let ch = 0; ch < c; ch++) {
     const inv = 1 / Math.sqrt(runningVar[ch] + eps);
     const scale = inv * (weight ? weight[ch] : 1);
     const shift = (bias ? bias[ch] : 0) - runningMean[ch] * scale;
     for (let b = 0; b < n; b++) {
-      affineRange(x, y, b * chw + ch * hw, hw, scale, shift);
+      const o = b * chw + ch * hw;
+      affineRange(x, y, o, hw, scale, shift);
+      // the plane is still in cache: the ReLU costs little here
+      if (relu) reluBitsRange(yi, o, hw);
     }
   }
   return y;
+}
+
+/** ReLU in place on float bits (see the CPU `relu`): NaN stays NaN. */
+function reluBitsRange(yi: Int32Array, o: number, len: number): void {
+  const end = o + len;
+  for (let i = o; i < end; i++) {
+    const b = yi[i];
+    const nan = -((b & 0x7fffffff) > 0x7f800000);
+    yi[i] = b & ~((b >> 31) & ~nan);
+  }
 }
 
 /**
@@ -132,7 +148,7 @@ export function batchNormBackward(
   c: number,
   hw: number,
 ): { dx: Float32Array; dweight: Float32Array; dbias: Float32Array } {
-  const dx = f32(n * c * hw);
+  const dx = f32Out(n * c * hw);
   const dweight = f32(c);
   const dbias = f32(c);
   const count = n * hw;

@@ -390,6 +390,32 @@ export class CpuBackend implements Backend {
       ),
     );
   }
+  batchNormEvalRelu(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage,
+    runningVar: Storage,
+    n: number,
+    c: number,
+    hw: number,
+    eps: number,
+  ): Storage {
+    return wrap(
+      bn.batchNormEval(
+        f32(x),
+        weight ? f32(weight) : null,
+        bias ? f32(bias) : null,
+        f32(runningMean),
+        f32(runningVar),
+        n,
+        c,
+        hw,
+        eps,
+        true,
+      ),
+    );
+  }
   batchNormBackward(
     x: Storage,
     dy: Storage,

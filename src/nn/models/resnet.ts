@@ -17,9 +17,10 @@ import {
   Linear,
   MaxPool2d,
   ReLU,
+  runChain,
   Sequential,
 } from "../layers.ts";
-import { Module, releaseIntermediate, runChain } from "../module.ts";
+import { Module, releaseIntermediate } from "../module.ts";
 import { loadPretrained, loadWeightsSync } from "../../io/weights.ts";
 
 /** torchvision's `BasicBlock`: two 3×3 convolutions and a shortcut. */
