@@ -765,17 +765,23 @@ Deno.test("maxPool2d() matches the naive max pool", async (t) => {
 });
 
 Deno.test("maxPool2d() keeps PyTorch's first-of-equal argmax, with and without NaN planes", () => {
-  const g = poolGeom(2, 3, 9, 10, [3, 3], { stride: [2, 2], padding: [1, 1] });
-  // few distinct values: many ties inside each window
-  const x = randn(g.n * g.c * g.h * g.w).map((v) => Math.round(v));
-  x[7] = -0;
-  x[g.h * g.w + 12] = NaN; // plane 1 takes the exact loop, the others not
-  x[2 * g.h * g.w + 3] = -Infinity;
-  for (const need of [true, false]) {
-    const { y, indices } = maxPool2d(x, g, need);
-    const ref = maxPoolNaive(x, g);
-    assertClose(y, ref.y, `values (indices ${need})`, 0, 0);
-    if (need) assert.deepEqual([...indices], [...ref.idx]);
+  for (
+    const g of [
+      poolGeom(2, 3, 9, 10, [3, 3], { stride: [2, 2], padding: [1, 1] }),
+      poolGeom(2, 3, 8, 10, [2, 2]),
+    ]
+  ) {
+    // few distinct values: many ties inside each window
+    const x = randn(g.n * g.c * g.h * g.w).map((v) => Math.round(v));
+    x[7] = -0;
+    x[g.h * g.w + 12] = NaN; // plane 1 takes the exact loop, the others not
+    x[2 * g.h * g.w + 3] = -Infinity;
+    for (const need of [true, false]) {
+      const { y, indices } = maxPool2d(x, g, need);
+      const ref = maxPoolNaive(x, g);
+      assertClose(y, ref.y, `values (indices ${need})`, 0, 0);
+      if (need) assert.deepEqual([...indices], [...ref.idx]);
+    }
   }
 });
 

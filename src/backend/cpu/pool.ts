@@ -55,7 +55,9 @@ export function maxPool2d(
     const xo = pl * hw;
     const yo = pl * ohw;
     if (fast2x2) {
-      maxPlane2x2(x, xo, y, indices, yo, oh, ow, w);
+      if (maxPlane2x2Keys(xi, xo, yi, indices, yo, oh, ow, w) !== 0) {
+        maxPlane2x2(x, xo, y, indices, yo, oh, ow, w); // a NaN: exact loop
+      }
       continue;
     }
     if (separable) {
@@ -254,6 +256,58 @@ function columnMax(
 // One plane per call: small functions that V8 optimises as a whole (inner
 // loops of one long call ran in on-stack-replaced code that fell back to the
 // interpreter at every loop exit).
+
+/**
+ * The 2x2 / stride 2 window on int32 keys (see below), branch-free; returns
+ * 1 without finishing when the plane holds a NaN.
+ */
+function maxPlane2x2Keys(
+  xi: Int32Array,
+  xo: number,
+  yi: Int32Array,
+  indices: Int32Array,
+  yo: number,
+  oh: number,
+  ow: number,
+  w: number,
+): number {
+  for (let oy = 0; oy < oh; oy++) {
+    const r0 = 2 * oy * w;
+    const r1 = r0 + w;
+    const q0 = yo + oy * ow;
+    let nan = 0;
+    for (let ox = 0; ox < ow; ox++) {
+      const i0 = r0 + 2 * ox;
+      const i2 = r1 + 2 * ox;
+      const v0 = xi[xo + i0], v1 = xi[xo + i0 + 1];
+      const v2 = xi[xo + i2], v3 = xi[xo + i2 + 1];
+      nan |= +((v0 & 0x7fffffff) > 0x7f800000) |
+        +((v1 & 0x7fffffff) > 0x7f800000) |
+        +((v2 & 0x7fffffff) > 0x7f800000) |
+        +((v3 & 0x7fffffff) > 0x7f800000);
+      const k0 = ((v0 ^ ((v0 >> 31) & 0x7fffffff)) + ((v0 >> 31) & 1)) | 0;
+      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
+      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
+      const k3 = ((v3 ^ ((v3 >> 31) & 0x7fffffff)) + ((v3 >> 31) & 1)) | 0;
+      // scan order i0, i0 + 1, i2, i2 + 1; a later value must be greater
+      let m = k0;
+      let mi = i0;
+      let mask = -(k1 > m);
+      m ^= (m ^ k1) & mask;
+      mi ^= (mi ^ (i0 + 1)) & mask;
+      mask = -(k2 > m);
+      m ^= (m ^ k2) & mask;
+      mi ^= (mi ^ i2) & mask;
+      mask = -(k3 > m);
+      m ^= (m ^ k3) & mask;
+      mi ^= (mi ^ (i2 + 1)) & mask;
+      yi[q0 + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+      indices[q0 + ox] = mi;
+    }
+    if (nan !== 0) return 1;
+  }
+  return 0;
+}
 
 function maxPlane2x2(
   x: Float32Array,
