@@ -718,11 +718,22 @@ Compute ratio teacher/student: ${
   (teacherCost.latencyMs / studentCost.latencyMs).toFixed(1)
 }× lower latency at batch 1.
 `;
-await Deno.writeTextFile(
+/** Writes a file whole or not at all: a temporary file, then a rename. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+await writeAtomic(
   join(outDir, "results.json"),
   JSON.stringify(results, null, 2) + "\n",
 );
-await Deno.writeTextFile(join(outDir, "results.md"), md);
+await writeAtomic(join(outDir, "results.md"), md);
 
 // ---- the report page ---------------------------------------------------------------
 
