@@ -411,6 +411,22 @@ export interface Backend {
     hw: number,
     eps: number,
   ): Storage;
+  /**
+   * Optional: training-mode batch norm (as `batchNormTrain`) whose `y` is
+   * passed through a ReLU as it is written.
+   */
+  batchNormTrainRelu?(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage | null,
+    runningVar: Storage | null,
+    n: number,
+    c: number,
+    hw: number,
+    momentum: number,
+    eps: number,
+  ): { y: Storage; mean: Storage; invStd: Storage };
   /** Optional: batch norm with fixed statistics, then ReLU, in one pass. */
   batchNormEvalRelu?(
     x: Storage,

@@ -15,8 +15,8 @@ import { relu } from "../ops/elementwise.ts";
 import { flatten } from "../ops/shape.ts";
 import {
   Buffer,
-  inferenceShortcutsAllowed,
   Module,
+  noForwardHooks,
   Parameter,
   releaseIntermediate,
 } from "./module.ts";
@@ -190,9 +190,9 @@ export class BatchNorm2d extends Module {
     return this.#run(x, false);
   }
   /**
-   * `relu(forward(x))` in one pass where the backend can (eval mode without
-   * gradients); used by `Sequential` for a BatchNorm2d → ReLU pair when no
-   * forward hook could observe the step in between.
+   * `relu(forward(x))` as one kernel where the backend has one; used by
+   * `Sequential` for a BatchNorm2d → ReLU pair when no forward hook could
+   * observe the step in between.
    *
    * @param x Input.
    * @returns The normalised input after ReLU.
@@ -352,11 +352,11 @@ export class Identity extends Module {
 }
 
 /**
- * Runs `modules` in order on `x`. Under `noGrad` with no forward hook
- * registered, each intermediate is freed once consumed (see
- * `releaseIntermediate`), and a `BatchNorm2d` in evaluation mode followed by
- * a `ReLU` runs as one pass (`batchNorm(..., { relu: true })`). `x` itself
- * stays.
+ * Runs `modules` in order on `x`. With no forward hook registered, a
+ * `BatchNorm2d` followed by a `ReLU` runs as one kernel
+ * (`batchNorm(..., { relu: true })`: one pass in inference, one graph node in
+ * training), and under `noGrad` each intermediate is freed once consumed (see
+ * `releaseIntermediate`). `x` itself stays.
  *
  * @param x Input.
  * @param modules The layers.
@@ -368,7 +368,7 @@ export function runChain(x: Tensor, modules: readonly Module[]): Tensor {
     const m = modules[i];
     let next: Tensor;
     if (
-      inferenceShortcutsAllowed() && m.constructor === BatchNorm2d &&
+      noForwardHooks() && m.constructor === BatchNorm2d &&
       modules[i + 1]?.constructor === ReLU
     ) {
       next = (m as BatchNorm2d).forwardRelu(y);

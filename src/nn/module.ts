@@ -111,6 +111,16 @@ export function inferenceShortcutsAllowed(): boolean {
 }
 
 /**
+ * Whether no forward hook is registered anywhere: then layers may be fused
+ * (a hook expects to see each layer's own output).
+ *
+ * @returns True when no hook is registered.
+ */
+export function noForwardHooks(): boolean {
+  return activeHooks === 0;
+}
+
+/**
  * The base class of layers and models. Subclasses assign parameters (made
  * with `Parameter`), buffers (`Buffer`) and child modules to properties, and
  * implement `forward`. Call a module with `module.call(x)` so forward hooks

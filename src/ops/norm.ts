@@ -77,10 +77,90 @@ export function batchNorm(
       x.shape,
     );
   }
+  if (options.training && be.batchNormTrainRelu && x.ndim >= 2) {
+    batchNormCore(x, runningMean, runningVar, options, true);
+    return batchNormTrainRelu(x, runningMean, runningVar, options, needGrad);
+  }
   const y = batchNormCore(x, runningMean, runningVar, options);
   const r = relu(y);
   if (!needGrad) y.dispose();
   return r;
+}
+
+/**
+ * Training-mode batch norm and ReLU as one kernel and one graph node: the
+ * ReLU's output is all the backward pass needs besides the input (the
+ * gradient is masked by it, then goes through batch norm's backward), so the
+ * batch norm's own output is never stored.
+ */
+function batchNormTrainRelu(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions,
+  needGrad: boolean,
+): Tensor {
+  const be = x.backend;
+  const weight = options.weight ?? null;
+  const bias = options.bias ?? null;
+  const [n, c] = x.shape;
+  const hw = sizeOf(x.shape.slice(2));
+  if (n * hw <= 1) {
+    throw new ShapeError(
+      `Cannot batchNorm in training mode: input of shape ${
+        fmtShape(x.shape)
+      } has 1 value per channel`,
+    );
+  }
+  const r = be.batchNormTrainRelu!(
+    x.storage,
+    weight?.storage ?? null,
+    bias?.storage ?? null,
+    runningMean?.storage ?? null,
+    runningVar?.storage ?? null,
+    n,
+    c,
+    hw,
+    options.momentum ?? 0.1,
+    options.eps ?? 1e-5,
+  );
+  const y = wrap(be, r.y, x.shape);
+  const mean = wrap(be, r.mean, [c]);
+  const invStd = wrap(be, r.invStd, [c]);
+  if (!needGrad) {
+    mean.dispose();
+    invStd.dispose();
+    return y;
+  }
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const strides = x.shape.map((_, i) => sizeOf(x.shape.slice(i + 1)));
+  return record(y, inputs, "batchNormRelu", (dy) => {
+    const masked = be.binary(
+      "reluGrad",
+      dy.storage,
+      strides,
+      y.storage,
+      strides,
+      x.shape,
+    );
+    const g = be.batchNormBackward(
+      x.storage,
+      masked,
+      weight?.storage ?? null,
+      mean.storage,
+      invStd.storage,
+      n,
+      c,
+      hw,
+    );
+    be.free(masked);
+    const out: (Tensor | null)[] = [wrap(be, g.dx, x.shape)];
+    if (weight) out.push(wrap(be, g.dweight, [c]));
+    else be.free(g.dweight);
+    if (bias) out.push(wrap(be, g.dbias, [c]));
+    else be.free(g.dbias);
+    return out;
+  });
 }
 
 function batchNormCore(

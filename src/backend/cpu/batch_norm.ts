@@ -25,6 +25,7 @@ import { f32, f32Out } from "./_pool.ts";
  * @param hw Spatial size.
  * @param momentum Running-average factor.
  * @param eps Added to the variance.
+ * @param relu Apply a ReLU to `y` as it is written (default false).
  * @returns `y` `[n, c, hw]`, the batch `mean` `[c]` and `invStd` `[c]`.
  */
 export function batchNormTrain(
@@ -38,8 +39,10 @@ export function batchNormTrain(
   hw: number,
   momentum: number,
   eps: number,
+  relu = false,
 ): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
   const y = f32Out(n * c * hw);
+  const yi = relu ? new Int32Array(y.buffer, y.byteOffset, y.length) : null;
   const mean = f32(c);
   const invStd = f32(c);
   const count = n * hw;
@@ -57,7 +60,9 @@ export function batchNormTrain(
     const scale = inv * (weight ? weight[ch] : 1);
     const shift = (bias ? bias[ch] : 0) - m * scale;
     for (let b = 0; b < n; b++) {
-      affineRange(x, y, b * chw + ch * hw, hw, scale, shift);
+      const o = b * chw + ch * hw;
+      affineRange(x, y, o, hw, scale, shift);
+      if (yi) reluBitsRange(yi, o, hw);
     }
     if (runningMean) {
       runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;

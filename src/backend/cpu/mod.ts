@@ -365,6 +365,33 @@ export class CpuBackend implements Backend {
     );
     return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
   }
+  batchNormTrainRelu(
+    x: Storage,
+    weight: Storage | null,
+    bias: Storage | null,
+    runningMean: Storage | null,
+    runningVar: Storage | null,
+    n: number,
+    c: number,
+    hw: number,
+    momentum: number,
+    eps: number,
+  ): { y: Storage; mean: Storage; invStd: Storage } {
+    const r = bn.batchNormTrain(
+      f32(x),
+      weight ? f32(weight) : null,
+      bias ? f32(bias) : null,
+      runningMean ? f32(runningMean) : null,
+      runningVar ? f32(runningVar) : null,
+      n,
+      c,
+      hw,
+      momentum,
+      eps,
+      true,
+    );
+    return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
+  }
   batchNormEval(
     x: Storage,
     weight: Storage | null,

@@ -425,6 +425,21 @@ export function maxPool2dBackward(
   const planes = g.n * g.c;
   const hw = g.h * g.w;
   const ohw = g.oh * g.ow;
+  // 2x2 / stride 2 windows that tile the input: every dx element is written
+  // (the gradient or zero), no zero fill and no scattered writes
+  if (
+    g.kernel[0] === 2 && g.kernel[1] === 2 && g.stride[0] === 2 &&
+    g.stride[1] === 2 && g.padding[0] === 0 && g.padding[1] === 0 &&
+    g.h === 2 * g.oh && g.w === 2 * g.ow
+  ) {
+    const dx = f32Out(planes * hw);
+    const dxi = new Int32Array(dx.buffer, dx.byteOffset, dx.length);
+    const dyi = new Int32Array(dy.buffer, dy.byteOffset, dy.length);
+    for (let pl = 0; pl < planes; pl++) {
+      tile2x2Plane(dxi, pl * hw, dyi, indices, pl * ohw, g.oh, g.ow, g.w);
+    }
+    return dx;
+  }
   const dx = f32(planes * hw);
   for (let pl = 0; pl < planes; pl++) {
     const xo = pl * hw;
@@ -432,6 +447,34 @@ export function maxPool2dBackward(
     scatterPlane(dx, xo, dy, indices, yo, ohw);
   }
   return dx;
+}
+
+/** One plane of the tiling 2x2 backward, on float bits (exact for any value). */
+function tile2x2Plane(
+  dxi: Int32Array,
+  xo: number,
+  dyi: Int32Array,
+  indices: Int32Array,
+  yo: number,
+  oh: number,
+  ow: number,
+  w: number,
+): void {
+  for (let oy = 0; oy < oh; oy++) {
+    const r0 = 2 * oy * w;
+    const r1 = r0 + w;
+    const q0 = yo + oy * ow;
+    for (let ox = 0; ox < ow; ox++) {
+      const g = dyi[q0 + ox];
+      const at = indices[q0 + ox];
+      const i0 = r0 + 2 * ox;
+      const i2 = r1 + 2 * ox;
+      dxi[xo + i0] = g & -(at === i0);
+      dxi[xo + i0 + 1] = g & -(at === i0 + 1);
+      dxi[xo + i2] = g & -(at === i2);
+      dxi[xo + i2 + 1] = g & -(at === i2 + 1);
+    }
+  }
 }
 
 /**
