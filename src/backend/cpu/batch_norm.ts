@@ -8,6 +8,7 @@
  */
 
 import { f32, f32Out } from "./_pool.ts";
+import { reluBitsRange } from "./_bits.ts";
 
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
@@ -62,7 +63,7 @@ export function batchNormTrain(
     for (let b = 0; b < n; b++) {
       const o = b * chw + ch * hw;
       affineRange(x, y, o, hw, scale, shift);
-      if (yi) reluBitsRange(yi, o, hw);
+      if (yi) reluBitsRange(yi, yi, o, o + hw);
     }
     if (runningMean) {
       runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;
@@ -113,20 +114,10 @@ export function batchNormEval(
       const o = b * chw + ch * hw;
       affineRange(x, y, o, hw, scale, shift);
       // the plane is still in cache: the ReLU costs little here
-      if (relu) reluBitsRange(yi, o, hw);
+      if (relu) reluBitsRange(yi, yi, o, o + hw);
     }
   }
   return y;
-}
-
-/** ReLU in place on float bits (see the CPU `relu`): NaN stays NaN. */
-function reluBitsRange(yi: Int32Array, o: number, len: number): void {
-  const end = o + len;
-  for (let i = o; i < end; i++) {
-    const b = yi[i];
-    const nan = -((b & 0x7fffffff) > 0x7f800000);
-    yi[i] = b & ~((b >> 31) & ~nan);
-  }
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
 import { f32Out, i32Out } from "./_pool.ts";
 import { oneDnnReluGrad } from "./dnnl.ts";
+import { reluBitsRange } from "./_bits.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */
 export function unary(op: UnaryOp, x: TypedArray): Float32Array {
@@ -80,11 +81,7 @@ function reluBits(x: TypedArray, y: Float32Array): void {
   }
   const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
   const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
-  for (let i = 0; i < xi.length; i++) {
-    const b = xi[i];
-    const nan = -((b & 0x7fffffff) > 0x7f800000);
-    yi[i] = b & ~((b >> 31) & ~nan);
-  }
+  reluBitsRange(xi, yi, 0, xi.length);
 }
 
 type Fn2 = (a: number, b: number) => number;

@@ -9,6 +9,7 @@
 
 import type { Pool2dGeometry } from "../backend.ts";
 import { f32, f32Out, i32, i32Out } from "./_pool.ts";
+import { floatKey, keyBits, nanBit } from "./_bits.ts";
 
 /**
  * Max pooling. Padding acts as `-Infinity`; a NaN in a window wins, as in
@@ -124,20 +125,20 @@ function rowMax(
     const ws = cols[2 * ox];
     const we = cols[2 * ox + 1];
     const b = xi[ro + ws];
-    nan |= +((b & 0x7fffffff) > 0x7f800000);
-    let m = ((b ^ ((b >> 31) & 0x7fffffff)) + ((b >> 31) & 1)) | 0;
+    nan |= nanBit(b);
+    let m = floatKey(b);
     let mi = ws;
     if (we - ws === 3) {
       // the usual full 3-wide window, unrolled
       const v1 = xi[ro + ws + 1];
-      nan |= +((v1 & 0x7fffffff) > 0x7f800000);
-      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
+      nan |= nanBit(v1);
+      const k1 = floatKey(v1);
       const m1 = -(k1 > m);
       m ^= (m ^ k1) & m1;
       mi ^= (mi ^ (ws + 1)) & m1;
       const v2 = xi[ro + ws + 2];
-      nan |= +((v2 & 0x7fffffff) > 0x7f800000);
-      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
+      nan |= nanBit(v2);
+      const k2 = floatKey(v2);
       const m2 = -(k2 > m);
       m ^= (m ^ k2) & m2;
       mi ^= (mi ^ (ws + 2)) & m2;
@@ -147,8 +148,8 @@ function rowMax(
     }
     for (let ix = ws + 1; ix < we; ix++) {
       const v = xi[ro + ix];
-      nan |= +((v & 0x7fffffff) > 0x7f800000);
-      const kv = ((v ^ ((v >> 31) & 0x7fffffff)) + ((v >> 31) & 1)) | 0;
+      nan |= nanBit(v);
+      const kv = floatKey(v);
       const mask = -(kv > m);
       m ^= (m ^ kv) & mask;
       mi ^= (mi ^ ix) & mask;
@@ -176,12 +177,12 @@ function rowMaxKeys(
       // the usual full 3-wide window, unrolled
       const i = ro + ws;
       const v0 = xi[i], v1 = xi[i + 1], v2 = xi[i + 2];
-      nan |= +((v0 & 0x7fffffff) > 0x7f800000) |
-        +((v1 & 0x7fffffff) > 0x7f800000) |
-        +((v2 & 0x7fffffff) > 0x7f800000);
-      const k0 = ((v0 ^ ((v0 >> 31) & 0x7fffffff)) + ((v0 >> 31) & 1)) | 0;
-      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
-      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
+      nan |= nanBit(v0) |
+        nanBit(v1) |
+        nanBit(v2);
+      const k0 = floatKey(v0);
+      const k1 = floatKey(v1);
+      const k2 = floatKey(v2);
       const m = k0 ^ ((k0 ^ k1) & -(k1 > k0));
       tk[to + ox] = m ^ ((m ^ k2) & -(k2 > m));
       continue;
@@ -189,8 +190,8 @@ function rowMaxKeys(
     let m = -0x80000000;
     for (let ix = ws; ix < we; ix++) {
       const v = xi[ro + ix];
-      nan |= +((v & 0x7fffffff) > 0x7f800000);
-      const kv = ((v ^ ((v >> 31) & 0x7fffffff)) + ((v >> 31) & 1)) | 0;
+      nan |= nanBit(v);
+      const kv = floatKey(v);
       m ^= (m ^ kv) & -(kv > m);
     }
     tk[to + ox] = m;
@@ -221,7 +222,7 @@ function columnMaxKeys(
   }
   for (let ox = 0; ox < ow; ox++) {
     const m = yi[q + ox];
-    yi[q + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+    yi[q + ox] = keyBits(m);
   }
 }
 
@@ -248,7 +249,7 @@ function columnMax(
       m ^= (m ^ kv) & mask;
       mi ^= (mi ^ (r * w + tc[r * ow + ox])) & mask;
     }
-    yi[q + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+    yi[q + ox] = keyBits(m);
     indices[q + ox] = mi;
   }
 }
@@ -281,14 +282,14 @@ function maxPlane2x2Keys(
       const i2 = r1 + 2 * ox;
       const v0 = xi[xo + i0], v1 = xi[xo + i0 + 1];
       const v2 = xi[xo + i2], v3 = xi[xo + i2 + 1];
-      nan |= +((v0 & 0x7fffffff) > 0x7f800000) |
-        +((v1 & 0x7fffffff) > 0x7f800000) |
-        +((v2 & 0x7fffffff) > 0x7f800000) |
-        +((v3 & 0x7fffffff) > 0x7f800000);
-      const k0 = ((v0 ^ ((v0 >> 31) & 0x7fffffff)) + ((v0 >> 31) & 1)) | 0;
-      const k1 = ((v1 ^ ((v1 >> 31) & 0x7fffffff)) + ((v1 >> 31) & 1)) | 0;
-      const k2 = ((v2 ^ ((v2 >> 31) & 0x7fffffff)) + ((v2 >> 31) & 1)) | 0;
-      const k3 = ((v3 ^ ((v3 >> 31) & 0x7fffffff)) + ((v3 >> 31) & 1)) | 0;
+      nan |= nanBit(v0) |
+        nanBit(v1) |
+        nanBit(v2) |
+        nanBit(v3);
+      const k0 = floatKey(v0);
+      const k1 = floatKey(v1);
+      const k2 = floatKey(v2);
+      const k3 = floatKey(v3);
       // scan order i0, i0 + 1, i2, i2 + 1; a later value must be greater
       let m = k0;
       let mi = i0;
@@ -301,7 +302,7 @@ function maxPlane2x2Keys(
       mask = -(k3 > m);
       m ^= (m ^ k3) & mask;
       mi ^= (mi ^ (i2 + 1)) & mask;
-      yi[q0 + ox] = ((m - ((m >> 31) & 1)) | 0) ^ ((m >> 31) & 0x7fffffff);
+      yi[q0 + ox] = keyBits(m);
       indices[q0 + ox] = mi;
     }
     if (nan !== 0) return 1;
