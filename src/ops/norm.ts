@@ -8,7 +8,7 @@ import { isGradEnabled, record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { backendOf, requireFloat, sizeOf, wrap } from "./_util.ts";
-import { add, mul, relu, rsqrt, sub } from "./elementwise.ts";
+import { add, mul, relu as reluOp, rsqrt, sub } from "./elementwise.ts";
 import { reshape } from "./shape.ts";
 
 /** Options of `batchNorm`. */
@@ -24,9 +24,10 @@ export interface BatchNormOptions {
   /** Added to the variance (default 1e-5). */
   eps?: number;
   /**
-   * Apply a ReLU to the result (default false). In eval mode without
-   * gradients the CPU backend applies it as the output is written, with no
-   * pass of its own; otherwise it is an ordinary `relu` after the norm.
+   * Apply a ReLU to the result (default false). Where the backend has a
+   * fused kernel (the CPU backend) the ReLU is applied as the output is
+   * written, with no pass of its own, and in training the two are one graph
+   * node; otherwise it is an ordinary `relu` after the norm.
    */
   relu?: boolean;
 }
@@ -48,134 +49,13 @@ export function batchNorm(
   runningVar: Tensor | null,
   options: BatchNormOptions = {},
 ): Tensor {
-  if (!options.relu) return batchNormCore(x, runningMean, runningVar, options);
-  const be = x.backend;
-  const weight = options.weight ?? null;
-  const bias = options.bias ?? null;
-  const needGrad = isGradEnabled() &&
-    [x, weight, bias].some((t) => t?.requiresGrad);
-  if (
-    !options.training && !needGrad && be.batchNormEvalRelu && runningMean &&
-    runningVar && x.ndim >= 2
-  ) {
-    // shapes, dtypes and devices checked as for any batch norm
-    batchNormCore(x, runningMean, runningVar, options, true);
-    const [n, c] = x.shape;
-    return wrap(
-      be,
-      be.batchNormEvalRelu(
-        x.storage,
-        weight?.storage ?? null,
-        bias?.storage ?? null,
-        runningMean.storage,
-        runningVar.storage,
-        n,
-        c,
-        sizeOf(x.shape.slice(2)),
-        options.eps ?? 1e-5,
-      ),
-      x.shape,
-    );
-  }
-  if (options.training && be.batchNormTrainRelu && x.ndim >= 2) {
-    batchNormCore(x, runningMean, runningVar, options, true);
-    return batchNormTrainRelu(x, runningMean, runningVar, options, needGrad);
-  }
-  const y = batchNormCore(x, runningMean, runningVar, options);
-  const r = relu(y);
-  if (!needGrad) y.dispose();
-  return r;
-}
-
-/**
- * Training-mode batch norm and ReLU as one kernel and one graph node: the
- * ReLU's output is all the backward pass needs besides the input (the
- * gradient is masked by it, then goes through batch norm's backward), so the
- * batch norm's own output is never stored.
- */
-function batchNormTrainRelu(
-  x: Tensor,
-  runningMean: Tensor | null,
-  runningVar: Tensor | null,
-  options: BatchNormOptions,
-  needGrad: boolean,
-): Tensor {
-  const be = x.backend;
-  const weight = options.weight ?? null;
-  const bias = options.bias ?? null;
-  const [n, c] = x.shape;
-  const hw = sizeOf(x.shape.slice(2));
-  if (n * hw <= 1) {
-    throw new ShapeError(
-      `Cannot batchNorm in training mode: input of shape ${
-        fmtShape(x.shape)
-      } has 1 value per channel`,
-    );
-  }
-  const r = be.batchNormTrainRelu!(
-    x.storage,
-    weight?.storage ?? null,
-    bias?.storage ?? null,
-    runningMean?.storage ?? null,
-    runningVar?.storage ?? null,
-    n,
-    c,
-    hw,
-    options.momentum ?? 0.1,
-    options.eps ?? 1e-5,
-  );
-  const y = wrap(be, r.y, x.shape);
-  const mean = wrap(be, r.mean, [c]);
-  const invStd = wrap(be, r.invStd, [c]);
-  if (!needGrad) {
-    mean.dispose();
-    invStd.dispose();
-    return y;
-  }
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const strides = x.shape.map((_, i) => sizeOf(x.shape.slice(i + 1)));
-  return record(y, inputs, "batchNormRelu", (dy) => {
-    const masked = be.binary(
-      "reluGrad",
-      dy.storage,
-      strides,
-      y.storage,
-      strides,
-      x.shape,
-    );
-    const g = be.batchNormBackward(
-      x.storage,
-      masked,
-      weight?.storage ?? null,
-      mean.storage,
-      invStd.storage,
-      n,
-      c,
-      hw,
-    );
-    be.free(masked);
-    const out: (Tensor | null)[] = [wrap(be, g.dx, x.shape)];
-    if (weight) out.push(wrap(be, g.dweight, [c]));
-    else be.free(g.dweight);
-    if (bias) out.push(wrap(be, g.dbias, [c]));
-    else be.free(g.dbias);
-    return out;
-  });
-}
-
-function batchNormCore(
-  x: Tensor,
-  runningMean: Tensor | null,
-  runningVar: Tensor | null,
-  options: BatchNormOptions,
-  validateOnly = false,
-): Tensor {
   requireFloat("batchNorm", x);
   const weight = options.weight ?? null;
   const bias = options.bias ?? null;
   const training = options.training ?? false;
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
+  const relu = options.relu ?? false;
   if (x.ndim < 2) {
     throw new ShapeError(
       `Cannot batchNorm: input of shape ${
@@ -206,7 +86,8 @@ function batchNormCore(
     x,
     ...[weight, bias, runningMean, runningVar].filter((t): t is Tensor => !!t),
   );
-  if (validateOnly) return x;
+  const needGrad = isGradEnabled() &&
+    [x, weight, bias].some((t) => t?.requiresGrad);
   if (training) {
     if (n * hw <= 1) {
       throw new ShapeError(
@@ -215,7 +96,11 @@ function batchNormCore(
         } has 1 value per channel`,
       );
     }
-    const r = be.batchNormTrain(
+    // with a fused kernel the ReLU is applied as y is written: y is then the
+    // ReLU's output, which (with x) is all the backward pass needs
+    const fused = relu && be.batchNormTrainRelu !== undefined;
+    const r = (fused ? be.batchNormTrainRelu! : be.batchNormTrain).call(
+      be,
       x.storage,
       weight?.storage ?? null,
       bias?.storage ?? null,
@@ -230,42 +115,61 @@ function batchNormCore(
     const y = wrap(be, r.y, x.shape);
     const mean = wrap(be, r.mean, [c]);
     const invStd = wrap(be, r.invStd, [c]);
-    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    if (!inputs.some((t) => t.requiresGrad) || !isGradEnabled()) {
+    if (!needGrad) {
       mean.dispose();
       invStd.dispose();
-      return y;
+      return relu && !fused ? reluAfter(y, false) : y;
     }
-    return record(y, inputs, "batchNorm", (dy) => {
-      const g = be.batchNormBackward(
-        x.storage,
-        dy.storage,
-        weight?.storage ?? null,
-        mean.storage,
-        invStd.storage,
-        n,
-        c,
-        hw,
-      );
-      const out: (Tensor | null)[] = [wrap(be, g.dx, x.shape)];
-      if (weight) out.push(wrap(be, g.dweight, [c]));
-      else be.free(g.dweight);
-      if (bias) out.push(wrap(be, g.dbias, [c]));
-      else be.free(g.dbias);
-      return out;
-    });
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    const strides = x.shape.map((_, i) => sizeOf(x.shape.slice(i + 1)));
+    const out = record(
+      y,
+      inputs,
+      fused ? "batchNormRelu" : "batchNorm",
+      (dy) => {
+        // through the fused ReLU first: mask the gradient by its output
+        const g0 = fused
+          ? be.binary(
+            "reluGrad",
+            dy.storage,
+            strides,
+            y.storage,
+            strides,
+            x.shape,
+          )
+          : dy.storage;
+        const g = be.batchNormBackward(
+          x.storage,
+          g0,
+          weight?.storage ?? null,
+          mean.storage,
+          invStd.storage,
+          n,
+          c,
+          hw,
+        );
+        if (fused) be.free(g0);
+        const grads: (Tensor | null)[] = [wrap(be, g.dx, x.shape)];
+        if (weight) grads.push(wrap(be, g.dweight, [c]));
+        else be.free(g.dweight);
+        if (bias) grads.push(wrap(be, g.dbias, [c]));
+        else be.free(g.dbias);
+        return grads;
+      },
+    );
+    return relu && !fused ? reluAfter(out, true) : out;
   }
   if (!runningMean || !runningVar) {
     throw new ShapeError(
       "Cannot batchNorm in eval mode without runningMean and runningVar",
     );
   }
-  const needGrad = isGradEnabled() &&
-    [x, weight, bias].some((t) => t?.requiresGrad);
   if (!needGrad) {
-    return wrap(
+    const fused = relu && be.batchNormEvalRelu !== undefined;
+    const y = wrap(
       be,
-      be.batchNormEval(
+      (fused ? be.batchNormEvalRelu! : be.batchNormEval).call(
+        be,
         x.storage,
         weight?.storage ?? null,
         bias?.storage ?? null,
@@ -278,6 +182,7 @@ function batchNormCore(
       ),
       x.shape,
     );
+    return relu && !fused ? reluAfter(y, false) : y;
   }
   // eval mode with gradients: compose, so autograd differentiates it
   const bshape = [1, c, ...x.shape.slice(2).map(() => 1)];
@@ -286,5 +191,12 @@ function batchNormCore(
   const s = reshape(scale, bshape);
   let y = mul(sub(x, reshape(runningMean, bshape)), s);
   if (bias) y = add(y, reshape(bias, bshape));
-  return y;
+  return relu ? reluAfter(y, true) : y;
+}
+
+/** `relu(y)`; frees `y` when no graph can need it. */
+function reluAfter(y: Tensor, graph: boolean): Tensor {
+  const r = reluOp(y);
+  if (!graph) y.dispose();
+  return r;
 }

@@ -350,6 +350,7 @@ export class CpuBackend implements Backend {
     hw: number,
     momentum: number,
     eps: number,
+    relu = false,
   ): { y: Storage; mean: Storage; invStd: Storage } {
     const r = bn.batchNormTrain(
       f32(x),
@@ -362,36 +363,11 @@ export class CpuBackend implements Backend {
       hw,
       momentum,
       eps,
+      relu,
     );
     return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
   }
-  batchNormTrainRelu(
-    x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage | null,
-    runningVar: Storage | null,
-    n: number,
-    c: number,
-    hw: number,
-    momentum: number,
-    eps: number,
-  ): { y: Storage; mean: Storage; invStd: Storage } {
-    const r = bn.batchNormTrain(
-      f32(x),
-      weight ? f32(weight) : null,
-      bias ? f32(bias) : null,
-      runningMean ? f32(runningMean) : null,
-      runningVar ? f32(runningVar) : null,
-      n,
-      c,
-      hw,
-      momentum,
-      eps,
-      true,
-    );
-    return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
-  }
+
   batchNormEval(
     x: Storage,
     weight: Storage | null,
@@ -402,6 +378,7 @@ export class CpuBackend implements Backend {
     c: number,
     hw: number,
     eps: number,
+    relu = false,
   ): Storage {
     return wrap(
       bn.batchNormEval(
@@ -414,34 +391,20 @@ export class CpuBackend implements Backend {
         c,
         hw,
         eps,
+        relu,
       ),
     );
   }
-  batchNormEvalRelu(
-    x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    hw: number,
-    eps: number,
-  ): Storage {
-    return wrap(
-      bn.batchNormEval(
-        f32(x),
-        weight ? f32(weight) : null,
-        bias ? f32(bias) : null,
-        f32(runningMean),
-        f32(runningVar),
-        n,
-        c,
-        hw,
-        eps,
-        true,
-      ),
-    );
+
+  batchNormTrainRelu(
+    ...args: Parameters<CpuBackend["batchNormTrain"]>
+  ): { y: Storage; mean: Storage; invStd: Storage } {
+    const [x, w, b, rm, rv, n, c, hw, momentum, eps] = args;
+    return this.batchNormTrain(x, w, b, rm, rv, n, c, hw, momentum, eps, true);
+  }
+  batchNormEvalRelu(...args: Parameters<CpuBackend["batchNormEval"]>): Storage {
+    const [x, w, b, rm, rv, n, c, hw, eps] = args;
+    return this.batchNormEval(x, w, b, rm, rv, n, c, hw, eps, true);
   }
   batchNormBackward(
     x: Storage,
