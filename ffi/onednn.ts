@@ -39,8 +39,6 @@ export const DNNL_TAG_ABCDE = 7;
 export const DNNL_FORWARD_TRAINING = 64;
 /** `dnnl_prop_kind_t` forward inference. */
 export const DNNL_FORWARD_INFERENCE = 96;
-/** `dnnl_prop_kind_t` backward (data and weights). */
-export const DNNL_BACKWARD = 128;
 /** `dnnl_prop_kind_t` backward data. */
 export const DNNL_BACKWARD_DATA = 160;
 /** `dnnl_alg_kind_t` direct convolution. */
@@ -111,22 +109,6 @@ export const oneDnnSymbols = {
   },
   dnnl_memory_set_data_handle: {
     parameters: ["pointer", "buffer"],
-    result: "i32",
-  },
-  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_convolution_forward_desc_init: {
-    parameters: [
-      "buffer", // dnnl_convolution_desc_t *conv_desc
-      "i32", // prop_kind
-      "i32", // alg_kind
-      "buffer", // src_desc
-      "buffer", // weights_desc
-      "pointer", // bias_desc (nullable)
-      "buffer", // dst_desc
-      "buffer", // strides
-      "buffer", // padding_l
-      "buffer", // padding_r
-    ],
     result: "i32",
   },
   dnnl_dilated_convolution_forward_desc_init: {
@@ -214,7 +196,6 @@ export const oneDnnSymbols = {
     parameters: ["pointer", "pointer", "i32", "buffer"], // prim, stream, nargs, args
     result: "i32",
   },
-  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 /** The opened library's symbols. */

@@ -80,20 +80,6 @@ export function setOneDnnKernels(on: boolean): void {
   enabled = on;
 }
 
-let mode: "plain" | "any" = "any";
-
-/**
- * Chooses whether convolutions run on the plain layout (`"plain"`: no
- * reorders, slower kernels) or on the layout oneDNN prefers (`"any"`, the
- * default), clearing the primitive cache.
- *
- * @param next The layout policy.
- */
-export function setOneDnnConvLayout(next: "plain" | "any"): void {
-  mode = next;
-  cache.clear();
-}
-
 /** The implementations chosen so far, keyed by geometry and pass (for diagnostics and benchmarks). */
 export function convImplementations(): Record<string, string> {
   const out: Record<string, string> = {};
@@ -275,10 +261,9 @@ function shapes(g: Conv2dGeometry) {
 function build(lib: OneDnn, g: Conv2dGeometry, pass: Pass): Prim | null {
   const s = lib.symbols;
   const { x, y, w } = shapes(g);
-  const tag = (n: number) => mode === "plain" ? plainTag(n) : DNNL_TAG_ANY;
-  const xAny = memDesc(lib, x, tag(4));
-  const yAny = memDesc(lib, y, tag(4));
-  const wAny = memDesc(lib, w, tag(w.length));
+  const xAny = memDesc(lib, x, DNNL_TAG_ANY);
+  const yAny = memDesc(lib, y, DNNL_TAG_ANY);
+  const wAny = memDesc(lib, w, DNNL_TAG_ANY);
   const bMd = memDesc(lib, [g.k], DNNL_TAG_A);
   const strides = dims(g.stride);
   // oneDNN counts dilation from 0 (no gaps); PyTorch from 1
