@@ -111,7 +111,7 @@ for (let e = 0; e < epochs; e++) {
   rates.push(await epoch());
   cache?.endEpoch(e);
 }
-loader.close?.();
+loader.close();
 console.log(JSON.stringify({
   first: rates[0],
   last: rates[rates.length - 1],

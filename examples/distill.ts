@@ -718,22 +718,13 @@ Compute ratio teacher/student: ${
   (teacherCost.latencyMs / studentCost.latencyMs).toFixed(1)
 }× lower latency at batch 1.
 `;
-/** Writes a file whole or not at all: a temporary file, then a rename. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-await writeAtomic(
+// whole or not at all: a temporary file, then a rename
+const utf8 = new TextEncoder();
+await io.writeFileAtomic(
   join(outDir, "results.json"),
-  JSON.stringify(results, null, 2) + "\n",
+  utf8.encode(JSON.stringify(results, null, 2) + "\n"),
 );
-await writeAtomic(join(outDir, "results.md"), md);
+await io.writeFileAtomic(join(outDir, "results.md"), utf8.encode(md));
 
 // ---- the report page ---------------------------------------------------------------
 

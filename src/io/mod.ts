@@ -1,7 +1,8 @@
 /**
  * Reading and writing tensors: safetensors files, PyTorch `.pth`/`.pt`
  * state dicts (read through a restricted unpickler that never runs the
- * file's code), pretrained weights, and ONNX export.
+ * file's code), pretrained weights, ONNX export, and the atomic file write
+ * they all use.
  *
  * @module
  */
@@ -38,3 +39,4 @@ export {
   OnnxExportError,
   serializeOnnx,
 } from "./onnx.ts";
+export { writeFileAtomic } from "./_atomic.ts";
