@@ -9,6 +9,7 @@
 
 import { f32, f32Out } from "./_pool.ts";
 import { reluBitsRange } from "./_bits.ts";
+import { nativeKernels } from "./native.ts";
 
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
@@ -48,6 +49,25 @@ export function batchNormTrain(
   const invStd = f32(c);
   const count = n * hw;
   const chw = c * hw;
+  const nk = nativeKernels();
+  if (nk) {
+    const stats = new Float64Array(2 * c);
+    nk.kd_bn_stats(x, n, c, hw, new Float64Array(n * c), stats);
+    const scale = new Float64Array(c);
+    const shift = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      const m = stats[ch];
+      const sq = stats[c + ch];
+      const inv = 1 / Math.sqrt(sq / count + eps);
+      mean[ch] = m;
+      invStd[ch] = inv;
+      scale[ch] = inv * (weight ? weight[ch] : 1);
+      shift[ch] = (bias ? bias[ch] : 0) - m * scale[ch];
+      updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
+    }
+    nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0);
+    return { y, mean, invStd };
+  }
   for (let ch = 0; ch < c; ch++) {
     let sum = 0;
     for (let b = 0; b < n; b++) sum += rangeSum(x, b * chw + ch * hw, hw);
@@ -65,15 +85,27 @@ export function batchNormTrain(
       affineRange(x, y, o, hw, scale, shift);
       if (yi) reluBitsRange(yi, yi, o, o + hw);
     }
-    if (runningMean) {
-      runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;
-    }
-    if (runningVar) {
-      const unbiased = count > 1 ? sq / (count - 1) : Infinity;
-      runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * unbiased;
-    }
+    updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
   }
   return { y, mean, invStd };
+}
+
+function updateRunning(
+  runningMean: Float32Array | null,
+  runningVar: Float32Array | null,
+  ch: number,
+  m: number,
+  sq: number,
+  count: number,
+  momentum: number,
+): void {
+  if (runningMean) {
+    runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * m;
+  }
+  if (runningVar) {
+    const unbiased = count > 1 ? sq / (count - 1) : Infinity;
+    runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * unbiased;
+  }
 }
 
 /**
@@ -104,8 +136,20 @@ export function batchNormEval(
   relu = false,
 ): Float32Array {
   const y = f32Out(n * c * hw);
-  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
   const chw = c * hw;
+  const nk = nativeKernels();
+  if (nk) {
+    const scale = new Float64Array(c);
+    const shift = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      const inv = 1 / Math.sqrt(runningVar[ch] + eps);
+      scale[ch] = inv * (weight ? weight[ch] : 1);
+      shift[ch] = (bias ? bias[ch] : 0) - runningMean[ch] * scale[ch];
+    }
+    nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0);
+    return y;
+  }
+  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
   for (let ch = 0; ch < c; ch++) {
     const inv = 1 / Math.sqrt(runningVar[ch] + eps);
     const scale = inv * (weight ? weight[ch] : 1);
@@ -149,6 +193,26 @@ export function batchNormBackward(
   const dbias = f32(c);
   const count = n * hw;
   const chw = c * hw;
+  const nk = nativeKernels();
+  if (nk) {
+    const m64 = Float64Array.from(mean);
+    const sums = new Float64Array(2 * c);
+    nk.kd_bn_bwd_stats(x, dy, m64, n, c, hw, new Float64Array(2 * n * c), sums);
+    const coef = new Float64Array(4 * c);
+    for (let ch = 0; ch < c; ch++) {
+      const inv = invStd[ch];
+      const sumDy = sums[ch];
+      const dot = sums[c + ch];
+      dweight[ch] = dot * inv;
+      dbias[ch] = sumDy;
+      coef[ch] = mean[ch];
+      coef[c + ch] = (dot * inv * inv) / count;
+      coef[2 * c + ch] = sumDy / count;
+      coef[3 * c + ch] = inv * (weight ? weight[ch] : 1);
+    }
+    nk.kd_bn_bwd_apply(x, dy, dx, coef, n, c, hw);
+    return { dx, dweight, dbias };
+  }
   for (let ch = 0; ch < c; ch++) {
     const m = mean[ch];
     const inv = invStd[ch];

@@ -10,6 +10,7 @@ import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
 import { f32Out, i32Out } from "./_pool.ts";
 import { oneDnnReluGrad } from "./dnnl.ts";
 import { reluBitsRange } from "./_bits.ts";
+import { nativeKernels } from "./native.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */
 export function unary(op: UnaryOp, x: TypedArray): Float32Array {
@@ -77,6 +78,11 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
 function reluBits(x: TypedArray, y: Float32Array): void {
   if (!(x instanceof Float32Array)) {
     for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    return;
+  }
+  const nk = nativeKernels();
+  if (nk) {
+    nk.kd_relu(x, y, x.length);
     return;
   }
   const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
@@ -286,10 +292,15 @@ export function binary(
   for (const d of shape) n *= d;
   const aC = isContiguous(aStrides, shape) && a.length === n;
   const bC = isContiguous(bStrides, shape) && b.length === n;
-  if (
-    aC && bC && op === "reluGrad" && a instanceof Float32Array &&
-    b instanceof Float32Array
-  ) {
+  const f32s = a instanceof Float32Array && b instanceof Float32Array;
+  const nk = aC && bC && f32s ? nativeKernels() : null;
+  if (nk && (op === "reluGrad" || op === "add")) {
+    const y = f32Out(n);
+    if (op === "add") nk.kd_add(a, b, y, n);
+    else nk.kd_relu_grad(a, b, y, n);
+    return y;
+  }
+  if (aC && bC && op === "reluGrad" && f32s) {
     return oneDnnReluGrad(a, b) ?? reluGrad(a, b);
   }
   if (aC && bC) {

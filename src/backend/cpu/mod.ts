@@ -26,6 +26,7 @@ import * as pool from "./pool.ts";
 import * as bn from "./batch_norm.ts";
 import * as sm from "./softmax.ts";
 import * as opt from "./optim.ts";
+import { nativeKernels } from "./native.ts";
 import {
   f32 as allocF32,
   f32Out as allocF32Out,
@@ -152,6 +153,11 @@ export class CpuBackend implements Backend {
   axpy(dst: Storage, src: Storage, alpha: number): void {
     const d = arr(dst), s = arr(src);
     const n = d.length;
+    const nk = d instanceof Float32Array && s instanceof Float32Array &&
+        s.length === n
+      ? nativeKernels()
+      : null;
+    if (nk) return nk.kd_axpy(d, s, alpha, n);
     if (alpha === 1) { for (let i = 0; i < n; i++) d[i] += s[i]; }
     else for (let i = 0; i < n; i++) d[i] += alpha * s[i];
   }

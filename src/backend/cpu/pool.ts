@@ -10,6 +10,7 @@
 import type { Pool2dGeometry } from "../backend.ts";
 import { f32, f32Out, i32, i32Out } from "./_pool.ts";
 import { floatKey, keyBits, nanBit } from "./_bits.ts";
+import { nativeKernels } from "./native.ts";
 
 /**
  * Max pooling. Padding acts as `-Infinity`; a NaN in a window wins, as in
@@ -35,6 +36,13 @@ export function maxPool2d(
   const hw = h * w;
   const ohw = oh * ow;
   const y = f32Out(planes * ohw);
+  const nk = nativeKernels();
+  if (nk) {
+    const indices = needIndices ? i32Out(planes * ohw) : new Int32Array(0);
+    const geo = Int32Array.of(h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw);
+    nk.kd_maxpool(x, y, indices, needIndices ? 1 : 0, planes, geo);
+    return { y, indices };
+  }
   // Fast path: the common 2x2 / stride 2 / no padding window.
   const fast2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 &&
     pw === 0 && dh === 1 && dw === 1 && 2 * oh <= h && 2 * ow <= w;
@@ -428,11 +436,16 @@ export function maxPool2dBackward(
   const ohw = g.oh * g.ow;
   // 2x2 / stride 2 windows that tile the input: every dx element is written
   // (the gradient or zero), no zero fill and no scattered writes
-  if (
-    g.kernel[0] === 2 && g.kernel[1] === 2 && g.stride[0] === 2 &&
+  const tiles = g.kernel[0] === 2 && g.kernel[1] === 2 && g.stride[0] === 2 &&
     g.stride[1] === 2 && g.padding[0] === 0 && g.padding[1] === 0 &&
-    g.h === 2 * g.oh && g.w === 2 * g.ow
-  ) {
+    g.h === 2 * g.oh && g.w === 2 * g.ow;
+  const nk = nativeKernels();
+  if (nk) {
+    const dx = f32Out(planes * hw);
+    nk.kd_maxpool_bwd(dy, indices, dx, planes, g.h, g.w, g.oh, g.ow, +tiles);
+    return dx;
+  }
+  if (tiles) {
     const dx = f32Out(planes * hw);
     const dxi = new Int32Array(dx.buffer, dx.byteOffset, dx.length);
     const dyi = new Int32Array(dy.buffer, dy.byteOffset, dy.length);

@@ -5,7 +5,8 @@
  */
 
 import type { ReduceOp, TypedArray } from "../backend.ts";
-import { f32, i32 } from "./_pool.ts";
+import { f32, f32Out, i32 } from "./_pool.ts";
+import { nativeKernels } from "./native.ts";
 
 /** Reduces the middle axis of `[outer, r, inner]`; sums in float64. */
 export function reduce(
@@ -17,6 +18,12 @@ export function reduce(
 ): TypedArray {
   const isArg = op === "argmax" || op === "argmin";
   const n = outer * inner;
+  const nk = op === "sum" && x instanceof Float32Array ? nativeKernels() : null;
+  if (nk) {
+    const y = f32Out(n);
+    nk.kd_sum_mid(x, y, outer, r, inner);
+    return y;
+  }
   const y: TypedArray = isArg || x instanceof Int32Array ? i32(n) : f32(n);
   if (op === "sum") {
     if (inner === 1) {

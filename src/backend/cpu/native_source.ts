@@ -1,0 +1,468 @@
+/**
+ * The C source of the CPU backend's native kernels (see `native.ts`, which
+ * compiles it once per machine and opens it with `Deno.dlopen`).
+ *
+ * Each kernel computes exactly what its TypeScript twin computes, in the
+ * same arithmetic (float64 where the TypeScript works on JavaScript numbers,
+ * no fused multiply-add), so the two agree bit for bit wherever the order of
+ * a sum does not differ. Loops over planes or chunks run on OpenMP threads;
+ * every reduction adds fixed per-plane partial sums in a fixed order, so a
+ * result does not depend on the thread count or the schedule.
+ *
+ * @module
+ */
+
+/** Bumped with every change to the exported functions' signatures. */
+export const NATIVE_ABI = 1;
+
+/** The kernels, as one C translation unit. */
+export const NATIVE_SOURCE: string = String.raw`
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void maxpool_planes(const float* x, float* y, int32_t* idx,
+                           int32_t need_idx, int64_t from, int64_t to,
+                           const int32_t* geo);
+
+/* Loops over fewer elements than this stay on the calling thread. */
+#define PAR_MIN 32768
+
+int32_t kd_abi(void) { return ${NATIVE_ABI}; }
+
+/* The threads a parallel loop uses (1 when built without OpenMP). */
+#ifdef _OPENMP
+int omp_get_max_threads(void);
+int32_t kd_threads(void) { return omp_get_max_threads(); }
+#else
+int32_t kd_threads(void) { return 1; }
+#endif
+
+static double sum_f32(const float* a, int64_t len) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < len; i++) s += a[i];
+  return s;
+}
+
+static double sq_dev(const float* a, int64_t len, double m) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < len; i++) {
+    double d = (double)a[i] - m;
+    s += d * d;
+  }
+  return s;
+}
+
+/*
+ * Batch-norm statistics of x [n, c, hw]: out[ch] = mean, out[c + ch] = sum of
+ * squared deviations from it. part: n * c doubles of scratch.
+ */
+void kd_bn_stats(const float* x, double n_, double c_, double hw_,
+                 double* part, double* out) {
+  const int64_t n = (int64_t)n_;
+  const int64_t c = (int64_t)c_;
+  const int64_t hw = (int64_t)hw_;
+  const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * hw >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) part[p] = sum_f32(x + p * hw, hw);
+  for (int64_t ch = 0; ch < c; ch++) {
+    double s = 0;
+    for (int64_t b = 0; b < n; b++) s += part[b * c + ch];
+    out[ch] = s / (double)(n * hw);
+  }
+#pragma omp parallel for schedule(static) if (planes * hw >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    part[p] = sq_dev(x + p * hw, hw, out[p % c]);
+  }
+  for (int64_t ch = 0; ch < c; ch++) {
+    double s = 0;
+    for (int64_t b = 0; b < n; b++) s += part[b * c + ch];
+    out[c + ch] = s;
+  }
+}
+
+/* y = x * scale[ch] + shift[ch] per channel of [n, c, hw], then ReLU if asked. */
+void kd_channel_affine(const float* x, float* y, const double* scale,
+                       const double* shift, double n_, double c_, double hw_,
+                       int32_t relu) {
+  const int64_t n = (int64_t)n_;
+  const int64_t c = (int64_t)c_;
+  const int64_t hw = (int64_t)hw_;
+  const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * hw >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    const double s = scale[p % c], t = shift[p % c];
+    const float* xp = x + p * hw;
+    float* yp = y + p * hw;
+    if (relu) {
+      for (int64_t i = 0; i < hw; i++) {
+        float v = (float)((double)xp[i] * s + t);
+        yp[i] = (v > 0.0f || v != v) ? v : 0.0f;
+      }
+    } else {
+      for (int64_t i = 0; i < hw; i++) yp[i] = (float)((double)xp[i] * s + t);
+    }
+  }
+}
+
+/*
+ * Batch-norm backward sums: out[ch] = sum(dy), out[c + ch] =
+ * sum((x - mean[ch]) * dy). part: 2 * n * c doubles of scratch.
+ */
+void kd_bn_bwd_stats(const float* x, const float* dy, const double* mean,
+                     double n_, double c_, double hw_, double* part,
+                     double* out) {
+  const int64_t n = (int64_t)n_;
+  const int64_t c = (int64_t)c_;
+  const int64_t hw = (int64_t)hw_;
+  const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * hw >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    const float* xp = x + p * hw;
+    const float* gp = dy + p * hw;
+    const double m = mean[p % c];
+    double s = 0, d = 0;
+#pragma omp simd reduction(+ : s, d)
+    for (int64_t i = 0; i < hw; i++) {
+      s += gp[i];
+      d += ((double)xp[i] - m) * gp[i];
+    }
+    part[p] = s;
+    part[planes + p] = d;
+  }
+  for (int64_t ch = 0; ch < c; ch++) {
+    double s = 0, d = 0;
+    for (int64_t b = 0; b < n; b++) {
+      s += part[b * c + ch];
+      d += part[planes + b * c + ch];
+    }
+    out[ch] = s;
+    out[c + ch] = d;
+  }
+}
+
+/*
+ * dx = (dy - (x - m) * proj - gradMean) * scale per channel; coef holds the
+ * four per-channel vectors m, proj, gradMean, scale one after another.
+ */
+void kd_bn_bwd_apply(const float* x, const float* dy, float* dx,
+                     const double* coef, double n_, double c_, double hw_) {
+  const int64_t n = (int64_t)n_;
+  const int64_t c = (int64_t)c_;
+  const int64_t hw = (int64_t)hw_;
+  const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * hw >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    const int64_t ch = p % c;
+    const double m = coef[ch], proj = coef[c + ch], gm = coef[2 * c + ch],
+                 sc = coef[3 * c + ch];
+    const float* xp = x + p * hw;
+    const float* gp = dy + p * hw;
+    float* op = dx + p * hw;
+    for (int64_t i = 0; i < hw; i++) {
+      op[i] = (float)(((double)gp[i] - ((double)xp[i] - m) * proj - gm) * sc);
+    }
+  }
+}
+
+/*
+ * Max pooling without dilation, separably: the max over each window's
+ * columns for every input row, then over its rows. Scanning rows then
+ * columns keeps PyTorch's result, the first of equal values in row-major
+ * order. Without NaNs, v > m ? v : m is that rule and compiles to vector
+ * code; a plane that holds a NaN returns 0 and takes the exact loop. Every
+ * window must be non-empty. tmp: h * ow floats; tmpi (for indices, when ip
+ * is not null): h * ow ints.
+ */
+static int maxpool_plane_sep(const float* xp, float* yp, int32_t* ip,
+                             int64_t h, int64_t w, int64_t oh, int64_t ow,
+                             int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+                             int32_t ph, int32_t pw, float* tmp,
+                             int32_t* tmpi) {
+  int nan = 0;
+  for (int64_t r = 0; r < h; r++) {
+    const float* row = xp + r * w;
+    for (int64_t ox = 0; ox < ow; ox++) {
+      int64_t ws = ox * sw - pw;
+      int64_t we = ws + kw;
+      if (ws < 0) ws = 0;
+      if (we > w) we = w;
+      float m = row[ws];
+      int64_t mi = ws;
+      nan |= m != m;
+      for (int64_t ix = ws + 1; ix < we; ix++) {
+        const float v = row[ix];
+        nan |= v != v;
+        mi = v > m ? ix : mi;
+        m = v > m ? v : m;
+      }
+      tmp[r * ow + ox] = m;
+      if (ip) tmpi[r * ow + ox] = (int32_t)(r * w + mi);
+    }
+  }
+  if (nan) return 0;
+  for (int64_t oy = 0; oy < oh; oy++) {
+    int64_t hs = oy * sh - ph;
+    int64_t he = hs + kh;
+    if (hs < 0) hs = 0;
+    if (he > h) he = h;
+    float* out = yp + oy * ow;
+    memcpy(out, tmp + hs * ow, sizeof(float) * (size_t)ow);
+    if (ip) {
+      int32_t* oi = ip + oy * ow;
+      memcpy(oi, tmpi + hs * ow, sizeof(int32_t) * (size_t)ow);
+      for (int64_t iy = hs + 1; iy < he; iy++) {
+        const float* t = tmp + iy * ow;
+        const int32_t* ti = tmpi + iy * ow;
+        for (int64_t ox = 0; ox < ow; ox++) {
+          oi[ox] = t[ox] > out[ox] ? ti[ox] : oi[ox];
+          out[ox] = t[ox] > out[ox] ? t[ox] : out[ox];
+        }
+      }
+      continue;
+    }
+    for (int64_t iy = hs + 1; iy < he; iy++) {
+      const float* t = tmp + iy * ow;
+      for (int64_t ox = 0; ox < ow; ox++) {
+        out[ox] = t[ox] > out[ox] ? t[ox] : out[ox];
+      }
+    }
+  }
+  return 1;
+}
+
+/* Whether every window along one axis holds at least one input cell. */
+static int windows_nonempty(int64_t out, int64_t size, int32_t k, int32_t s,
+                            int32_t pad) {
+  for (int64_t o = 0; o < out; o++) {
+    int64_t st = o * s - pad, en = st + k;
+    if (st < 0) st = 0;
+    if (en > size) en = size;
+    if (st >= en) return 0;
+  }
+  return 1;
+}
+
+/*
+ * Max pooling over planes [planes, h, w] -> [planes, oh, ow], PyTorch's rule:
+ * the first of equal values wins, a NaN wins. geo: h, w, oh, ow, kh, kw, sh,
+ * sw, ph, pw, dh, dw. Indices (ih * w + iw) are written when need_idx != 0.
+ */
+void kd_maxpool(const float* x, float* y, int32_t* idx, int32_t need_idx,
+                double planes_, const int32_t* geo) {
+  const int64_t planes = (int64_t)planes_;
+  const int64_t h = geo[0], w = geo[1], oh = geo[2], ow = geo[3];
+  const int32_t kh = geo[4], kw = geo[5], sh = geo[6], sw = geo[7];
+  const int32_t ph = geo[8], pw = geo[9], dh = geo[10], dw = geo[11];
+  const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 &&
+                   pw == 0 && dh == 1 && dw == 1 && 2 * oh <= h && 2 * ow <= w;
+  if (!fast && dh == 1 && dw == 1 && windows_nonempty(oh, h, kh, sh, ph) &&
+      windows_nonempty(ow, w, kw, sw, pw)) {
+#pragma omp parallel if (planes * h * w >= PAR_MIN)
+    {
+      float* tmp = malloc(sizeof(float) * (size_t)(h * ow));
+      int32_t* tmpi = need_idx ? malloc(sizeof(int32_t) * (size_t)(h * ow))
+                               : 0;
+      const int ok = tmp && (tmpi || !need_idx);
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < planes; p++) {
+        if (!ok ||
+            !maxpool_plane_sep(x + p * h * w, y + p * oh * ow,
+                               need_idx ? idx + p * oh * ow : 0, h, w, oh, ow,
+                               kh, kw, sh, sw, ph, pw, tmp, tmpi)) {
+          maxpool_planes(x, y, idx, need_idx, p, p + 1, geo);
+        }
+      }
+      free(tmp);
+      free(tmpi);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (planes * h * w >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    maxpool_planes(x, y, idx, need_idx, p, p + 1, geo);
+  }
+}
+
+/* The plain loop over windows for planes [from, to). */
+static void maxpool_planes(const float* x, float* y, int32_t* idx,
+                           int32_t need_idx, int64_t from, int64_t to,
+                           const int32_t* geo) {
+  const int64_t h = geo[0], w = geo[1], oh = geo[2], ow = geo[3];
+  const int32_t kh = geo[4], kw = geo[5], sh = geo[6], sw = geo[7];
+  const int32_t ph = geo[8], pw = geo[9], dh = geo[10], dw = geo[11];
+  const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 &&
+                   pw == 0 && dh == 1 && dw == 1 && 2 * oh <= h && 2 * ow <= w;
+  for (int64_t p = from; p < to; p++) {
+    const float* xp = x + p * h * w;
+    float* yp = y + p * oh * ow;
+    int32_t* ip = need_idx ? idx + p * oh * ow : 0;
+    for (int64_t oy = 0; oy < oh; oy++) {
+      if (fast) {
+        const int32_t r0 = (int32_t)(2 * oy * w), r1 = r0 + (int32_t)w;
+        for (int64_t ox = 0; ox < ow; ox++) {
+          const int32_t i0 = r0 + 2 * (int32_t)ox, i2 = r1 + 2 * (int32_t)ox;
+          float b = xp[i0];
+          int32_t bi = i0;
+          float v = xp[i0 + 1];
+          int t = (v > b) | (v != v);
+          b = t ? v : b;
+          bi = t ? i0 + 1 : bi;
+          v = xp[i2];
+          t = (v > b) | (v != v);
+          b = t ? v : b;
+          bi = t ? i2 : bi;
+          v = xp[i2 + 1];
+          t = (v > b) | (v != v);
+          b = t ? v : b;
+          bi = t ? i2 + 1 : bi;
+          yp[oy * ow + ox] = b;
+          if (ip) ip[oy * ow + ox] = bi;
+        }
+        continue;
+      }
+      int64_t hs = oy * sh - ph;
+      const int64_t he0 = hs + (int64_t)(kh - 1) * dh + 1;
+      const int64_t he = he0 < h ? he0 : h;
+      while (hs < 0) hs += dh;
+      for (int64_t ox = 0; ox < ow; ox++) {
+        int64_t ws = ox * sw - pw;
+        const int64_t we0 = ws + (int64_t)(kw - 1) * dw + 1;
+        const int64_t we = we0 < w ? we0 : w;
+        while (ws < 0) ws += dw;
+        float b = -__builtin_inff();
+        int32_t bi = (int32_t)(hs * w + ws);
+        for (int64_t iy = hs; iy < he; iy += dh) {
+          for (int64_t ix = ws; ix < we; ix += dw) {
+            /* selects, not branches: random data mispredicts half of them */
+            const float v = xp[iy * w + ix];
+            const int t = (v > b) | (v != v);
+            b = t ? v : b;
+            bi = t ? (int32_t)(iy * w + ix) : bi;
+          }
+        }
+        yp[oy * ow + ox] = b;
+        if (ip) ip[oy * ow + ox] = bi;
+      }
+    }
+  }
+}
+
+/*
+ * Gradient of max pooling: dx[idx] += dy per plane. tile != 0 when 2x2
+ * stride-2 windows tile the input exactly: every dx element is then written
+ * once and no zero fill is needed.
+ */
+void kd_maxpool_bwd(const float* dy, const int32_t* idx, float* dx,
+                    double planes_, double h_, double w_, double oh_,
+                    double ow_, int32_t tile) {
+  const int64_t planes = (int64_t)planes_;
+  const int64_t h = (int64_t)h_;
+  const int64_t w = (int64_t)w_;
+  const int64_t oh = (int64_t)oh_;
+  const int64_t ow = (int64_t)ow_;
+#pragma omp parallel for schedule(static) if (planes * h * w >= PAR_MIN)
+  for (int64_t p = 0; p < planes; p++) {
+    const float* gp = dy + p * oh * ow;
+    const int32_t* ip = idx + p * oh * ow;
+    float* op = dx + p * h * w;
+    if (tile) {
+      for (int64_t oy = 0; oy < oh; oy++) {
+        const int32_t r0 = (int32_t)(2 * oy * w), r1 = r0 + (int32_t)w;
+        for (int64_t ox = 0; ox < ow; ox++) {
+          const float g = gp[oy * ow + ox];
+          const int32_t at = ip[oy * ow + ox];
+          const int32_t i0 = r0 + 2 * (int32_t)ox, i2 = r1 + 2 * (int32_t)ox;
+          op[i0] = at == i0 ? g : 0.0f;
+          op[i0 + 1] = at == i0 + 1 ? g : 0.0f;
+          op[i2] = at == i2 ? g : 0.0f;
+          op[i2 + 1] = at == i2 + 1 ? g : 0.0f;
+        }
+      }
+    } else {
+      memset(op, 0, sizeof(float) * (size_t)(h * w));
+      for (int64_t q = 0; q < oh * ow; q++) op[ip[q]] += gp[q];
+    }
+  }
+}
+
+/* ReLU: NaN stays NaN, -0 and -Infinity become +0. */
+void kd_relu(const float* x, float* y, double n_) {
+  const int64_t n = (int64_t)n_;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = (v > 0.0f || v != v) ? v : 0.0f;
+  }
+}
+
+/* Gradient of ReLU: out = b <= 0 ? 0 : dy (a NaN b passes dy). */
+void kd_relu_grad(const float* dy, const float* b, float* out, double n_) {
+  const int64_t n = (int64_t)n_;
+  /* on the bits: a select whose false arm loads would not vectorise */
+  const uint32_t* g = (const uint32_t*)dy;
+  uint32_t* o = (uint32_t*)out;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    o[i] = g[i] & (uint32_t) - (int32_t)!(b[i] <= 0.0f);
+  }
+}
+
+/* y = a + b, elementwise. */
+void kd_add(const float* a, const float* b, float* y, double n_) {
+  const int64_t n = (int64_t)n_;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+  for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+/* dst += alpha * src, in float64 as the TypeScript does. */
+void kd_axpy(float* dst, const float* src, double alpha, double n_) {
+  const int64_t n = (int64_t)n_;
+  if (alpha == 1.0) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] = dst[i] + src[i];
+  } else {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+      dst[i] = (float)((double)dst[i] + alpha * (double)src[i]);
+    }
+  }
+}
+
+/*
+ * Sum over the middle axis of [outer, r, inner] in float64, in the same
+ * order as the TypeScript (j ascending for each output).
+ */
+void kd_sum_mid(const float* x, float* y, double outer_, double r_,
+                double inner_) {
+  const int64_t outer = (int64_t)outer_;
+  const int64_t r = (int64_t)r_;
+  const int64_t inner = (int64_t)inner_;
+  if (inner == 1) {
+#pragma omp parallel for schedule(static) if (outer * r >= PAR_MIN)
+    for (int64_t o = 0; o < outer; o++) {
+      double acc = 0;
+      for (int64_t j = 0; j < r; j++) acc += x[o * r + j];
+      y[o] = (float)acc;
+    }
+    return;
+  }
+  const int64_t chunk = 256;
+  const int64_t chunks = (inner + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (outer * r * inner >= PAR_MIN)
+  for (int64_t t = 0; t < outer * chunks; t++) {
+    const int64_t o = t / chunks;
+    const int64_t i0 = (t % chunks) * chunk;
+    const int64_t len = inner - i0 < chunk ? inner - i0 : chunk;
+    double acc[256];
+    for (int64_t i = 0; i < len; i++) acc[i] = 0;
+    for (int64_t j = 0; j < r; j++) {
+      const float* row = x + (o * r + j) * inner + i0;
+      for (int64_t i = 0; i < len; i++) acc[i] += row[i];
+    }
+    for (int64_t i = 0; i < len; i++) y[o * inner + i0 + i] = (float)acc[i];
+  }
+}
+`;

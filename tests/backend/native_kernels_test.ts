@@ -1,0 +1,352 @@
+/**
+ * The native (C, OpenMP) CPU kernels against their TypeScript twins, on the
+ * same inputs: pooling, ReLU and elementwise results bit for bit, batch norm
+ * within float64 summation-order noise. The rest of the suite checks the
+ * kernels that run by default (the native ones where they build) against
+ * PyTorch's fixtures and naive references; this file ties the TypeScript
+ * fallbacks to them. The loader is checked in subprocesses: building into
+ * an empty cache, reusing it, and falling back when there is no compiler.
+ */
+import assert from "node:assert/strict";
+import type { Pool2dGeometry } from "../../src/backend/backend.ts";
+import {
+  nativeKernels,
+  nativeKernelsError,
+  nativeKernelsPath,
+  setNativeKernels,
+} from "../../src/backend/cpu/native.ts";
+import {
+  batchNormBackward,
+  batchNormEval,
+  batchNormTrain,
+} from "../../src/backend/cpu/batch_norm.ts";
+import { maxPool2d, maxPool2dBackward } from "../../src/backend/cpu/pool.ts";
+import { binary, unary } from "../../src/backend/cpu/elementwise.ts";
+import { reduce } from "../../src/backend/cpu/reduce.ts";
+import { getBackend } from "../../src/backend/registry.ts";
+import { setOneDnnKernels } from "../../src/backend/cpu/dnnl.ts";
+
+function requireNative(): void {
+  if (nativeKernels() === null) {
+    throw new Error(
+      `the native kernels did not build (${nativeKernelsError()}); they ` +
+        "need a C compiler (apt-get install gcc) — CI has one",
+    );
+  }
+}
+
+let seed = 99;
+function random(): number {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return seed / 4294967296;
+}
+
+function randn(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = 1 - random();
+    a[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+  }
+  return a;
+}
+
+/** Runs `fn` with the native kernels on, then off (and oneDNN off). */
+function both<T>(fn: () => T): [T, T] {
+  requireNative();
+  const native = fn();
+  setNativeKernels(false);
+  setOneDnnKernels(false);
+  try {
+    return [native, fn()];
+  } finally {
+    setNativeKernels(true);
+    setOneDnnKernels(true);
+  }
+}
+
+/** Equal element for element (`===`, so -0 equals +0; NaN equals NaN). */
+function assertSame(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i] || (a[i] !== a[i] && b[i] !== b[i])) continue;
+    assert.fail(`${what}: element ${i} is ${a[i]} natively, ${b[i]} in TS`);
+  }
+}
+
+function assertNear(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  what: string,
+  tol = 1e-6,
+) {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (a[i] !== b[i] && !(d <= tol * (1 + Math.abs(b[i])))) {
+      assert.fail(`${what}: element ${i} is ${a[i]} natively, ${b[i]} in TS`);
+    }
+  }
+}
+
+function geom(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  k: number,
+  s: number,
+  p: number,
+  d = 1,
+  ceil = false,
+): Pool2dGeometry {
+  const out = (size: number) => {
+    const num = size + 2 * p - d * (k - 1) - 1;
+    let o = (ceil ? Math.ceil(num / s) : Math.floor(num / s)) + 1;
+    if (ceil && (o - 1) * s >= size + p) o--;
+    return o;
+  };
+  return {
+    n,
+    c,
+    h,
+    w,
+    oh: out(h),
+    ow: out(w),
+    kernel: [k, k],
+    stride: [s, s],
+    padding: [p, p],
+    dilation: [d, d],
+    countIncludePad: true,
+  };
+}
+
+Deno.test("the native kernels build and load with -A", () => {
+  requireNative();
+  assert.equal(nativeKernelsError(), null);
+  assert.match(nativeKernelsPath()!, /kernels-[0-9a-f]{16}\.(so|dylib|dll)$/);
+});
+
+Deno.test("native max pooling equals the TypeScript kernel", async (t) => {
+  const cases: [string, Pool2dGeometry][] = [
+    ["2x2/2 (StudentNet)", geom(2, 3, 16, 16, 2, 2, 0)],
+    ["2x2/2 odd input", geom(1, 2, 9, 7, 2, 2, 0)],
+    ["3x3/2 pad 1 (ResNet stem)", geom(2, 4, 20, 18, 3, 2, 1)],
+    ["3x3/1 pad 1", geom(1, 3, 8, 8, 3, 1, 1)],
+    ["3x3/2 ceil mode", geom(1, 2, 10, 10, 3, 2, 0, 1, true)],
+    ["3x3/2 dilation 2", geom(1, 2, 13, 11, 3, 2, 1, 2)],
+    ["4x4/3 pad 2", geom(1, 2, 12, 12, 4, 3, 2)],
+    ["large, parallel (3x3/2 pad 1)", geom(4, 16, 40, 40, 3, 2, 1)],
+  ];
+  for (const [label, g] of cases) {
+    await t.step(label, () => {
+      const x = randn(g.n * g.c * g.h * g.w);
+      // ties (incl. -0 against +0), infinities, and a NaN in one plane
+      x[3] = x[4] = 1.5;
+      x[5] = -0;
+      x[6] = 0;
+      x[8] = Infinity;
+      x[9] = -Infinity;
+      x[g.h * g.w + 7] = NaN;
+      for (const needIndices of [true, false]) {
+        const [a, b] = both(() => maxPool2d(x, g, needIndices));
+        assertSame(a.y, b.y, `${label} y (indices ${needIndices})`);
+        if (needIndices) assertSame(a.indices, b.indices, `${label} indices`);
+      }
+      const { indices } = maxPool2d(x, g, true);
+      const dy = randn(g.n * g.c * g.oh * g.ow);
+      const [da, db] = both(() => maxPool2dBackward(dy, indices, g));
+      assertSame(da, db, `${label} backward`);
+    });
+  }
+});
+
+Deno.test("native batch norm equals the TypeScript kernel", async (t) => {
+  for (
+    const [n, c, hw] of [[2, 3, 5], [4, 4, 224], [8, 16, 100], [1, 2, 1]]
+  ) {
+    await t.step(`[${n}, ${c}, ${hw}]`, () => {
+      const x = randn(n * c * hw).map((v) => 3 * v + 1);
+      const w = randn(c);
+      const b = randn(c);
+      for (const relu of [false, true]) {
+        const m0 = randn(c);
+        const v0 = randn(c).map(Math.abs);
+        const rm = [m0, m0.slice()];
+        const rv = [v0, v0.slice()];
+        let k = 0;
+        const [ta, tb] = both(() => {
+          const i = k++;
+          return batchNormTrain(
+            x,
+            w,
+            b,
+            rm[i],
+            rv[i],
+            n,
+            c,
+            hw,
+            0.1,
+            1e-5,
+            relu,
+          );
+        });
+        assertNear(ta.y, tb.y, `train y (relu ${relu})`);
+        assertNear(ta.mean, tb.mean, "mean");
+        assertNear(ta.invStd, tb.invStd, "invStd");
+        assertNear(rm[0], rm[1], "running mean");
+        assertNear(rv[0], rv[1], "running var");
+        const [ea, eb] = both(() =>
+          batchNormEval(x, w, b, rm[1], rv[1], n, c, hw, 1e-5, relu)
+        );
+        // fixed statistics: the same float64 arithmetic, so the same bits
+        assertSame(ea, eb, `eval y (relu ${relu})`);
+      }
+      const { mean, invStd } = batchNormTrain(
+        x,
+        w,
+        b,
+        null,
+        null,
+        n,
+        c,
+        hw,
+        0.1,
+        1e-5,
+      );
+      const dy = randn(n * c * hw);
+      const [ba, bb] = both(() =>
+        batchNormBackward(x, dy, w, mean, invStd, n, c, hw)
+      );
+      assertNear(ba.dx, bb.dx, "dx", 1e-5);
+      assertNear(ba.dweight, bb.dweight, "dweight", 1e-5);
+      assertNear(ba.dbias, bb.dbias, "dbias", 1e-5);
+    });
+  }
+});
+
+Deno.test("native ReLU, its gradient, add, axpy and sums equal the TypeScript kernels", () => {
+  for (const n of [7, 100_003]) {
+    const x = randn(n);
+    const dy = randn(n);
+    x[0] = NaN;
+    x[1] = -0;
+    x[2] = 0;
+    x[3] = -Infinity;
+    x[4] = Infinity;
+    const [ra, rb] = both(() => unary("relu", x));
+    assertSame(ra, rb, `relu n=${n}`);
+    assert.ok(Object.is(ra[1], 0) && Object.is(ra[3], 0), "-0, -inf → +0");
+    const [ga, gb] = both(() => binary("reluGrad", dy, [1], x, [1], [n]));
+    assertSame(ga, gb, `reluGrad n=${n}`);
+    const [aa, ab] = both(() => binary("add", x, [1], dy, [1], [n]));
+    assertSame(aa, ab, `add n=${n}`);
+    for (const alpha of [1, -0.3]) {
+      const [xa, xb] = both(() => {
+        const be = getBackend("cpu");
+        const dst = be.upload(dy);
+        be.axpy(dst, be.upload(x), alpha);
+        return be.download(dst);
+      });
+      assertSame(xa, xb, `axpy alpha=${alpha} n=${n}`);
+      assert.ok(
+        Number.isNaN(xa[0]) && xa[5] === Math.fround(dy[5] + alpha * x[5]),
+      );
+    }
+    for (const [outer, r, inner] of [[1, n, 1], [n, 1, 1], [1, 1, n]]) {
+      const [sa, sb] = both(() => reduce("sum", x, outer, r, inner));
+      assertSame(sa, sb, `sum [${outer}, ${r}, ${inner}]`);
+    }
+  }
+  const x = randn(6 * 50 * 70);
+  for (const [outer, r, inner] of [[6, 50, 70], [300, 70, 1], [1, 6, 3500]]) {
+    const [sa, sb] = both(() => reduce("sum", x, outer, r, inner));
+    assertSame(sa, sb, `sum [${outer}, ${r}, ${inner}]`);
+  }
+});
+
+// ---- the loader, in fresh processes ---------------------------------------
+
+const NATIVE_URL = new URL("../../src/backend/cpu/native.ts", import.meta.url)
+  .href;
+
+async function probe(
+  dir: string,
+  env: Record<string, string>,
+  permissions: string[] = ["-A"],
+): Promise<{ ok: boolean; path: string | null; error: string | null }> {
+  const script = `${dir}/probe.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import { nativeKernels, nativeKernelsError, nativeKernelsPath } from ${
+      JSON.stringify(NATIVE_URL)
+    };
+const k = nativeKernels();
+console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, path: nativeKernelsPath(), error: nativeKernelsError() }));`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-lock", ...permissions, script],
+    env: { KDENO_CACHE_DIR: `${dir}/cache`, ...env },
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert.ok(
+    out.success,
+    `probe failed: ${new TextDecoder().decode(out.stderr)}`,
+  );
+  return JSON.parse(text);
+}
+
+Deno.test("the native kernels build into an empty cache once, then are reused", async () => {
+  requireNative();
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    const first = await probe(dir, {});
+    assert.ok(first.ok, `did not build: ${first.error}`);
+    assert.ok(first.path!.startsWith(`${dir}/cache/`));
+    const built = (await Deno.stat(first.path!)).mtime!.getTime();
+    // nothing but the library is left behind: no source, no temporary file
+    const names = [...Deno.readDirSync(`${dir}/cache`)].map((e) => e.name);
+    assert.deepEqual(names, [first.path!.slice(dir.length + 7)]);
+    const second = await probe(dir, {});
+    assert.ok(second.ok);
+    assert.equal(second.path, first.path);
+    assert.equal((await Deno.stat(second.path!)).mtime!.getTime(), built);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("without a compiler, permissions or consent the TypeScript kernels run, and the reason is given", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    await t.step("no compiler", async () => {
+      const r = await probe(dir, { KDENO_CC: `${dir}/no-such-cc` });
+      assert.equal(r.ok, false);
+      assert.match(r.error!, /no C compiler \(.*no-such-cc\)/);
+    });
+    await t.step("KDENO_NATIVE=0", async () => {
+      const r = await probe(dir, { KDENO_NATIVE: "0" });
+      assert.equal(r.ok, false);
+      assert.match(r.error!, /KDENO_NATIVE=0/);
+    });
+    await t.step("no --allow-run (never a prompt)", async () => {
+      const r = await probe(dir, {}, [
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-ffi",
+      ]);
+      assert.equal(r.ok, false);
+      assert.match(r.error!, /--allow-run/);
+    });
+    await t.step("no --allow-ffi", async () => {
+      const r = await probe(dir, {}, ["--allow-read", "--allow-env"]);
+      assert.equal(r.ok, false);
+      assert.match(r.error!, /--allow-ffi/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
