@@ -1068,6 +1068,23 @@ export class ToTensor extends Transform {
   }
 }
 
+/** Pixel arrays the loader has copied into a batch, for `toFloat` to reuse. */
+const spare: Float32Array[] = [];
+/** Arrays `toFloat` made: the only ones {@linkcode recycleFloatImage} takes. */
+const made = new WeakSet<Float32Array>();
+
+/**
+ * Hands back the pixels of a float image that nothing will read again (the
+ * loader calls it once it has copied an image into a batch), so the next
+ * `ToTensor` reuses the array instead of leaving one more to the garbage
+ * collector. Arrays not made by `ToTensor` are ignored.
+ *
+ * @param data The image's pixel array.
+ */
+export function recycleFloatImage(data: Float32Array): void {
+  if (made.has(data) && spare.length < 64) spare.push(data);
+}
+
 /**
  * `((v / 255) - mean[c]) / std[c]` in float32, each step rounded to float32
  * as torch does, through a 256-entry table per channel.
@@ -1079,7 +1096,9 @@ function toFloat(
 ): FloatImage {
   const C = outChannels(img);
   const n = img.width * img.height;
-  const out = new Float32Array(C * n);
+  const k = spare.findIndex((a) => a.length === C * n);
+  const out = k >= 0 ? spare.splice(k, 1)[0] : new Float32Array(C * n);
+  made.add(out);
   const lut = new Float32Array(256);
   const f = Math.fround;
   for (let c = 0; c < C; c++) {
