@@ -8,11 +8,12 @@
  * separate processes (one tutorial KD epoch on the bundled data at 224,
  * data loading included), so each side's peak resident memory is its own.
  *
- * Each workload is measured in rounds (PyTorch, then kdeno; 3 by default)
+ * Each workload is measured in rounds (PyTorch, then kdeno; 3 by default,
+ * `--kd-rounds` for the KD epoch, whose every round is two whole processes)
  * and the median of the per-round ratios is reported.
  *
  * Usage: deno task compare [--quick] [--only substring] [--kd-max N]
- *   [--rounds N]
+ *   [--rounds N] [--kd-rounds N]
  */
 import { parseArgs } from "node:util";
 import {
@@ -29,6 +30,7 @@ import {
 import { gemmBackend, sgemm } from "../src/backend/cpu/gemm.ts";
 
 import { oneDnn, oneDnnError } from "../ffi/onednn.ts";
+import { nativeKernelsInfo } from "../src/backend/cpu/native.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,9 +40,11 @@ const { values } = parseArgs({
     python: { type: "string", default: "/usr/bin/python3" },
     "kd-max": { type: "string" },
     rounds: { type: "string", default: "3" },
+    "kd-rounds": { type: "string", default: "3" },
   },
 });
 const rounds = Math.max(1, Number(values.rounds));
+const kdRounds = Math.max(1, Number(values["kd-rounds"]));
 const minTime = values.quick ? 1 : 4;
 
 interface Workload {
@@ -183,7 +187,7 @@ const dnnl = oneDnn();
 console.log(
   `kdeno GEMM backend: ${gemmBackend()}; convolutions: ${
     dnnl ? `oneDNN ${dnnl.version}` : `TypeScript (${oneDnnError()})`
-  }; PyTorch with 2 threads`,
+  }; batch norm, pooling, ReLU: ${nativeKernelsInfo()}; PyTorch with 2 threads`,
 );
 const rows: Record<string, unknown>[] = [];
 // PyTorch first (one process, all workloads), then kdeno, so they never overlap
@@ -261,16 +265,30 @@ async function runEpoch(
 const kdName = "KD epoch 224 b32, data included";
 if (!values.only || kdName.includes(values.only)) {
   const max = values["kd-max"] ? ["--max", values["kd-max"]] : [];
-  const torchKd = await runEpoch(values.python!, [
-    "bench/kd_epoch_torch.py",
-    ...max,
-  ]);
-  const kd = await runEpoch(Deno.execPath(), [
-    "run",
-    "-A",
-    "bench/kd_epoch.ts",
-    ...max,
-  ]);
+  // rounds of whole processes, PyTorch then kdeno, as for the rows above;
+  // the medians of the per-round ratios are reported
+  const speed: number[] = [];
+  const rss: number[] = [];
+  const ks: EpochRun[] = [];
+  const ps: EpochRun[] = [];
+  for (let r = 0; r < kdRounds; r++) {
+    const torchKd = await runEpoch(values.python!, [
+      "bench/kd_epoch_torch.py",
+      ...max,
+    ]);
+    const kd = await runEpoch(Deno.execPath(), [
+      "run",
+      "-A",
+      "bench/kd_epoch.ts",
+      ...max,
+    ]);
+    if (kd) ks.push(kd);
+    if (torchKd) ps.push(torchKd);
+    if (kd && torchKd) {
+      speed.push(kd.first / torchKd.first);
+      rss.push(kd.peakRssMb / torchKd.peakRssMb);
+    }
+  }
   // epoch 3 with the teacher-output cache (and decoded images) warm; the
   // first epoch fills it for one flip state of each image, the second for
   // most of the rest
@@ -283,17 +301,28 @@ if (!values.only || kdName.includes(values.only)) {
     "3",
     ...max,
   ]);
+  const med = (runs: EpochRun[], f: (r: EpochRun) => number) =>
+    runs.length ? median(runs.map(f)) : undefined;
   const emit = (
     workload: string,
     unit: string,
     k: number | undefined,
     p: number | undefined,
+    ratios: number[],
   ) => {
-    const ratio = k !== undefined && p ? k / p : null;
+    const ratio = ratios.length
+      ? median(ratios)
+      : k !== undefined && p
+      ? k / p
+      : null;
     console.log(
       `${workload} kdeno=${k?.toFixed(2) ?? "n/a"} pytorch=${
         p?.toFixed(2) ?? "n/a"
-      } ratio=${ratio?.toFixed(3) ?? "n/a"} (${unit})`,
+      } ratio=${ratio?.toFixed(3) ?? "n/a"} (${unit}${
+        ratios.length
+          ? `; ratios per round ${ratios.map((x) => x.toFixed(2)).join(" ")}`
+          : ""
+      })`,
     );
     rows.push({
       workload,
@@ -301,20 +330,24 @@ if (!values.only || kdName.includes(values.only)) {
       kdeno: k ?? null,
       pytorch: p ?? null,
       ratio,
+      roundRatios: ratios,
     });
   };
-  emit(kdName, "img/s", kd?.first, torchKd?.first);
+  const torchFirst = med(ps, (r) => r.first);
+  emit(kdName, "img/s", med(ks, (r) => r.first), torchFirst, speed);
   emit(
     "KD epoch, teacher-output cache warm (PyTorch uncached)",
     "img/s",
     cached?.last,
-    torchKd?.first,
+    torchFirst,
+    [],
   );
   emit(
     "KD epoch peak resident memory",
     "MB, lower is better",
-    kd?.peakRssMb,
-    torchKd?.peakRssMb,
+    med(ks, (r) => r.peakRssMb),
+    med(ps, (r) => r.peakRssMb),
+    rss,
   );
 }
 
