@@ -286,7 +286,9 @@ export class DataLoader implements AsyncIterable<Batch> {
         });
       }
     }
-    return collate(imgs, labels);
+    // without a main-thread tail no user transform saw the pixel arrays (one
+    // could keep a reference, e.g. to mix images), so they can be reused
+    return collate(imgs, labels, src.access.packable);
   }
 
   async *#viaWorkers(
@@ -349,7 +351,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       }
       const batch = packed
         ? makeBatch(packed.data, [labels.length, ...packed.shape], labels)
-        : collate(imgs, labels);
+        : collate(imgs, labels, false); // from Workers: copies, nothing to reuse
       if (batch) yield batch;
     }
   }
@@ -380,8 +382,15 @@ function makeBatch(
  */
 let staging = new Float32Array(0);
 
-/** Stacks images (same shape) and labels into a batch. */
-function collate(imgs: FloatImage[], labels: number[]): Batch | undefined {
+/**
+ * Stacks images (same shape) and labels into a batch; with `recycle`, hands
+ * the images' pixel arrays back to `ToTensor` afterwards.
+ */
+function collate(
+  imgs: FloatImage[],
+  labels: number[],
+  recycle: boolean,
+): Batch | undefined {
   if (imgs.length === 0) return undefined;
   const { channels: c, height: h, width: w } = imgs[0];
   const size = c * h * w;
@@ -397,6 +406,6 @@ function collate(imgs: FloatImage[], labels: number[]): Batch | undefined {
     }
     out.set(im.data, k * size);
   }
-  for (const im of imgs) recycleFloatImage(im.data);
+  if (recycle) { for (const im of imgs) recycleFloatImage(im.data); }
   return makeBatch(out, [imgs.length, c, h, w], labels);
 }

@@ -94,6 +94,38 @@ Deno.test("DataLoader() gives the same batches for a seed with 0 and 2 workers",
   );
 });
 
+Deno.test("DataLoader() reuses pixel arrays only where no user transform saw them", async () => {
+  // a user transform that keeps every image it sees (as a mix-up would)
+  const kept: { data: Float32Array; copy: Float32Array }[] = [];
+  const keep = (x: T.ImageLike) => {
+    const data = x.data as Float32Array;
+    kept.push({ data, copy: data.slice() });
+    return x;
+  };
+  const ds = new ImageFolder(VAL, {
+    transform: [new T.Resize([24, 24]), new T.ToTensor(), keep],
+  });
+  const loader = new DataLoader(ds, { batchSize: 16, shuffle: false });
+  const first = await epoch(loader);
+  const second = await epoch(loader);
+  assert.ok(kept.length >= 2 * 16);
+  kept.forEach((k, i) =>
+    assert.deepEqual(k.data, k.copy, `image ${i} was overwritten`)
+  );
+  // and without a user transform, reuse leaves every batch as it was made
+  const plain = new DataLoader(
+    new ImageFolder(VAL, {
+      transform: [new T.Resize([24, 24]), new T.ToTensor()],
+    }),
+    { batchSize: 16, shuffle: false },
+  );
+  const a = await epoch(plain);
+  const b = await epoch(plain);
+  assert.deepEqual(a.x, b.x);
+  assert.deepEqual(a.x, first.x);
+  assert.deepEqual(second.x, first.x);
+});
+
 Deno.test("DataLoader() batches, drops the last batch and takes samplers", async () => {
   const ds = new ImageFolder(VAL, { transform: [new T.ToTensor()] });
   const l = new DataLoader(ds, { batchSize: 64, dropLast: true });
