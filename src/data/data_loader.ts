@@ -12,7 +12,7 @@ import { stack } from "../ops/shape.ts";
 import { defaultBackend, fromStorage, type Tensor } from "../tensor.ts";
 import { type Dataset, Subset } from "./dataset.ts";
 import type { FloatImage } from "./image.ts";
-import { recycleFloatImage } from "./transforms.ts";
+import { recycleFloatImage } from "./_pixel_arrays.ts";
 import {
   type FolderAccess,
   folderAccess,

@@ -52,6 +52,7 @@ import {
   type RawImage,
 } from "./image.ts";
 import { type Interpolation, resample } from "./_resize.ts";
+import { pixelArray } from "./_pixel_arrays.ts";
 
 export type { FloatImage, ImageLike, Interpolation, RawImage };
 
@@ -1068,23 +1069,6 @@ export class ToTensor extends Transform {
   }
 }
 
-/** Pixel arrays the loader has copied into a batch, for `toFloat` to reuse. */
-const spare: Float32Array[] = [];
-/** Arrays `toFloat` made: the only ones {@linkcode recycleFloatImage} takes. */
-const made = new WeakSet<Float32Array>();
-
-/**
- * Hands back the pixels of a float image that nothing will read again (the
- * loader calls it once it has copied an image into a batch), so the next
- * `ToTensor` reuses the array instead of leaving one more to the garbage
- * collector. Arrays not made by `ToTensor` are ignored.
- *
- * @param data The image's pixel array.
- */
-export function recycleFloatImage(data: Float32Array): void {
-  if (made.has(data) && spare.length < 64) spare.push(data);
-}
-
 /**
  * `((v / 255) - mean[c]) / std[c]` in float32, each step rounded to float32
  * as torch does, through a 256-entry table per channel.
@@ -1096,9 +1080,7 @@ function toFloat(
 ): FloatImage {
   const C = outChannels(img);
   const n = img.width * img.height;
-  const k = spare.findIndex((a) => a.length === C * n);
-  const out = k >= 0 ? spare.splice(k, 1)[0] : new Float32Array(C * n);
-  made.add(out);
+  const out = pixelArray(C * n);
   const lut = new Float32Array(256);
   const f = Math.fround;
   for (let c = 0; c < C; c++) {
