@@ -124,6 +124,10 @@ Deno.test("the native kernels build and load with -A", () => {
   requireNative();
   assert.equal(nativeKernelsError(), null);
   assert.match(nativeKernelsPath()!, /kernels-[0-9a-f]{16}\.(so|dylib|dll)$/);
+  // built with OpenMP (gcc has it): parallel loops use more than one thread
+  if (navigator.hardwareConcurrency > 1 && !Deno.env.get("OMP_NUM_THREADS")) {
+    assert.ok(nativeKernels()!.kd_threads() > 1, "built without OpenMP");
+  }
 });
 
 Deno.test("native max pooling equals the TypeScript kernel", async (t) => {
@@ -273,7 +277,10 @@ async function probe(
   dir: string,
   env: Record<string, string>,
   permissions: string[] = ["-A"],
-): Promise<{ ok: boolean; path: string | null; error: string | null }> {
+  call = "kd_abi()",
+): Promise<
+  { ok: boolean; path: string | null; error: string | null; value?: number }
+> {
   const script = `${dir}/probe.ts`;
   await Deno.writeTextFile(
     script,
@@ -281,7 +288,7 @@ async function probe(
       JSON.stringify(NATIVE_URL)
     };
 const k = nativeKernels();
-console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, path: nativeKernelsPath(), error: nativeKernelsError() }));`,
+console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, value: k?.${call}, path: nativeKernelsPath(), error: nativeKernelsError() }));`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-lock", ...permissions, script],
@@ -326,6 +333,21 @@ Deno.test("without a compiler, permissions or consent the TypeScript kernels run
       assert.equal(r.ok, false);
       assert.match(r.error!, /no C compiler \(.*no-such-cc\)/);
     });
+    await t.step(
+      "a compiler without OpenMP: built for one thread",
+      async () => {
+        const cc = `${dir}/cc-without-openmp`;
+        await Deno.writeTextFile(
+          cc,
+          '#!/bin/sh\nfor a in "$@"; do [ "$a" = -fopenmp ] && exit 1; done\n' +
+            'exec cc "$@"\n',
+        );
+        await Deno.chmod(cc, 0o755);
+        const r = await probe(dir, { KDENO_CC: cc }, ["-A"], "kd_threads()");
+        assert.ok(r.ok, `did not build: ${r.error}`);
+        assert.equal(r.value, 1);
+      },
+    );
     await t.step("KDENO_NATIVE=0", async () => {
       const r = await probe(dir, { KDENO_NATIVE: "0" });
       assert.equal(r.ok, false);
