@@ -44,49 +44,25 @@ export function batchNormTrain(
   relu = false,
 ): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
   const y = f32Out(n * c * hw);
-  const yi = relu ? new Int32Array(y.buffer, y.byteOffset, y.length) : null;
   const mean = f32(c);
   const invStd = f32(c);
   const count = n * hw;
-  const chw = c * hw;
-  const nk = nativeKernels();
-  if (nk) {
-    const stats = new Float64Array(2 * c);
-    nk.kd_bn_stats(x, n, c, hw, new Float64Array(n * c), stats);
-    const scale = new Float64Array(c);
-    const shift = new Float64Array(c);
-    for (let ch = 0; ch < c; ch++) {
-      const m = stats[ch];
-      const sq = stats[c + ch];
-      const inv = 1 / Math.sqrt(sq / count + eps);
-      mean[ch] = m;
-      invStd[ch] = inv;
-      scale[ch] = inv * (weight ? weight[ch] : 1);
-      shift[ch] = (bias ? bias[ch] : 0) - m * scale[ch];
-      updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
-    }
-    nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0);
-    return { y, mean, invStd };
-  }
+  const k = kernels();
+  const stats = new Float64Array(2 * c);
+  k.stats(x, n, c, hw, stats);
+  const scale = new Float64Array(c);
+  const shift = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
-    let sum = 0;
-    for (let b = 0; b < n; b++) sum += rangeSum(x, b * chw + ch * hw, hw);
-    const m = sum / count;
-    let sq = 0;
-    for (let b = 0; b < n; b++) sq += rangeSqDev(x, b * chw + ch * hw, hw, m);
-    const variance = sq / count;
-    const inv = 1 / Math.sqrt(variance + eps);
+    const m = stats[ch];
+    const sq = stats[c + ch];
+    const inv = 1 / Math.sqrt(sq / count + eps);
     mean[ch] = m;
     invStd[ch] = inv;
-    const scale = inv * (weight ? weight[ch] : 1);
-    const shift = (bias ? bias[ch] : 0) - m * scale;
-    for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      affineRange(x, y, o, hw, scale, shift);
-      if (yi) reluBitsRange(yi, yi, o, o + hw);
-    }
+    scale[ch] = inv * (weight ? weight[ch] : 1);
+    shift[ch] = (bias ? bias[ch] : 0) - m * scale[ch];
     updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
   }
+  k.affine(x, y, scale, shift, n, c, hw, relu);
   return { y, mean, invStd };
 }
 
@@ -136,31 +112,14 @@ export function batchNormEval(
   relu = false,
 ): Float32Array {
   const y = f32Out(n * c * hw);
-  const chw = c * hw;
-  const nk = nativeKernels();
-  if (nk) {
-    const scale = new Float64Array(c);
-    const shift = new Float64Array(c);
-    for (let ch = 0; ch < c; ch++) {
-      const inv = 1 / Math.sqrt(runningVar[ch] + eps);
-      scale[ch] = inv * (weight ? weight[ch] : 1);
-      shift[ch] = (bias ? bias[ch] : 0) - runningMean[ch] * scale[ch];
-    }
-    nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0);
-    return y;
-  }
-  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
+  const scale = new Float64Array(c);
+  const shift = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
     const inv = 1 / Math.sqrt(runningVar[ch] + eps);
-    const scale = inv * (weight ? weight[ch] : 1);
-    const shift = (bias ? bias[ch] : 0) - runningMean[ch] * scale;
-    for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      affineRange(x, y, o, hw, scale, shift);
-      // the plane is still in cache: the ReLU costs little here
-      if (relu) reluBitsRange(yi, yi, o, o + hw);
-    }
+    scale[ch] = inv * (weight ? weight[ch] : 1);
+    shift[ch] = (bias ? bias[ch] : 0) - runningMean[ch] * scale[ch];
   }
+  kernels().affine(x, y, scale, shift, n, c, hw, relu);
   return y;
 }
 
@@ -192,48 +151,153 @@ export function batchNormBackward(
   const dweight = f32(c);
   const dbias = f32(c);
   const count = n * hw;
-  const chw = c * hw;
-  const nk = nativeKernels();
-  if (nk) {
-    const m64 = Float64Array.from(mean);
-    const sums = new Float64Array(2 * c);
-    nk.kd_bn_bwd_stats(x, dy, m64, n, c, hw, new Float64Array(2 * n * c), sums);
-    const coef = new Float64Array(4 * c);
-    for (let ch = 0; ch < c; ch++) {
-      const inv = invStd[ch];
-      const sumDy = sums[ch];
-      const dot = sums[c + ch];
-      dweight[ch] = dot * inv;
-      dbias[ch] = sumDy;
-      coef[ch] = mean[ch];
-      coef[c + ch] = (dot * inv * inv) / count;
-      coef[2 * c + ch] = sumDy / count;
-      coef[3 * c + ch] = inv * (weight ? weight[ch] : 1);
-    }
-    nk.kd_bn_bwd_apply(x, dy, dx, coef, n, c, hw);
-    return { dx, dweight, dbias };
-  }
+  const k = kernels();
+  const sums = new Float64Array(2 * c);
+  k.bwdStats(x, dy, Float64Array.from(mean), n, c, hw, sums);
+  const coef = new Float64Array(4 * c);
   for (let ch = 0; ch < c; ch++) {
-    const m = mean[ch];
     const inv = invStd[ch];
-    let sumDy = 0;
-    let dot = 0;
-    for (let b = 0; b < n; b++) {
-      const o = b * chw + ch * hw;
-      sumDy += rangeSum(dy, o, hw);
-      dot += rangeDot(x, dy, o, hw, m);
-    }
+    const sumDy = sums[ch];
+    const dot = sums[c + ch];
     dweight[ch] = dot * inv;
     dbias[ch] = sumDy;
-    const gradMean = sumDy / count;
-    const proj = (dot * inv * inv) / count;
-    const scale = inv * (weight ? weight[ch] : 1);
-    for (let b = 0; b < n; b++) {
-      backwardRange(x, dy, dx, b * chw + ch * hw, hw, m, proj, gradMean, scale);
-    }
+    coef[ch] = mean[ch];
+    coef[c + ch] = (dot * inv * inv) / count; // proj
+    coef[2 * c + ch] = sumDy / count; // gradMean
+    coef[3 * c + ch] = inv * (weight ? weight[ch] : 1); // scale
   }
+  k.bwdApply(x, dy, dx, coef, n, c, hw);
   return { dx, dweight, dbias };
 }
+
+/**
+ * The passes over the data, natively or in TypeScript (same arithmetic; the
+ * per-channel coefficients between them are computed once, above).
+ */
+interface Passes {
+  /** `out[ch]` = mean, `out[c + ch]` = sum of squared deviations. */
+  stats(
+    x: Float32Array,
+    n: number,
+    c: number,
+    hw: number,
+    out: Float64Array,
+  ): void;
+  /** `y = x * scale[ch] + shift[ch]`, then ReLU if asked. */
+  affine(
+    x: Float32Array,
+    y: Float32Array,
+    scale: Float64Array,
+    shift: Float64Array,
+    n: number,
+    c: number,
+    hw: number,
+    relu: boolean,
+  ): void;
+  /** `out[ch]` = sum(dy), `out[c + ch]` = sum((x - mean[ch]) * dy). */
+  bwdStats(
+    x: Float32Array,
+    dy: Float32Array,
+    mean: Float64Array,
+    n: number,
+    c: number,
+    hw: number,
+    out: Float64Array,
+  ): void;
+  /** `dx = (dy - (x - m) * proj - gradMean) * scale`; coef: m, proj, gradMean, scale. */
+  bwdApply(
+    x: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    coef: Float64Array,
+    n: number,
+    c: number,
+    hw: number,
+  ): void;
+}
+
+function kernels(): Passes {
+  const nk = nativeKernels();
+  if (!nk) return TS_PASSES;
+  return {
+    stats: (x, n, c, hw, out) =>
+      nk.kd_bn_stats(x, n, c, hw, new Float64Array(n * c), out),
+    affine: (x, y, scale, shift, n, c, hw, relu) =>
+      nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0),
+    bwdStats: (x, dy, mean, n, c, hw, out) =>
+      nk.kd_bn_bwd_stats(
+        x,
+        dy,
+        mean,
+        n,
+        c,
+        hw,
+        new Float64Array(2 * n * c),
+        out,
+      ),
+    bwdApply: (x, dy, dx, coef, n, c, hw) =>
+      nk.kd_bn_bwd_apply(x, dy, dx, coef, n, c, hw),
+  };
+}
+
+const TS_PASSES: Passes = {
+  stats(x, n, c, hw, out) {
+    const chw = c * hw;
+    for (let ch = 0; ch < c; ch++) {
+      let sum = 0;
+      for (let b = 0; b < n; b++) sum += rangeSum(x, b * chw + ch * hw, hw);
+      const m = sum / (n * hw);
+      let sq = 0;
+      for (let b = 0; b < n; b++) sq += rangeSqDev(x, b * chw + ch * hw, hw, m);
+      out[ch] = m;
+      out[c + ch] = sq;
+    }
+  },
+  affine(x, y, scale, shift, n, c, hw, relu) {
+    const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
+    const chw = c * hw;
+    for (let ch = 0; ch < c; ch++) {
+      for (let b = 0; b < n; b++) {
+        const o = b * chw + ch * hw;
+        affineRange(x, y, o, hw, scale[ch], shift[ch]);
+        // the plane is still in cache: the ReLU costs little here
+        if (relu) reluBitsRange(yi, yi, o, o + hw);
+      }
+    }
+  },
+  bwdStats(x, dy, mean, n, c, hw, out) {
+    const chw = c * hw;
+    for (let ch = 0; ch < c; ch++) {
+      let sumDy = 0;
+      let dot = 0;
+      for (let b = 0; b < n; b++) {
+        const o = b * chw + ch * hw;
+        sumDy += rangeSum(dy, o, hw);
+        dot += rangeDot(x, dy, o, hw, mean[ch]);
+      }
+      out[ch] = sumDy;
+      out[c + ch] = dot;
+    }
+  },
+  bwdApply(x, dy, dx, coef, n, c, hw) {
+    const chw = c * hw;
+    for (let ch = 0; ch < c; ch++) {
+      for (let b = 0; b < n; b++) {
+        backwardRange(
+          x,
+          dy,
+          dx,
+          b * chw + ch * hw,
+          hw,
+          coef[ch],
+          coef[c + ch],
+          coef[2 * c + ch],
+          coef[3 * c + ch],
+        );
+      }
+    }
+  },
+};
 
 // Float64 sums with four independent accumulators (an add's latency, not its
 // throughput, bounds a single running sum).
