@@ -21,10 +21,6 @@ export const NATIVE_SOURCE: string = String.raw`
 #include <stdlib.h>
 #include <string.h>
 
-static void maxpool_planes(const float* x, float* y, int32_t* idx,
-                           int32_t need_idx, int64_t from, int64_t to,
-                           const int32_t* geo);
-
 /* Loops over fewer elements than this stay on the calling thread. */
 #define PAR_MIN 32768
 
@@ -167,26 +163,40 @@ void kd_bn_bwd_apply(const float* x, const float* dy, float* dx,
   }
 }
 
+/* A pooling geometry, read once from the int32 array the caller passes. */
+typedef struct {
+  int64_t h, w, oh, ow;
+  int32_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int fast; /* the 2x2 stride-2 window without padding */
+} pool_geo;
+
+static pool_geo read_geo(const int32_t* g) {
+  pool_geo r = {g[0], g[1], g[2],  g[3],  g[4],  g[5], g[6],
+                g[7], g[8], g[9], g[10], g[11], 0};
+  r.fast = r.kh == 2 && r.kw == 2 && r.sh == 2 && r.sw == 2 && r.ph == 0 &&
+           r.pw == 0 && r.dh == 1 && r.dw == 1 && 2 * r.oh <= r.h &&
+           2 * r.ow <= r.w;
+  return r;
+}
+
 /*
- * Max pooling without dilation, separably: the max over each window's
- * columns for every input row, then over its rows. Scanning rows then
- * columns keeps PyTorch's result, the first of equal values in row-major
- * order. Without NaNs, v > m ? v : m is that rule and compiles to vector
- * code; a plane that holds a NaN returns 0 and takes the exact loop. Every
- * window must be non-empty. tmp: h * ow floats; tmpi (for indices, when ip
- * is not null): h * ow ints.
+ * Max pooling of one plane without dilation, separably: the max over each
+ * window's columns for every input row, then over its rows. Scanning rows
+ * then columns keeps PyTorch's result, the first of equal values in
+ * row-major order. Without NaNs, v > m ? v : m is that rule and compiles to
+ * vector code; a plane that holds a NaN returns 0 and takes the exact loop.
+ * Every window must be non-empty. tmp: h * ow floats; tmpi (for indices,
+ * when ip is not null): h * ow ints.
  */
 static int maxpool_plane_sep(const float* xp, float* yp, int32_t* ip,
-                             int64_t h, int64_t w, int64_t oh, int64_t ow,
-                             int32_t kh, int32_t kw, int32_t sh, int32_t sw,
-                             int32_t ph, int32_t pw, float* tmp,
-                             int32_t* tmpi) {
+                             const pool_geo* g, float* tmp, int32_t* tmpi) {
+  const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
   int nan = 0;
   for (int64_t r = 0; r < h; r++) {
     const float* row = xp + r * w;
     for (int64_t ox = 0; ox < ow; ox++) {
-      int64_t ws = ox * sw - pw;
-      int64_t we = ws + kw;
+      int64_t ws = ox * g->sw - g->pw;
+      int64_t we = ws + g->kw;
       if (ws < 0) ws = 0;
       if (we > w) we = w;
       float m = row[ws];
@@ -204,8 +214,8 @@ static int maxpool_plane_sep(const float* xp, float* yp, int32_t* ip,
   }
   if (nan) return 0;
   for (int64_t oy = 0; oy < oh; oy++) {
-    int64_t hs = oy * sh - ph;
-    int64_t he = hs + kh;
+    int64_t hs = oy * g->sh - g->ph;
+    int64_t he = hs + g->kh;
     if (hs < 0) hs = 0;
     if (he > h) he = h;
     float* out = yp + oy * ow;
@@ -245,6 +255,60 @@ static int windows_nonempty(int64_t out, int64_t size, int32_t k, int32_t s,
   return 1;
 }
 
+/* The exact loop over the windows of one plane (ip null: no indices). */
+static void maxpool_plane(const float* xp, float* yp, int32_t* ip,
+                          const pool_geo* g) {
+  const int64_t h = g->h, w = g->w, oh = g->oh, ow = g->ow;
+  for (int64_t oy = 0; oy < oh; oy++) {
+    if (g->fast) {
+      const int32_t r0 = (int32_t)(2 * oy * w), r1 = r0 + (int32_t)w;
+      for (int64_t ox = 0; ox < ow; ox++) {
+        const int32_t i0 = r0 + 2 * (int32_t)ox, i2 = r1 + 2 * (int32_t)ox;
+        float b = xp[i0];
+        int32_t bi = i0;
+        float v = xp[i0 + 1];
+        int t = (v > b) | (v != v);
+        b = t ? v : b;
+        bi = t ? i0 + 1 : bi;
+        v = xp[i2];
+        t = (v > b) | (v != v);
+        b = t ? v : b;
+        bi = t ? i2 : bi;
+        v = xp[i2 + 1];
+        t = (v > b) | (v != v);
+        b = t ? v : b;
+        bi = t ? i2 + 1 : bi;
+        yp[oy * ow + ox] = b;
+        if (ip) ip[oy * ow + ox] = bi;
+      }
+      continue;
+    }
+    int64_t hs = oy * g->sh - g->ph;
+    const int64_t he0 = hs + (int64_t)(g->kh - 1) * g->dh + 1;
+    const int64_t he = he0 < h ? he0 : h;
+    while (hs < 0) hs += g->dh;
+    for (int64_t ox = 0; ox < ow; ox++) {
+      int64_t ws = ox * g->sw - g->pw;
+      const int64_t we0 = ws + (int64_t)(g->kw - 1) * g->dw + 1;
+      const int64_t we = we0 < w ? we0 : w;
+      while (ws < 0) ws += g->dw;
+      float b = -__builtin_inff();
+      int32_t bi = (int32_t)(hs * w + ws);
+      for (int64_t iy = hs; iy < he; iy += g->dh) {
+        for (int64_t ix = ws; ix < we; ix += g->dw) {
+          /* selects, not branches: random data mispredicts half of them */
+          const float v = xp[iy * w + ix];
+          const int t = (v > b) | (v != v);
+          b = t ? v : b;
+          bi = t ? (int32_t)(iy * w + ix) : bi;
+        }
+      }
+      yp[oy * ow + ox] = b;
+      if (ip) ip[oy * ow + ox] = bi;
+    }
+  }
+}
+
 /*
  * Max pooling over planes [planes, h, w] -> [planes, oh, ow], PyTorch's rule:
  * the first of equal values wins, a NaN wins. geo: h, w, oh, ow, kh, kw, sh,
@@ -253,100 +317,28 @@ static int windows_nonempty(int64_t out, int64_t size, int32_t k, int32_t s,
 void kd_maxpool(const float* x, float* y, int32_t* idx, int32_t need_idx,
                 double planes_, const int32_t* geo) {
   const int64_t planes = (int64_t)planes_;
-  const int64_t h = geo[0], w = geo[1], oh = geo[2], ow = geo[3];
-  const int32_t kh = geo[4], kw = geo[5], sh = geo[6], sw = geo[7];
-  const int32_t ph = geo[8], pw = geo[9], dh = geo[10], dw = geo[11];
-  const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 &&
-                   pw == 0 && dh == 1 && dw == 1 && 2 * oh <= h && 2 * ow <= w;
-  if (!fast && dh == 1 && dw == 1 && windows_nonempty(oh, h, kh, sh, ph) &&
-      windows_nonempty(ow, w, kw, sw, pw)) {
-#pragma omp parallel if (planes * h * w >= PAR_MIN)
-    {
-      float* tmp = malloc(sizeof(float) * (size_t)(h * ow));
-      int32_t* tmpi = need_idx ? malloc(sizeof(int32_t) * (size_t)(h * ow))
-                               : 0;
-      const int ok = tmp && (tmpi || !need_idx);
+  const pool_geo g = read_geo(geo);
+  const int64_t in = g.h * g.w, out = g.oh * g.ow;
+  const int separable = !g.fast && g.dh == 1 && g.dw == 1 &&
+                        windows_nonempty(g.oh, g.h, g.kh, g.sh, g.ph) &&
+                        windows_nonempty(g.ow, g.w, g.kw, g.sw, g.pw);
+#pragma omp parallel if (planes * in >= PAR_MIN)
+  {
+    float* tmp = separable ? malloc(sizeof(float) * (size_t)(g.h * g.ow)) : 0;
+    int32_t* tmpi = separable && need_idx
+                        ? malloc(sizeof(int32_t) * (size_t)(g.h * g.ow))
+                        : 0;
+    const int sep = separable && tmp && (tmpi || !need_idx);
 #pragma omp for schedule(static)
-      for (int64_t p = 0; p < planes; p++) {
-        if (!ok ||
-            !maxpool_plane_sep(x + p * h * w, y + p * oh * ow,
-                               need_idx ? idx + p * oh * ow : 0, h, w, oh, ow,
-                               kh, kw, sh, sw, ph, pw, tmp, tmpi)) {
-          maxpool_planes(x, y, idx, need_idx, p, p + 1, geo);
-        }
-      }
-      free(tmp);
-      free(tmpi);
-    }
-    return;
-  }
-#pragma omp parallel for schedule(static) if (planes * h * w >= PAR_MIN)
-  for (int64_t p = 0; p < planes; p++) {
-    maxpool_planes(x, y, idx, need_idx, p, p + 1, geo);
-  }
-}
-
-/* The plain loop over windows for planes [from, to). */
-static void maxpool_planes(const float* x, float* y, int32_t* idx,
-                           int32_t need_idx, int64_t from, int64_t to,
-                           const int32_t* geo) {
-  const int64_t h = geo[0], w = geo[1], oh = geo[2], ow = geo[3];
-  const int32_t kh = geo[4], kw = geo[5], sh = geo[6], sw = geo[7];
-  const int32_t ph = geo[8], pw = geo[9], dh = geo[10], dw = geo[11];
-  const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 &&
-                   pw == 0 && dh == 1 && dw == 1 && 2 * oh <= h && 2 * ow <= w;
-  for (int64_t p = from; p < to; p++) {
-    const float* xp = x + p * h * w;
-    float* yp = y + p * oh * ow;
-    int32_t* ip = need_idx ? idx + p * oh * ow : 0;
-    for (int64_t oy = 0; oy < oh; oy++) {
-      if (fast) {
-        const int32_t r0 = (int32_t)(2 * oy * w), r1 = r0 + (int32_t)w;
-        for (int64_t ox = 0; ox < ow; ox++) {
-          const int32_t i0 = r0 + 2 * (int32_t)ox, i2 = r1 + 2 * (int32_t)ox;
-          float b = xp[i0];
-          int32_t bi = i0;
-          float v = xp[i0 + 1];
-          int t = (v > b) | (v != v);
-          b = t ? v : b;
-          bi = t ? i0 + 1 : bi;
-          v = xp[i2];
-          t = (v > b) | (v != v);
-          b = t ? v : b;
-          bi = t ? i2 : bi;
-          v = xp[i2 + 1];
-          t = (v > b) | (v != v);
-          b = t ? v : b;
-          bi = t ? i2 + 1 : bi;
-          yp[oy * ow + ox] = b;
-          if (ip) ip[oy * ow + ox] = bi;
-        }
-        continue;
-      }
-      int64_t hs = oy * sh - ph;
-      const int64_t he0 = hs + (int64_t)(kh - 1) * dh + 1;
-      const int64_t he = he0 < h ? he0 : h;
-      while (hs < 0) hs += dh;
-      for (int64_t ox = 0; ox < ow; ox++) {
-        int64_t ws = ox * sw - pw;
-        const int64_t we0 = ws + (int64_t)(kw - 1) * dw + 1;
-        const int64_t we = we0 < w ? we0 : w;
-        while (ws < 0) ws += dw;
-        float b = -__builtin_inff();
-        int32_t bi = (int32_t)(hs * w + ws);
-        for (int64_t iy = hs; iy < he; iy += dh) {
-          for (int64_t ix = ws; ix < we; ix += dw) {
-            /* selects, not branches: random data mispredicts half of them */
-            const float v = xp[iy * w + ix];
-            const int t = (v > b) | (v != v);
-            b = t ? v : b;
-            bi = t ? (int32_t)(iy * w + ix) : bi;
-          }
-        }
-        yp[oy * ow + ox] = b;
-        if (ip) ip[oy * ow + ox] = bi;
+    for (int64_t p = 0; p < planes; p++) {
+      int32_t* ip = need_idx ? idx + p * out : 0;
+      if (!sep || !maxpool_plane_sep(x + p * in, y + p * out, ip, &g, tmp,
+                                     tmpi)) {
+        maxpool_plane(x + p * in, y + p * out, ip, &g);
       }
     }
+    free(tmp);
+    free(tmpi);
   }
 }
 
