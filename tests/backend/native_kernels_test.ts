@@ -25,6 +25,7 @@ import { binary, unary } from "../../src/backend/cpu/elementwise.ts";
 import { reduce } from "../../src/backend/cpu/reduce.ts";
 import { getBackend } from "../../src/backend/registry.ts";
 import { setOneDnnKernels } from "../../src/backend/cpu/dnnl.ts";
+import { poolGeom } from "./_pool_geometry.ts";
 
 function requireNative(): void {
   if (nativeKernels() === null) {
@@ -88,38 +89,6 @@ function assertNear(
   }
 }
 
-function geom(
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  k: number,
-  s: number,
-  p: number,
-  d = 1,
-  ceil = false,
-): Pool2dGeometry {
-  const out = (size: number) => {
-    const num = size + 2 * p - d * (k - 1) - 1;
-    let o = (ceil ? Math.ceil(num / s) : Math.floor(num / s)) + 1;
-    if (ceil && (o - 1) * s >= size + p) o--;
-    return o;
-  };
-  return {
-    n,
-    c,
-    h,
-    w,
-    oh: out(h),
-    ow: out(w),
-    kernel: [k, k],
-    stride: [s, s],
-    padding: [p, p],
-    dilation: [d, d],
-    countIncludePad: true,
-  };
-}
-
 Deno.test("the native kernels build and load with -A", () => {
   requireNative();
   assert.equal(nativeKernelsError(), null);
@@ -132,14 +101,36 @@ Deno.test("the native kernels build and load with -A", () => {
 
 Deno.test("native max pooling equals the TypeScript kernel", async (t) => {
   const cases: [string, Pool2dGeometry][] = [
-    ["2x2/2 (StudentNet)", geom(2, 3, 16, 16, 2, 2, 0)],
-    ["2x2/2 odd input", geom(1, 2, 9, 7, 2, 2, 0)],
-    ["3x3/2 pad 1 (ResNet stem)", geom(2, 4, 20, 18, 3, 2, 1)],
-    ["3x3/1 pad 1", geom(1, 3, 8, 8, 3, 1, 1)],
-    ["3x3/2 ceil mode", geom(1, 2, 10, 10, 3, 2, 0, 1, true)],
-    ["3x3/2 dilation 2", geom(1, 2, 13, 11, 3, 2, 1, 2)],
-    ["4x4/3 pad 2", geom(1, 2, 12, 12, 4, 3, 2)],
-    ["large, parallel (3x3/2 pad 1)", geom(4, 16, 40, 40, 3, 2, 1)],
+    ["2x2/2 (StudentNet)", poolGeom(2, 3, 16, 16, [2, 2], { stride: [2, 2] })],
+    ["2x2/2 odd input", poolGeom(1, 2, 9, 7, [2, 2], { stride: [2, 2] })],
+    [
+      "3x3/2 pad 1 (ResNet stem)",
+      poolGeom(2, 4, 20, 18, [3, 3], { stride: [2, 2], padding: [1, 1] }),
+    ],
+    [
+      "3x3/1 pad 1",
+      poolGeom(1, 3, 8, 8, [3, 3], { stride: [1, 1], padding: [1, 1] }),
+    ],
+    [
+      "3x3/2 ceil mode",
+      poolGeom(1, 2, 10, 10, [3, 3], { stride: [2, 2], ceil: true }),
+    ],
+    [
+      "3x3/2 dilation 2",
+      poolGeom(1, 2, 13, 11, [3, 3], {
+        stride: [2, 2],
+        padding: [1, 1],
+        dilation: [2, 2],
+      }),
+    ],
+    [
+      "4x4/3 pad 2",
+      poolGeom(1, 2, 12, 12, [4, 4], { stride: [3, 3], padding: [2, 2] }),
+    ],
+    [
+      "large, parallel (3x3/2 pad 1)",
+      poolGeom(4, 16, 40, 40, [3, 3], { stride: [2, 2], padding: [1, 1] }),
+    ],
   ];
   for (const [label, g] of cases) {
     await t.step(label, () => {
