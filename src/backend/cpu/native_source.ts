@@ -5,7 +5,9 @@
  * Each kernel computes exactly what its TypeScript twin computes, in the
  * same arithmetic (float64 where the TypeScript works on JavaScript numbers,
  * no fused multiply-add), so the two agree bit for bit wherever the order of
- * a sum does not differ. Loops over planes or chunks run on OpenMP threads;
+ * a sum does not differ; the one exception is the ReLU gradient of an
+ * infinite gradient at a non-positive input, 0 here as in PyTorch (the
+ * TypeScript's multiply by the mask gives NaN). Loops over planes or chunks run on OpenMP threads;
  * every reduction adds fixed per-plane partial sums in a fixed order, so a
  * result does not depend on the thread count or the schedule.
  *
