@@ -110,9 +110,14 @@ const FLAGS = [
 ];
 const OPENMP = "-fopenmp";
 
-let state:
-  | { lib: NativeKernels | null; path: string | null; error: string | null }
-  | undefined;
+/** What loading gave: the kernels and their file, or why there are none. */
+type LoadState = {
+  lib: NativeKernels | null;
+  path: string | null;
+  error: string | null;
+};
+
+let state: LoadState | undefined;
 let enabled = true;
 
 /**
@@ -188,11 +193,7 @@ function hash(text: string): string {
   return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
 }
 
-function fail(error: string): {
-  lib: null;
-  path: null;
-  error: string;
-} {
+function fail(error: string): LoadState {
   return { lib: null, path: null, error };
 }
 
@@ -220,11 +221,7 @@ function compile(cc: string, src: string, out: string, openmp: boolean) {
     .outputSync();
 }
 
-function load(): {
-  lib: NativeKernels | null;
-  path: string | null;
-  error: string | null;
-} {
+function load(): LoadState {
   if (env("KDENO_NATIVE") === "0") return fail("turned off by KDENO_NATIVE=0");
   if (typeof Deno?.dlopen !== "function") {
     return fail("Deno.dlopen is not available");
