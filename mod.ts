@@ -22,7 +22,6 @@
 
 export {
   keep,
-  memory,
   type NestedArray,
   StorageRef,
   Tensor,
@@ -30,6 +29,16 @@ export {
   tidy,
 } from "./src/tensor.ts";
 export {
+  collectGarbage,
+  type CreationSite,
+  type DeviceMemory,
+  type Lifetime,
+  memory,
+  type MemoryInfo,
+  type MemoryOptions,
+} from "./src/memory.ts";
+export {
+  type BackwardOptions,
   type GradNode,
   isGradEnabled,
   noGrad,
@@ -98,9 +107,14 @@ export {
   CheckpointError,
   DataError,
   DTypeError,
+  GraphFreedError,
   ShapeError,
   TensorStateError,
 } from "./src/errors.ts";
+export {
+  type AllocatorStats,
+  DeviceOutOfMemoryError,
+} from "./src/backend/cuda/allocator.ts";
 export type {
   AdamUpdate,
   Backend,

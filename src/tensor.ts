@@ -20,50 +20,57 @@ import {
   ShapeError,
   TensorStateError,
 } from "./errors.ts";
-import type { GradNode } from "./autograd.ts";
+import {
+  type BackwardOptions,
+  type GradNode,
+  releaseNode,
+} from "./autograd.ts";
+import {
+  addView,
+  beginLifetime,
+  deviceCounters,
+  endTensor,
+  type Lifetime,
+} from "./memory.ts";
 import * as ops from "./ops/mod.ts";
 
-/** A storage block shared by a tensor and its views. */
+export { memory } from "./memory.ts";
+
+/**
+ * A storage block shared by a tensor and its views, with the lifetime that
+ * counts them. The storage is freed at once when its last tensor is
+ * disposed; when its tensors are instead garbage-collected, the storage
+ * reclaims itself (see `src/memory.ts`).
+ */
 export class StorageRef {
-  /** Number of live tensors using this storage. */
-  refs = 1;
+  /** The counts shared by the tensors on this storage. */
+  readonly life: Lifetime;
   /**
    * Creates the object.
    *
    * @param storage The backend storage.
    * @param backend Its backend.
    */
-  constructor(readonly storage: Storage, readonly backend: Backend) {}
-}
-
-// ---- live-tensor accounting and tidy scopes --------------------------------
-
-let liveTensors = 0;
-let liveBytes = 0;
-const scopes: Tensor[][] = [];
-
-const finalizer = new FinalizationRegistry<StorageRef>((ref) => {
-  // Safety net only: a tensor that was never disposed was collected.
-  liveTensors--;
-  releaseRef(ref);
-});
-
-function releaseRef(ref: StorageRef): void {
-  ref.refs--;
-  if (ref.refs === 0) {
-    liveBytes -= ref.storage.length * 4;
-    ref.backend.free(ref.storage);
+  constructor(readonly storage: Storage, readonly backend: Backend) {
+    this.life = beginLifetime(
+      deviceCounters(backend.name),
+      storage.length * 4,
+    );
+  }
+  /** Number of live tensors using this storage. */
+  get refs(): number {
+    return this.life.refs;
   }
 }
 
-/**
- * Counts live tensors and the bytes of storage they hold.
- *
- * @returns `{ tensors, bytes }`.
- */
-export function memory(): { tensors: number; bytes: number } {
-  return { tensors: liveTensors, bytes: liveBytes };
-}
+// ---- reclamation and tidy scopes --------------------------------------------
+
+const scopes: Tensor[][] = [];
+
+// Counts a collected tensor out. The held value is the lifetime only: it
+// must not reach the storage, or the storage would live until this callback
+// runs, which is not before the event loop turns.
+const finalizer = new FinalizationRegistry<Lifetime>(endTensor);
 
 /** A nested array of numbers, as `toArray()` returns it. */
 export type NestedArray = number | NestedArray[];
@@ -207,9 +214,7 @@ export class Tensor {
     this.ref = ref;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
-    liveTensors++;
-    if (ref.refs === 1) liveBytes += ref.storage.length * 4;
-    finalizer.register(this, ref, this);
+    finalizer.register(this, ref.life, this);
     const scope = scopes[scopes.length - 1];
     if (scope) scope.push(this);
   }
@@ -273,14 +278,17 @@ export class Tensor {
     return this;
   }
 
-  /** Releases the storage now (device memory is not garbage-collected). */
+  /**
+   * Releases the storage now, when no view shares it, instead of when the
+   * garbage collector finds the tensor unreachable. The graph that made this
+   * tensor can no longer be back-propagated through.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     finalizer.unregister(this);
-    liveTensors--;
-    releaseRef(this.ref);
-    this.gradNode = null;
+    if (endTensor(this.ref.life)) this.ref.backend.free(this.ref.storage);
+    if (this.gradNode) releaseNode(this.gradNode, "dispose");
   }
 
   /** Disposes on leaving a `using` block. */
@@ -405,12 +413,35 @@ export class Tensor {
 
   /**
    * Computes the gradient of this tensor w.r.t. every leaf that requires
-   * gradients, accumulating into their `.grad`.
+   * gradients, accumulating into their `.grad`, then frees the graph (the
+   * tensors it saved for the backward pass), as PyTorch does. A second
+   * `backward()` through the same graph throws `GraphFreedError` unless the
+   * first was given `{ retainGraph: true }`.
    *
-   * @param grad The upstream gradient; may be omitted for a one-element tensor.
+   * @param grad The upstream gradient; may be omitted for a one-element
+   * tensor. Options may be given here instead.
+   * @param options `retainGraph` keeps the graph for another backward().
+   *
+   * @example Backward twice needs retainGraph
+   * ```ts
+   * import { GraphFreedError, tensor } from "@kdeno/kdeno";
+   * import assert from "node:assert/strict";
+   *
+   * const w = tensor([3], { requiresGrad: true });
+   * const y = w.mul(w).sum();
+   * y.backward({ retainGraph: true });
+   * y.backward(); // accumulates: 6 + 6
+   * assert.deepEqual(w.grad!.toArray(), [12]);
+   * assert.throws(() => y.backward(), GraphFreedError);
+   * ```
    */
-  backward(grad?: Tensor): void {
-    ops.runBackward(this, grad);
+  backward(
+    grad?: Tensor | BackwardOptions,
+    options: BackwardOptions = {},
+  ): void {
+    if (grad !== undefined && !(grad instanceof Tensor)) {
+      ops.runBackward(this, undefined, grad);
+    } else ops.runBackward(this, grad, options);
   }
 
   /**
@@ -419,8 +450,7 @@ export class Tensor {
    * @returns A tensor sharing storage, cut from the graph.
    */
   detach(): Tensor {
-    this.ref.refs++;
-    return new Tensor(this.ref, this.shape, this.dtype);
+    return shareStorage(this, this.shape);
   }
 
   /**
@@ -940,6 +970,18 @@ export class Tensor {
   logSoftmax(dim: number): Tensor {
     return ops.logSoftmax(this, dim);
   }
+}
+
+/**
+ * A new tensor of `shape` on `t`'s storage (a view: `reshape`, `detach`).
+ *
+ * @param t The tensor whose storage is shared.
+ * @param shape The view's shape (same element count).
+ * @returns The view.
+ */
+export function shareStorage(t: Tensor, shape: readonly number[]): Tensor {
+  addView(t.ref.life);
+  return new Tensor(t.ref, shape, t.dtype);
 }
 
 /** Creates a tensor around fresh storage on a backend. */

@@ -8,6 +8,7 @@
 import { DataError } from "../errors.ts";
 import { Generator, globalGenerator } from "../random.ts";
 import { tensor } from "../ops/creation.ts";
+import { nextTurn } from "../memory.ts";
 import { stack } from "../ops/shape.ts";
 import { defaultBackend, fromStorage, type Tensor } from "../tensor.ts";
 import { type Dataset, Subset } from "./dataset.ts";
@@ -91,6 +92,11 @@ function resolveFolder(ds: Dataset<unknown>): Source | undefined {
  * one) is decoded and transformed on that many Workers, each building whole
  * batches ahead while the main thread trains; samples that get the same seed
  * come out identical with 0 or N workers.
+ *
+ * Each batch belongs to the loop that receives it: the loader keeps no
+ * reference, so a batch nothing references is garbage-collected like any
+ * tensor, and `dispose()` or `using` frees it at once (see the `data` module
+ * doc).
  *
  * Under the dataset's `onError: "skip"`, unreadable images are dropped from
  * their batch (a batch may be smaller), and at the end of each epoch the
@@ -227,6 +233,11 @@ export class DataLoader implements AsyncIterable<Batch> {
         yield* this.#viaWorkers(src, batches);
       } else {
         for (const b of batches) {
+          // Let the event loop turn once per batch (about 5 µs): a loop
+          // whose awaits all settle at once would otherwise never run the
+          // finalization callbacks that return collected tensors' device
+          // memory and count them out of memory().
+          await nextTurn();
           const batch = await this.#mainThread(src, b.indices, b.seeds);
           if (batch) yield batch;
         }

@@ -7,7 +7,7 @@
 
 import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
-import { StorageRef, Tensor } from "../tensor.ts";
+import { shareStorage, StorageRef, type Tensor } from "../tensor.ts";
 import {
   backendOf,
   checkShape,
@@ -62,8 +62,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     return x;
   }
   void x.storage; // throws if disposed
-  x.ref.refs++;
-  const y = new Tensor(x.ref, s, x.dtype);
+  const y = shareStorage(x, s);
   return record(y, [x], "reshape", (g) => [reshape(g, x.shape)]);
 }
 
