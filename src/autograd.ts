@@ -1,22 +1,80 @@
 /**
  * The tape: each op's output remembers its inputs and a function from the
  * output's gradient to the inputs' gradients. `backward()` walks it in
- * reverse topological order.
+ * reverse topological order and, unless asked to retain it, frees each node
+ * once its gradient has gone through, as PyTorch does: the node drops its
+ * inputs and its gradient function (so the tensors they captured can be
+ * reclaimed) and disposes the tensors it made only for the backward pass
+ * (pooling indices, batch statistics, dropout masks). Disposing a tensor
+ * frees the node that made it too. Reaching a freed node raises
+ * {@linkcode GraphFreedError}.
  *
  * @module
  */
 
-import { fmtShape, ShapeError } from "./errors.ts";
+import { fmtShape, GraphFreedError, ShapeError } from "./errors.ts";
 import { keep, type Tensor } from "./tensor.ts";
 
 /** How a non-leaf tensor was made. */
 export interface GradNode {
   /** The op's name, for printing and errors. */
   readonly name: string;
-  /** The inputs the gradient flows to. */
-  readonly inputs: readonly Tensor[];
-  /** Maps the output's gradient to one gradient (or null) per input. */
-  readonly backward: (grad: Tensor) => readonly (Tensor | null)[];
+  /** The inputs the gradient flows to (empty once freed). */
+  inputs: readonly Tensor[];
+  /**
+   * Maps the output's gradient to one gradient (or null) per input; null
+   * once the node is freed.
+   */
+  backward: ((grad: Tensor) => readonly (Tensor | null)[]) | null;
+  /** Tensors made only for the backward pass, disposed with the node. */
+  saved: readonly Tensor[];
+  /** What freed the node, or null while it can be back-propagated. */
+  freedBy: "backward" | "dispose" | null;
+}
+
+/** Options of `Tensor.backward`. */
+export interface BackwardOptions {
+  /**
+   * Keep the graph, so that `backward()` can run through it again (PyTorch's
+   * `retain_graph`). Default false: each node is freed once used.
+   */
+  retainGraph?: boolean;
+}
+
+/**
+ * Frees a node: drops its inputs and gradient function and disposes the
+ * tensors saved for it. Freeing twice does nothing.
+ *
+ * @param node The node.
+ * @param by What frees it.
+ */
+export function releaseNode(
+  node: GradNode,
+  by: "backward" | "dispose",
+): void {
+  if (node.freedBy) return;
+  node.freedBy = by;
+  node.inputs = [];
+  node.backward = null;
+  for (const t of node.saved) t.dispose();
+  node.saved = [];
+}
+
+function freedError(node: GradNode, t: Tensor): GraphFreedError {
+  const by = node.freedBy!;
+  return new GraphFreedError(
+    by === "backward"
+      ? `Cannot backward() through the graph a second time: ${node.name} ` +
+        `(output ${
+          fmtShape(t.shape)
+        }) was freed by an earlier backward(); pass ` +
+        "{ retainGraph: true } to the first backward() to call it again"
+      : `Cannot backward() through ${node.name}: its output ${
+        fmtShape(t.shape)
+      } was disposed (by dispose() or on leaving tidy()) before backward() ` +
+        "ran; call backward() inside the tidy() that ran the forward pass",
+    by,
+  );
 }
 
 let gradEnabled = true;
@@ -81,6 +139,9 @@ export function setGradEnabled(enabled: boolean): boolean {
  * @param inputs The op's tensor inputs.
  * @param name The op's name.
  * @param backward The gradient function.
+ * @param saved Tensors `backward` uses that nothing else may hold (made by
+ * the op for its backward pass): disposed when the node is freed, or at
+ * once when nothing is recorded.
  * @returns `out`.
  */
 export function record(
@@ -88,25 +149,33 @@ export function record(
   inputs: readonly Tensor[],
   name: string,
   backward: (grad: Tensor) => readonly (Tensor | null)[],
+  saved: readonly Tensor[] = [],
 ): Tensor {
-  if (!gradEnabled) return out;
   let any = false;
-  for (const t of inputs) {
-    if (t.requiresGrad) {
-      any = true;
-      break;
+  if (gradEnabled) {
+    for (const t of inputs) {
+      if (t.requiresGrad) {
+        any = true;
+        break;
+      }
     }
   }
-  if (!any) return out;
+  if (!any) {
+    for (const t of saved) t.dispose();
+    return out;
+  }
   if (inputs.includes(out)) {
     throw new Error(`record(${name}): an op returned its own input`);
   }
   out.requiresGrad = true;
-  out.gradNode = { name, inputs, backward };
+  out.gradNode = { name, inputs, backward, saved, freedBy: null };
   return out;
 }
 
-/** Topological order of the non-leaf tensors reachable from `root`. */
+/**
+ * Topological order of the tensors reachable from `root`; throws
+ * {@linkcode GraphFreedError} at a freed node, before any gradient is made.
+ */
 function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
@@ -116,6 +185,7 @@ function topoOrder(root: Tensor): Tensor[] {
     const top = stack[stack.length - 1];
     const [t, i] = top;
     const node = t.gradNode;
+    if (node?.freedBy) throw freedError(node, t);
     if (node && i < node.inputs.length) {
       top[1]++;
       const child = node.inputs[i];
@@ -138,11 +208,13 @@ function topoOrder(root: Tensor): Tensor[] {
  *
  * @param root The tensor to differentiate.
  * @param grad Its upstream gradient (ones for a one-element root).
+ * @param options `retainGraph` keeps every node for another pass.
  * @param helpers Kernels supplied by the ops layer.
  */
 export function backwardFrom(
   root: Tensor,
   grad: Tensor | undefined,
+  options: BackwardOptions,
   helpers: {
     onesLike(t: Tensor): Tensor;
     accumulate(into: Tensor, g: Tensor): void;
@@ -171,9 +243,12 @@ export function backwardFrom(
       } differs from tensor shape ${fmtShape(root.shape)}`,
     );
   }
+  const retain = options.retainGraph ?? false;
   const prev = setGradEnabled(false);
+  let ownSeed: Tensor | null = null;
   try {
-    const seed = grad ?? helpers.onesLike(root);
+    const order = topoOrder(root);
+    const seed = grad ?? (ownSeed = helpers.onesLike(root));
     const slot = new Map<Tensor, Tensor>(); // tensor -> its gradient
     const holders = new Map<Tensor, number>(); // gradient -> slots holding it
     const protect = new Set<Tensor>([seed]);
@@ -201,7 +276,6 @@ export function backwardFrom(
       if (!holders.has(g) && !protect.has(g) && !g.kept) g.dispose();
     };
     put(root, seed);
-    const order = topoOrder(root);
     const leaves: Tensor[] = [];
     for (const t of order) {
       const node = t.gradNode;
@@ -210,8 +284,11 @@ export function backwardFrom(
         continue;
       }
       const g = slot.get(t);
-      if (!g) continue;
-      const grads = node.backward(g);
+      if (!g) {
+        if (!retain) releaseNode(node, "backward");
+        continue;
+      }
+      const grads = node.backward!(g);
       for (let i = 0; i < node.inputs.length; i++) {
         const inp = node.inputs[i];
         const gi = grads[i];
@@ -228,6 +305,7 @@ export function backwardFrom(
         }
         put(inp, gi);
       }
+      if (!retain) releaseNode(node, "backward");
       slot.delete(t);
       release(g);
     }
@@ -249,6 +327,7 @@ export function backwardFrom(
       }
     }
   } finally {
+    ownSeed?.dispose();
     setGradEnabled(prev);
   }
 }

@@ -46,6 +46,24 @@ export class TensorStateError extends Error {
   }
 }
 
+/**
+ * `backward()` reached a part of the graph that was already freed: by an
+ * earlier `backward()` (pass `retainGraph: true` to keep it), or because a
+ * tensor in it was disposed, by `dispose()` or on leaving `tidy()`.
+ */
+export class GraphFreedError extends TensorStateError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was freed, by what, and what to do.
+   * @param freedBy What freed the graph.
+   */
+  constructor(message: string, readonly freedBy: "backward" | "dispose") {
+    super(message);
+    this.name = "GraphFreedError";
+  }
+}
+
 /** An unreadable, truncated or malformed checkpoint or state dict. */
 export class CheckpointError extends Error {
   /**

@@ -6,7 +6,7 @@
 
 import type { DeviceName, DType, TypedArray } from "../backend/backend.ts";
 import { getBackend } from "../backend/registry.ts";
-import { isGradEnabled, record } from "../autograd.ts";
+import { record } from "../autograd.ts";
 import { DTypeError, fmtShape, ShapeError } from "../errors.ts";
 import { globalGenerator } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
@@ -306,9 +306,5 @@ export function dropout(
   }
   const m = fromStorage(x.backend, x.backend.upload(mask), x.shape);
   const y = rawBinary("mul", x, m);
-  if (!isGradEnabled()) {
-    m.dispose();
-    return y;
-  }
-  return record(y, [x], "dropout", (g) => [rawBinary("mul", g, m)]);
+  return record(y, [x], "dropout", (g) => [rawBinary("mul", g, m)], [m]);
 }

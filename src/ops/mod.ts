@@ -7,7 +7,7 @@
 
 import type { DeviceName } from "../backend/backend.ts";
 import { getBackend } from "../backend/registry.ts";
-import { backwardFrom, record } from "../autograd.ts";
+import { backwardFrom, type BackwardOptions, record } from "../autograd.ts";
 import type { Tensor } from "../tensor.ts";
 import { fromStorage } from "./_util.ts";
 import { onesLike } from "./creation.ts";
@@ -24,8 +24,12 @@ export * from "./loss.ts";
 export * from "./creation.ts";
 
 /** Back-propagates from `root` (see `Tensor.backward`). */
-export function runBackward(root: Tensor, grad?: Tensor): void {
-  backwardFrom(root, grad, {
+export function runBackward(
+  root: Tensor,
+  grad: Tensor | undefined,
+  options: BackwardOptions,
+): void {
+  backwardFrom(root, grad, options, {
     onesLike,
     accumulate(into, g) {
       into.backend.axpy(into.storage, g.storage, 1);

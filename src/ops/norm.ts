@@ -156,6 +156,7 @@ export function batchNorm(
         else be.free(g.dbias);
         return grads;
       },
+      [mean, invStd],
     );
     return relu && !fused ? reluAfter(out, true) : out;
   }

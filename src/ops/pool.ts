@@ -129,7 +129,7 @@ export function maxPool2d(
   }
   return record(y, [x], "maxPool2d", (dy) => [
     wrap(be, be.maxPool2dBackward(dy.storage, indices.storage, g), x.shape),
-  ]);
+  ], [indices]);
 }
 
 /**

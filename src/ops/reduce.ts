@@ -129,7 +129,7 @@ function extreme(
     const mask = cast(rawBinary("eq", x, kd), "float32");
     const count = reduceRaw("sum", mask, dims);
     return [rawBinary("mul", mask, rawBinary("div", gk, count))];
-  });
+  }, y === kd ? [] : [kd]);
 }
 
 /** `dst = zeros(shape); dst.scatter_add_(dim, index, src)` with index/src keepdim-shaped. */
