@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { coalesce, isFlat } from "../../src/backend/cuda/layout.ts";
 import {
   CachingAllocator,
+  DeviceOutOfMemoryError,
   roundSize,
 } from "../../src/backend/cuda/allocator.ts";
 import { chooseTarget } from "../../src/backend/cuda/compiler.ts";
@@ -98,8 +99,13 @@ Deno.test("CachingAllocator reuses blocks and empties its cache when memory runs
   failNext = true;
   assert.throws(
     () => al.alloc(100),
-    /out of memory/,
-    "nothing cached: rethrow",
+    (e: unknown) =>
+      e instanceof DeviceOutOfMemoryError && e.requested === 512 &&
+      e.stats.liveBytes === 5120 && /out of memory/.test(e.message) &&
+      /Cannot allocate 512 bytes of device memory/.test(e.message) &&
+      /when the event loop turns/.test(e.message) &&
+      (e.cause as Error).message === "out of memory",
+    "nothing cached: a typed error naming the request and what is held",
   );
   al.release(c);
   al.emptyCache();

@@ -48,6 +48,42 @@ export interface AllocatorStats {
 const MIB = 1 << 20;
 
 /**
+ * The device had no memory left for a request, after the allocator gave its
+ * cached blocks back and tried again.
+ */
+export class DeviceOutOfMemoryError extends RangeError {
+  /** Bytes requested (rounded to the size class). */
+  readonly requested: number;
+  /** The allocator's counters when it failed. */
+  readonly stats: AllocatorStats;
+  /**
+   * Creates the error.
+   *
+   * @param requested Bytes requested.
+   * @param stats The allocator's counters.
+   * @param cause The raw allocator's error.
+   */
+  constructor(requested: number, stats: AllocatorStats, cause: unknown) {
+    const mib = (b: number) =>
+      b < MIB ? `${b} bytes` : `${(b / MIB).toFixed(1)} MiB`;
+    super(
+      `Cannot allocate ${mib(requested)} of device memory: out of memory ` +
+        `with ${mib(stats.liveBytes)} in ${stats.liveBlocks} live block(s) ` +
+        `and the cache given back (${
+          cause instanceof Error ? cause.message : String(cause)
+        }). Tensors that nothing references are returned to the device ` +
+        `when the event loop turns (at any await; the DataLoader awaits once ` +
+        `per batch); in a loop that never awaits, free them with dispose(), ` +
+        `using or tidy()`,
+      { cause },
+    );
+    this.name = "DeviceOutOfMemoryError";
+    this.requested = requested;
+    this.stats = stats;
+  }
+}
+
+/**
  * The size class a request is served from: multiples of 512 bytes up to
  * 1 MiB, above that the next of eight steps per power of two (at most 12.5%
  * waste), so similar sizes share free lists.
@@ -115,12 +151,20 @@ export class CachingAllocator {
     try {
       addr = this.#raw.alloc(size);
     } catch (e) {
-      if (this.#stats.cachedBytes === 0) throw e;
+      if (this.#stats.cachedBytes === 0) throw this.#outOfMemory(size, e);
       this.emptyCache();
-      addr = this.#raw.alloc(size);
+      try {
+        addr = this.#raw.alloc(size);
+      } catch (e2) {
+        throw this.#outOfMemory(size, e2);
+      }
     }
     this.#stats.rawAllocs++;
     return { addr, pointer: Deno.UnsafePointer.create(addr), bytes: size };
+  }
+
+  #outOfMemory(size: number, cause: unknown): DeviceOutOfMemoryError {
+    return new DeviceOutOfMemoryError(size, this.stats, cause);
   }
 
   /**

@@ -19,7 +19,11 @@ export {
   type CudaBackendOptions,
 } from "./backend.ts";
 export { CudaError, type CudaLibraryName } from "./errors.ts";
-export type { AllocatorStats, Block } from "./allocator.ts";
+export {
+  type AllocatorStats,
+  type Block,
+  DeviceOutOfMemoryError,
+} from "./allocator.ts";
 export type { CudaLibraries } from "../../../ffi/cuda_libs.ts";
 export { CudaStorage } from "./runtime.ts";
 export { type CudaMathMode, getCudaMathMode, setCudaMathMode } from "./gemm.ts";
