@@ -37,6 +37,7 @@ import { LRScheduler, ReduceLROnPlateau } from "../optim/lr_scheduler.ts";
 import { crossEntropy, tensor } from "../ops/mod.ts";
 import { globalGenerator } from "../random.ts";
 import { type Tensor, tidy } from "../tensor.ts";
+import { MemoryWatch } from "../memory.ts";
 import { join } from "node:path";
 import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import {
@@ -353,6 +354,8 @@ export class Trainer {
   async fit(fitOptions: FitOptions): Promise<FitResult> {
     const o = { ...this.options, ...fitOptions };
     const log = o.log ?? ((l: string) => console.log(l));
+    // warns once when live tensors keep growing from epoch to epoch
+    const memoryWatch = new MemoryWatch();
     const started = performance.now();
     const { model, optimizer, train } = o;
     const teacher = o.teacher ?? null;
@@ -783,6 +786,8 @@ export class Trainer {
           }
         }
         history.push(record);
+        const leak = await memoryWatch.check(`epoch ${epoch + 1}`);
+        if (leak) console.warn(`Trainer: ${leak}`);
         if (metricsPath) {
           await appendMetricsLines(
             metricsPath,
