@@ -13,6 +13,9 @@
 #               CPU backend, the tutorial's models against the CPU backend
 #   tests_mock  marshalling and discovery tests (stand-in libraries), in a
 #               process of their own
+#   memory_gpu  tests/memory/_loop.ts on the GPU: a plain PyTorch-style
+#               StudentNet loop (no tidy, no dispose), 12 epochs; one JSON
+#               line per epoch with device live bytes and peak (flat = pass)
 #   bench_kdeno bench/gpu_bench.ts: GEMM 1024/4096 fp32+TF32, add/mul/exp 16M
 #   bench_torch bench/gpu_bench_torch.py: the same in PyTorch, same run
 #   models_kdeno bench/gpu_models.ts: ResNet-18 train step (b32/b256, fp32,
@@ -76,6 +79,7 @@ fi
 # stand-in libraries that export the driver's and cuDNN's symbol names
 stage tests_gpu 130 deno test -A tests/cuda/conformance_test.ts tests/cuda/backend_test.ts tests/cuda/models_test.ts
 stage tests_mock 40 deno test -A tests/cuda/ --ignore=tests/cuda/conformance_test.ts,tests/cuda/backend_test.ts,tests/cuda/models_test.ts
+stage memory_gpu 90 deno run -A tests/memory/_loop.ts --device cuda --mode plain --epochs 12 --size 64
 stage bench_kdeno 45 deno run -A bench/gpu_bench.ts --json "$WORK/kdeno.json"
 stage bench_torch 45 "$PY" bench/gpu_bench_torch.py --json "$WORK/torch.json"
 stage models_kdeno 140 deno run -A bench/gpu_models.ts --json "$WORK/kdeno_models.json"
