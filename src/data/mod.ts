@@ -25,6 +25,15 @@
  * Loading needs `--allow-read` and `--allow-env` (imagescript reads
  * `IMAGESCRIPT_WASM_SIMD`).
  *
+ * Batch lifetime: each batch's two tensors belong to the loop that receives
+ * them; the loader keeps no reference. As in PyTorch, a batch nothing
+ * references any more is freed by the garbage collector, so a plain
+ * `for await` loop needs no cleanup; `using x = batch[0]` or `x.dispose()`
+ * frees it at once (a batch made outside a `tidy` is not freed by that
+ * `tidy`). The loader lets the event loop turn once per batch, which is when
+ * the device memory of collected CUDA tensors goes back to the allocator.
+ * The README's "Memory" section shows the three loop styles side by side.
+ *
  * @module
  */
 
