@@ -1,10 +1,24 @@
 /**
  * Finds and opens native libraries for `Deno.dlopen`.
  *
- * A library is looked for in the directories an environment variable names
- * first, then in the usual places, then by bare soname through the system
- * loader. When nothing loads, the error lists every path that was tried and
- * why each failed.
+ * A library is looked for in the directories or files an environment
+ * variable names (`KDENO_OPENBLAS`, `KDENO_ONEDNN`), else in the usual
+ * places, then by bare soname through the system loader. When nothing
+ * loads, the error lists every path that was tried and why each failed.
+ *
+ * A library the user named is never replaced by another one. When the
+ * environment variable names anything, only what it names is tried, and if
+ * none of it loads the error says so (`Cannot load OpenBLAS named by
+ * KDENO_OPENBLAS: ...`) with each path and the loader's reason; the loaders
+ * throw it at first use rather than fall back. PyTorch users expect an
+ * explicit choice that cannot be honoured to raise (`torch.device("cuda")`
+ * on a machine without CUDA, `KDENO_DEVICE=cuda` here): someone who points
+ * at a particular build (a debug OpenBLAS, another threading layer, a newer
+ * oneDNN) is measuring or debugging that build, and numbers silently
+ * computed by the system's copy, with at most a warning lost in a training
+ * log, would be attributed to the wrong library. The fallbacks stay for the
+ * implicit search: without the variable, the usual places are tried and a
+ * loader that finds nothing returns `null` and the TypeScript kernels run.
  *
  * @module
  */
@@ -39,11 +53,17 @@ export interface LibrarySpec {
   library: string;
   /** File names to try in each directory, most preferred first. */
   fileNames: string[];
-  /** Environment variable holding a path-list of directories, or a file. */
+  /**
+   * Environment variable holding a path-list of directories or files; when
+   * it names anything, nothing else is tried.
+   */
   envVar?: string;
-  /** Directories to try after the environment variable's. */
+  /** Directories to try when the environment variable names nothing. */
   dirs?: string[];
-  /** Try the bare file names through the system loader last (default true). */
+  /**
+   * Try the bare file names through the system loader last (default true),
+   * when the environment variable names nothing.
+   */
   sonameFallback?: boolean;
   /** Advice appended to the error. */
   hint?: string;
@@ -73,7 +93,51 @@ function reason(e: unknown): string {
   return m.split("\n")[0];
 }
 
-/** The candidate paths for a spec, in the order they are tried. */
+/**
+ * Whether the spec's environment variable names the library (is set and
+ * lists at least one entry): then only what it names is tried.
+ *
+ * @param spec What to look for.
+ * @returns `true` when the user named where the library is.
+ */
+export function namedByEnv(spec: LibrarySpec): boolean {
+  return spec.envVar !== undefined && envDirs(spec.envVar).length > 0;
+}
+
+/**
+ * The error for a library that did not load from any of `tried`: it says
+ * when the environment variable named it, and then how to get the usual
+ * search back instead of the install hint.
+ *
+ * @param spec What was looked for.
+ * @param tried Each attempt as `path: reason`.
+ * @returns The error to throw.
+ */
+export function loadFailure(
+  spec: LibrarySpec,
+  tried: string[],
+): BackendUnavailableError {
+  if (!namedByEnv(spec)) {
+    return new BackendUnavailableError(spec.library, tried, spec.hint);
+  }
+  const v = spec.envVar!;
+  return new BackendUnavailableError(
+    `${spec.library} named by ${v}`,
+    tried,
+    `${v}=${envDirs(v).join(":")} names the library to use, so no other copy ` +
+      `was tried: fix the path, or unset ${v} to use the system's ` +
+      spec.library,
+  );
+}
+
+/**
+ * The candidate paths for a spec, in the order they are tried: what the
+ * environment variable names when it names anything (and nothing else),
+ * else the directories, then the bare file names.
+ *
+ * @param spec What to look for.
+ * @returns The paths (and sonames) to try.
+ */
 export function candidatePaths(spec: LibrarySpec): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
@@ -88,6 +152,7 @@ export function candidatePaths(spec: LibrarySpec): string[] {
     if (/\.so(\.|$)/.test(entry) || exists(entry)) push(entry);
     else for (const f of spec.fileNames) push(`${entry}/${f}`);
   }
+  if (envEntries.length > 0) return out;
   for (const dir of spec.dirs ?? []) {
     for (const f of spec.fileNames) push(`${dir}/${f}`);
   }
@@ -106,6 +171,9 @@ export function candidatePaths(spec: LibrarySpec): string[] {
  * @param spec What to look for.
  * @param symbols The symbol table for `Deno.dlopen`.
  * @returns The opened library and the path that loaded.
+ * @throws BackendUnavailableError listing each path tried and the loader's
+ *   reason; it names the environment variable when that named the library
+ *   (see {@linkcode loadFailure}).
  */
 export function openLibrary<S extends Deno.ForeignLibraryInterface>(
   spec: LibrarySpec,
@@ -124,7 +192,7 @@ export function openLibrary<S extends Deno.ForeignLibraryInterface>(
       tried.push(`${path}: ${reason(e)}`);
     }
   }
-  throw new BackendUnavailableError(spec.library, tried, spec.hint);
+  throw loadFailure(spec, tried);
 }
 
 /**

@@ -4,10 +4,14 @@
  * oneDNN is what PyTorch's CPU build runs convolutions on. kdeno uses it, when
  * it loads, for the CPU backend's convolutions; the TypeScript kernels stay as
  * the fallback and the test oracle. The library is opened on first use, never
- * on import: first the file or directories named by `KDENO_ONEDNN`, then the
- * usual library directories, then the soname through the system loader.
- * Without `--allow-ffi`, with `KDENO_ONEDNN=0`, or when nothing loads,
- * {@linkcode oneDnn} returns `null` and {@linkcode oneDnnError} says why.
+ * on import: the file or directories named by `KDENO_ONEDNN`, or, when that
+ * is unset, the usual library directories, then the soname through the
+ * system loader. Without `--allow-ffi`, with `KDENO_ONEDNN=0`, or when
+ * nothing in the usual places loads, {@linkcode oneDnn} returns `null` and
+ * {@linkcode oneDnnError} says why. When `KDENO_ONEDNN` names a library that
+ * does not load (or is not a 2.x oneDNN), {@linkcode oneDnn} throws instead,
+ * naming each path and the reason: an explicit choice is not replaced by the
+ * system's library or the TypeScript kernels (why: `find_library.ts`).
  *
  * Only the 2.x API is bound (Debian 12's `libdnnl2` is 2.6): its operation
  * descriptors are plain structs the caller owns, sized below with room to
@@ -20,6 +24,8 @@ import {
   BackendUnavailableError,
   envDirs,
   type LibrarySpec,
+  loadFailure,
+  namedByEnv,
   openLibrary,
 } from "./find_library.ts";
 
@@ -229,9 +235,17 @@ export const oneDnnSpec: LibrarySpec = {
     "turns it off.",
 };
 
-let state:
-  | { lib: OneDnn | null; error: BackendUnavailableError | null }
-  | undefined;
+/**
+ * What loading gave; `named` when `KDENO_ONEDNN` chose the library, so that
+ * its failure is thrown rather than fallen back from.
+ */
+type LoadState = {
+  lib: OneDnn | null;
+  error: BackendUnavailableError | null;
+  named: boolean;
+};
+
+let state: LoadState | undefined;
 
 function hasFfiPermission(): boolean {
   try {
@@ -253,17 +267,15 @@ export function check(status: number, what: string): void {
   }
 }
 
-function unavailable(why: string): {
-  lib: null;
-  error: BackendUnavailableError;
-} {
-  return { lib: null, error: new BackendUnavailableError("oneDNN", [], why) };
+function unavailable(why: string, named = false): LoadState {
+  return {
+    lib: null,
+    error: new BackendUnavailableError("oneDNN", [], why),
+    named,
+  };
 }
 
-function load(): {
-  lib: OneDnn | null;
-  error: BackendUnavailableError | null;
-} {
+function load(): LoadState {
   if (envDirs("KDENO_ONEDNN")[0] === "0") {
     return unavailable("Turned off by KDENO_ONEDNN=0");
   }
@@ -275,6 +287,7 @@ function load(): {
       "No FFI permission: run with --allow-ffi (or -A) to use oneDNN",
     );
   }
+  const named = namedByEnv(oneDnnSpec);
   try {
     const { lib, path } = openLibrary(oneDnnSpec, oneDnnSymbols);
     const s = lib.symbols;
@@ -288,9 +301,13 @@ function load(): {
     }
     if (!version.startsWith("2.")) {
       lib.close();
-      return unavailable(
-        `${path} is oneDNN ${version}; kdeno binds the 2.x C API`,
-      );
+      return {
+        lib: null,
+        error: loadFailure(oneDnnSpec, [
+          `${path}: is oneDNN ${version}; kdeno binds the 2.x C API`,
+        ]),
+        named,
+      };
     }
     const out = new BigUint64Array(1);
     check(s.dnnl_engine_create(out, DNNL_CPU, 0n), "dnnl_engine_create");
@@ -303,21 +320,29 @@ function load(): {
     return {
       lib: { symbols: s, path, version, engine, stream },
       error: null,
+      named,
     };
   } catch (e) {
-    if (e instanceof BackendUnavailableError) return { lib: null, error: e };
-    return unavailable(e instanceof Error ? e.message : String(e));
+    if (e instanceof BackendUnavailableError) {
+      return { lib: null, error: e, named };
+    }
+    return unavailable(e instanceof Error ? e.message : String(e), named);
   }
 }
 
 /**
  * Opens oneDNN on the first call and returns it, or `null` when it cannot be
- * used (turned off, no `--allow-ffi`, or no candidate loads). Cached.
+ * used (turned off, no `--allow-ffi`, or nothing in the usual places loads).
+ * Cached.
  *
  * @returns The library, or `null`.
+ * @throws BackendUnavailableError on every call when `KDENO_ONEDNN` names a
+ *   library that does not load or is not oneDNN 2.x, listing each path with
+ *   the reason.
  */
 export function oneDnn(): OneDnn | null {
   state ??= load();
+  if (state.named && state.error !== null) throw state.error;
   return state.lib;
 }
 

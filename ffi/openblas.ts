@@ -2,11 +2,15 @@
  * The OpenBLAS symbol table and its lazy loader.
  *
  * The library is opened on first use, never on import. It is looked for in
- * the file or directories named by `KDENO_OPENBLAS`, then in the usual
- * library directories, then by soname through the system loader. Without
- * `--allow-ffi`, or when no candidate loads, {@linkcode openBlas} returns
- * `null` and {@linkcode openBlasError} says why, so the caller can fall back
- * to the TypeScript kernels.
+ * the file or directories named by `KDENO_OPENBLAS`, or, when that is
+ * unset, in the usual library directories, then by soname through the
+ * system loader. Without `--allow-ffi`, or when no candidate of the usual
+ * places loads, {@linkcode openBlas} returns `null` and
+ * {@linkcode openBlasError} says why, so the caller can fall back to the
+ * TypeScript kernels. When `KDENO_OPENBLAS` names a library that does not
+ * load, {@linkcode openBlas} throws instead, naming each path and the
+ * loader's reason: an explicit choice is not replaced by the system's
+ * library or the TypeScript kernels (why: `find_library.ts`).
  *
  * @module
  */
@@ -14,6 +18,7 @@
 import {
   BackendUnavailableError,
   type LibrarySpec,
+  namedByEnv,
   openLibrary,
 } from "./find_library.ts";
 
@@ -98,9 +103,17 @@ export const openBlasSpec: LibrarySpec = {
     "or set KDENO_OPENBLAS to the library file or its directory.",
 };
 
-let state:
-  | { lib: OpenBlas | null; error: BackendUnavailableError | null }
-  | undefined;
+/**
+ * What loading gave; `named` when `KDENO_OPENBLAS` chose the library, so
+ * that its failure is thrown rather than fallen back from.
+ */
+type LoadState = {
+  lib: OpenBlas | null;
+  error: BackendUnavailableError | null;
+  named: boolean;
+};
+
+let state: LoadState | undefined;
 
 function hasFfiPermission(): boolean {
   try {
@@ -110,31 +123,25 @@ function hasFfiPermission(): boolean {
   }
 }
 
-function load(): {
-  lib: OpenBlas | null;
-  error: BackendUnavailableError | null;
-} {
+function unavailable(why: string, named = false): LoadState {
+  return {
+    lib: null,
+    error: new BackendUnavailableError("OpenBLAS", [], why),
+    named,
+  };
+}
+
+function load(): LoadState {
   if (typeof Deno?.dlopen !== "function") {
-    return {
-      lib: null,
-      error: new BackendUnavailableError(
-        "OpenBLAS",
-        [],
-        "Deno.dlopen is not available",
-      ),
-    };
+    return unavailable("Deno.dlopen is not available");
   }
   if (!hasFfiPermission()) {
     // without the permission every dlopen would fail (or prompt): don't try
-    return {
-      lib: null,
-      error: new BackendUnavailableError(
-        "OpenBLAS",
-        [],
-        "No FFI permission: run with --allow-ffi (or -A) to use OpenBLAS",
-      ),
-    };
+    return unavailable(
+      "No FFI permission: run with --allow-ffi (or -A) to use OpenBLAS",
+    );
   }
+  const named = namedByEnv(openBlasSpec);
   try {
     const { lib, path } = openLibrary(openBlasSpec, openBlasSymbols);
     let config = "";
@@ -143,25 +150,28 @@ function load(): {
       const p = getConfig();
       if (p !== null) config = Deno.UnsafePointerView.getCString(p);
     }
-    return { lib: { symbols: lib.symbols, path, config }, error: null };
+    return { lib: { symbols: lib.symbols, path, config }, error: null, named };
   } catch (e) {
-    if (e instanceof BackendUnavailableError) return { lib: null, error: e };
-    const why = e instanceof Error ? e.message : String(e);
-    return {
-      lib: null,
-      error: new BackendUnavailableError("OpenBLAS", [], why),
-    };
+    if (e instanceof BackendUnavailableError) {
+      return { lib: null, error: e, named };
+    }
+    return unavailable(e instanceof Error ? e.message : String(e), named);
   }
 }
 
 /**
  * Opens OpenBLAS on the first call and returns it, or `null` when it cannot
- * be loaded (no `--allow-ffi`, or no candidate loads). The result is cached.
+ * be loaded (no `--allow-ffi`, or nothing in the usual places loads). The
+ * result is cached.
  *
  * @returns The library, or `null`.
+ * @throws BackendUnavailableError on every call when `KDENO_OPENBLAS` names
+ *   a library that does not load, listing each path with the loader's
+ *   reason.
  */
 export function openBlas(): OpenBlas | null {
   state ??= load();
+  if (state.named && state.error !== null) throw state.error;
   return state.lib;
 }
 

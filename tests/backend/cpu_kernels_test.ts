@@ -319,6 +319,59 @@ Deno.test("sgemm() warns once on stderr when OpenBLAS cannot be loaded", async (
   assert.match(stderr, /--allow-ffi/);
 });
 
+Deno.test("sgemm() throws naming the path, without falling back, when KDENO_OPENBLAS names a library that does not load", async () => {
+  const url = new URL("../../src/backend/cpu/gemm.ts", import.meta.url).href;
+  const dir = await Deno.makeTempDir();
+  const bogus = `${dir}/libopenblas.so.0`;
+  await Deno.writeTextFile(bogus, "this is not a shared object\n");
+  await Deno.writeTextFile(
+    `${dir}/main.ts`,
+    `import { sgemm } from ${JSON.stringify(url)};
+    const run = (n) => {
+      const a = new Float32Array(n * n).fill(1), c = new Float32Array(n * n);
+      sgemm(false, false, n, n, n, 1, a, n, a, n, 0, c, n);
+      return c[0];
+    };
+    console.log(run(2)); // too small for OpenBLAS: the TypeScript kernel
+    try {
+      console.log(run(64));
+    } catch (e) {
+      console.log(e.name);
+      console.log(e.message);
+    }`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-config",
+        "--allow-read",
+        "--allow-env",
+        "--allow-ffi",
+        `${dir}/main.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", KDENO_OPENBLAS: bogus },
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    const [small, name, message, tried] = stdout.split("\n");
+    assert.equal(small, "2");
+    assert.equal(name, "BackendUnavailableError");
+    assert.equal(
+      message,
+      "Cannot load OpenBLAS named by KDENO_OPENBLAS: tried 1 location(s):",
+    );
+    assert.ok(tried.startsWith(`  ${bogus}: `), tried);
+    assert.match(stdout, /unset KDENO_OPENBLAS/);
+    assert.doesNotMatch(stderr, /OpenBLAS was not loaded/); // no fallback
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---- convolution ---------------------------------------------------------
 
 function convGeom(

@@ -8,6 +8,7 @@
  * an empty cache, reusing it, and falling back when there is no compiler.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import type { Pool2dGeometry } from "../../src/backend/backend.ts";
 import {
   nativeKernels,
@@ -264,22 +265,33 @@ Deno.test("native ReLU, its gradient, add, axpy and sums equal the TypeScript ke
 const NATIVE_URL = new URL("../../src/backend/cpu/native.ts", import.meta.url)
   .href;
 
+type Probe = {
+  ok: boolean;
+  path: string | null;
+  error: string | null;
+  value?: unknown;
+};
+
+/**
+ * Loads the native kernels in a fresh process with `KDENO_CACHE_DIR` set to
+ * `${dir}/cache` and returns what it saw, with `expr` (which may use the
+ * kernels as `k`) evaluated when they loaded.
+ */
 async function probe(
   dir: string,
   env: Record<string, string>,
   permissions: string[] = ["-A"],
-  call = "kd_abi()",
-): Promise<
-  { ok: boolean; path: string | null; error: string | null; value?: number }
-> {
-  const script = `${dir}/probe.ts`;
+  expr = "k.kd_abi()",
+): Promise<Probe> {
+  // one script per call, so that calls may run at the same time
+  const script = `${dir}/probe-${crypto.randomUUID()}.ts`;
   await Deno.writeTextFile(
     script,
     `import { nativeKernels, nativeKernelsError, nativeKernelsPath } from ${
       JSON.stringify(NATIVE_URL)
     };
 const k = nativeKernels();
-console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, value: k?.${call}, path: nativeKernelsPath(), error: nativeKernelsError() }));`,
+console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, value: k ? ${expr} : undefined, path: nativeKernelsPath(), error: nativeKernelsError() }));`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-lock", ...permissions, script],
@@ -291,9 +303,48 @@ console.log(JSON.stringify({ ok: k !== null && k.kd_abi() > 0, value: k?.${call}
   const text = new TextDecoder().decode(out.stdout).trim();
   assert.ok(
     out.success,
-    `probe failed: ${new TextDecoder().decode(out.stderr)}`,
+    `probe exited with code ${out.code} (signal ${out.signal}): ` +
+      new TextDecoder().decode(out.stderr),
   );
   return JSON.parse(text);
+}
+
+/** ReLU of [-1, 2, -0.5, 3] through the loaded kernels. */
+const RELU = "(() => { const x = new Float32Array([-1, 2, -0.5, 3]); " +
+  "const y = new Float32Array(4); k.kd_relu(x, y, 4); return [...y]; })()";
+
+/**
+ * A compiler that logs each call to `${dir}/builds.log` and runs `cc`: the
+ * log's line count is the number of builds (with OpenMP, one call each).
+ */
+async function countingCc(dir: string): Promise<() => Promise<number>> {
+  const cc = `${dir}/counting-cc`;
+  await Deno.writeTextFile(
+    cc,
+    `#!/bin/sh\necho build >> '${dir}/builds.log'\nexec cc "$@"\n`,
+  );
+  await Deno.chmod(cc, 0o755);
+  return async () => {
+    try {
+      return (await Deno.readTextFile(`${dir}/builds.log`)).split("\n")
+        .filter((l) => l === "build").length;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return 0;
+      throw e;
+    }
+  };
+}
+
+/** The sidecar's record and the library's real size and SHA-256. */
+async function sums(path: string) {
+  const bytes = await Deno.readFile(path);
+  return {
+    recorded: JSON.parse(await Deno.readTextFile(`${path}.sum`)),
+    actual: {
+      bytes: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    },
+  };
 }
 
 Deno.test("the native kernels build into an empty cache once, then are reused", async () => {
@@ -304,13 +355,175 @@ Deno.test("the native kernels build into an empty cache once, then are reused", 
     assert.ok(first.ok, `did not build: ${first.error}`);
     assert.ok(first.path!.startsWith(`${dir}/cache/`));
     const built = (await Deno.stat(first.path!)).mtime!.getTime();
-    // nothing but the library is left behind: no source, no temporary file
+    // the library, its checksum file and the build lock are left behind: no
+    // source, no temporary file
+    const lib = first.path!.slice(dir.length + 7);
     const names = [...Deno.readDirSync(`${dir}/cache`)].map((e) => e.name);
-    assert.deepEqual(names, [first.path!.slice(dir.length + 7)]);
+    assert.deepEqual(names.sort(), [lib, `${lib}.lock`, `${lib}.sum`]);
+    const { recorded, actual } = await sums(first.path!);
+    assert.deepEqual(recorded, actual);
     const second = await probe(dir, {});
     assert.ok(second.ok);
     assert.equal(second.path, first.path);
     assert.equal((await Deno.stat(second.path!)).mtime!.getTime(), built);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a cached library cut to half its size is rebuilt, never opened (no SIGBUS)", async (t) => {
+  requireNative();
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    const builds = await countingCc(dir);
+    const env = { KDENO_CC: `${dir}/counting-cc` };
+    const first = await probe(dir, env);
+    assert.ok(first.ok, `did not build: ${first.error}`);
+    const path = first.path!;
+    const whole = await Deno.readFile(path);
+    const half = () =>
+      Deno.writeFile(path, whole.subarray(0, whole.length >> 1));
+
+    await t.step("without --allow-write: refused with the reason", async () => {
+      await half();
+      const r = await probe(dir, env, [
+        "--allow-read",
+        "--allow-env",
+        "--allow-ffi",
+      ]);
+      assert.equal(r.ok, false);
+      assert.ok(r.error!.includes(path), r.error!);
+      assert.ok(
+        r.error!.includes(
+          `it is ${whole.length >> 1} bytes, its checksum file says ` +
+            `${whole.length}`,
+        ),
+        r.error!,
+      );
+      assert.match(r.error!, /--allow-write/);
+    });
+
+    await t.step("with -A: rebuilt, and the kernels run", async () => {
+      await half();
+      const r = await probe(dir, env, ["-A"], RELU);
+      assert.ok(r.ok, `did not rebuild: ${r.error}`);
+      assert.equal(r.path, path);
+      assert.deepEqual(r.value, [0, 2, 0, 3]);
+      assert.equal(await builds(), 2);
+      const { recorded, actual } = await sums(path);
+      assert.deepEqual(recorded, actual);
+      assert.ok(actual.bytes > whole.length >> 1);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a library that does not match its checksum file is rebuilt", async (t) => {
+  requireNative();
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    const builds = await countingCc(dir);
+    const env = { KDENO_CC: `${dir}/counting-cc` };
+    const first = await probe(dir, env);
+    assert.ok(first.ok, `did not build: ${first.error}`);
+    const path = first.path!;
+    const damages: [string, () => Promise<void>][] = [
+      [
+        "a checksum file that is not JSON",
+        () => Deno.writeTextFile(`${path}.sum`, "\u0000garbage{"),
+      ],
+      ["a checksum file with another digest", async () => {
+        const { recorded } = await sums(path);
+        recorded.sha256 = "0".repeat(64);
+        await Deno.writeTextFile(`${path}.sum`, JSON.stringify(recorded));
+      }],
+      [
+        "a checksum file of 2 KiB",
+        () => Deno.writeTextFile(`${path}.sum`, " ".repeat(2048)),
+      ],
+      [
+        "no checksum file (a cache from before checksums)",
+        () => Deno.remove(`${path}.sum`),
+      ],
+      ["one byte of the library flipped, same size", async () => {
+        const bytes = await Deno.readFile(path);
+        bytes[bytes.length >> 1] ^= 0xff;
+        await Deno.writeFile(path, bytes);
+      }],
+    ];
+    let expected = 1;
+    for (const [label, damage] of damages) {
+      await t.step(label, async () => {
+        await damage();
+        const r = await probe(dir, env, ["-A"], RELU);
+        assert.ok(r.ok, `did not rebuild: ${r.error}`);
+        assert.deepEqual(r.value, [0, 2, 0, 3]);
+        assert.equal(await builds(), ++expected);
+        const { recorded, actual } = await sums(path);
+        assert.deepEqual(recorded, actual);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("processes starting together on an empty cache build once and all load", async () => {
+  requireNative();
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    const builds = await countingCc(dir);
+    const env = { KDENO_CC: `${dir}/counting-cc` };
+    const results = await Promise.all(
+      [0, 1, 2].map(() => probe(dir, env, ["-A"], RELU)),
+    );
+    for (const r of results) {
+      assert.ok(r.ok, `did not load: ${r.error}`);
+      assert.deepEqual(r.value, [0, 2, 0, 3]);
+    }
+    assert.equal(await builds(), 1);
+    assert.ok(results.every((r) => r.path === results[0].path));
+    const { recorded, actual } = await sums(results[0].path!);
+    assert.deepEqual(recorded, actual);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("temporary files of crashed builds are removed once stale, and only they", async () => {
+  requireNative();
+  const dir = await Deno.makeTempDir({ prefix: "kdeno-native-" });
+  try {
+    const cache = `${dir}/cache`;
+    await Deno.mkdir(cache);
+    const lib = "kernels-0123456789abcdef.so";
+    const stale = [
+      `${lib}.tmp-4242-abc`,
+      `${lib}.tmp-4242-abc.c`,
+      `${lib}.sum.tmp-4242-abc`,
+      `${lib}.4242.k3j5h2`, // the temporary name of earlier versions
+      `${lib}.4242.k3j5h2.c`,
+    ];
+    const kept = [
+      `${lib}.tmp-4343-def`, // a build running now
+      lib,
+      `${lib}.sum`,
+      `${lib}.lock`,
+      "notes.txt",
+    ];
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [...stale, ...kept]) {
+      await Deno.writeTextFile(`${cache}/${name}`, "half a build");
+      if (name !== kept[0]) {
+        await Deno.utime(`${cache}/${name}`, hourAgo, hourAgo);
+      }
+    }
+    const r = await probe(dir, {});
+    assert.ok(r.ok, `did not load: ${r.error}`);
+    const names = new Set([...Deno.readDirSync(cache)].map((e) => e.name));
+    for (const name of stale) assert.ok(!names.has(name), `${name} is left`);
+    for (const name of kept) assert.ok(names.has(name), `${name} was removed`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -334,7 +547,7 @@ Deno.test("without a compiler, permissions or consent the TypeScript kernels run
             'exec cc "$@"\n',
         );
         await Deno.chmod(cc, 0o755);
-        const r = await probe(dir, { KDENO_CC: cc }, ["-A"], "kd_threads()");
+        const r = await probe(dir, { KDENO_CC: cc }, ["-A"], "k.kd_threads()");
         assert.ok(r.ok, `did not build: ${r.error}`);
         assert.equal(r.value, 1);
       },

@@ -8,7 +8,9 @@
  * layout the tensors are reordered into scratch buffers around the call.
  * Every function returns `null` when oneDNN is absent or has no
  * implementation for the shape, and the caller then runs the TypeScript
- * kernels (which stay the oracle the tests compare against).
+ * kernels (which stay the oracle the tests compare against); a oneDNN named
+ * by `KDENO_ONEDNN` that does not load throws `BackendUnavailableError`
+ * instead (see `ffi/find_library.ts`).
  *
  * @module
  */

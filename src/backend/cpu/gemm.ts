@@ -1,6 +1,8 @@
 /**
  * Single-precision GEMM for the CPU backend: OpenBLAS through FFI when it
- * loads, a cache-blocked, register-tiled TypeScript kernel when it does not.
+ * loads, a cache-blocked, register-tiled TypeScript kernel when it does not
+ * (with one warning on stderr). An OpenBLAS named by `KDENO_OPENBLAS` that
+ * does not load is an error, not a fallback (see `ffi/find_library.ts`).
  *
  * Both follow BLAS `sgemm` semantics on row-major storage:
  * `C = alpha * op(A) @ op(B) + beta * C`, `op(A)` is `[m, k]`, `op(B)` is
@@ -56,6 +58,8 @@ export function setGemmImpl(next: GemmImpl): void {
  *
  * @returns `"openblas"` when OpenBLAS is selected and loads, else
  * `"typescript"`.
+ * @throws BackendUnavailableError when `KDENO_OPENBLAS` names a library
+ *   that does not load (unless `"typescript"` is selected).
  */
 export function gemmBackend(): "openblas" | "typescript" {
   if (impl === "typescript") return "typescript";
@@ -90,6 +94,9 @@ function warnFallback(): void {
  * @param beta Scale of the old C (0: C is not read).
  * @param c Storage of C, written in place.
  * @param ldc Row stride of C.
+ * @throws BackendUnavailableError when OpenBLAS is to be used and does not
+ *   load, but `setGemmImpl("openblas")` chose it or `KDENO_OPENBLAS` named
+ *   it (the message lists each path with the loader's reason).
  */
 export function sgemm(
   transA: boolean,

@@ -8,9 +8,25 @@
  * The source is compiled once per machine with the system C compiler, the
  * way PyTorch's `torch.compile` builds its CPU kernels: into
  * `$KDENO_CACHE_DIR` (default `$XDG_CACHE_HOME/kdeno` or `~/.cache/kdeno`),
- * under a name that hashes the source, the flags and the platform, written
- * to a temporary name and renamed into place so that processes starting
- * together never open a half-written file. Later runs open the cached file.
+ * under a name that hashes the source, the flags and the platform. Later
+ * runs open the cached file.
+ *
+ * The cache must never crash the process. `Deno.dlopen` maps the file, and a
+ * library cut short (a crash or power loss during a build, a full disk)
+ * passes the loader's header checks and then dies with SIGBUS on the first
+ * page past the end, where no `try` can catch it. So every build is written
+ * to a temporary name, fsync'ed, and renamed into place; its size and
+ * SHA-256 go to a sidecar `kernels-<key>.<ext>.sum` written the same way
+ * after it; and the library is opened only when it matches its sidecar.
+ * Anything else (no sidecar, an unreadable one, another size, another
+ * digest) is rebuilt. Builds hold an exclusive lock on
+ * `kernels-<key>.<ext>.lock` and look again once they have it, so processes
+ * starting together on an empty cache build once and the others wait and
+ * open that build; readers take no lock (a rename swaps whole files, and a
+ * reader that sees a new library with the old sidecar rebuilds under the
+ * lock, finds it valid and opens it). Temporary files that a crashed build
+ * left behind, older than {@linkcode STALE_TEMP_MINUTES} minutes, are
+ * removed whenever the cache is writable.
  *
  * Nothing is required: without a compiler (`cc`, or `KDENO_CC`), without
  * the permissions (`--allow-ffi`, `--allow-run`, `--allow-read`,
@@ -22,6 +38,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { NATIVE_ABI, NATIVE_SOURCE } from "./native_source.ts";
 
 // Sizes travel as float64 (exact to 2^53), not as BigInt-typed i64.
@@ -110,6 +127,22 @@ const FLAGS = [
 ];
 const OPENMP = "-fopenmp";
 
+/**
+ * Temporary files in the cache older than this many minutes were left by a
+ * build that crashed (a build takes seconds) and are removed.
+ */
+export const STALE_TEMP_MINUTES = 10;
+
+/**
+ * A build's temporary files: the library's name with a further suffix other
+ * than the sidecar's and the lock's (`.tmp-<pid>-<random>`, its `.c`, and
+ * the `.<pid>.<random>` of earlier versions).
+ */
+const TEMPORARY = /^kernels-[0-9a-f]{16}\.[a-z]+\.(?!(?:sum|lock)$)/;
+
+/** The sidecar's largest plausible size: one line of JSON. */
+const MAX_SUM_BYTES = 1024;
+
 /** What loading gave: the kernels and their file, or why there are none. */
 type LoadState = {
   lib: NativeKernels | null;
@@ -134,6 +167,13 @@ export function setNativeKernels(on: boolean): void {
  * The native kernels, built or opened on the first call, or `null` when they
  * are turned off or unavailable (then {@linkcode nativeKernelsError} says
  * why).
+ *
+ * A cached library is opened only when its size and SHA-256 match the
+ * sidecar written after it; one that does not (cut short by a crash, or
+ * changed since) is rebuilt under the cache's lock. Temporary files of
+ * crashed builds older than {@linkcode STALE_TEMP_MINUTES} (10) minutes are
+ * removed. `KDENO_CACHE_DIR` chooses the cache, `KDENO_CC` the compiler,
+ * `KDENO_NATIVE=0` turns the kernels off.
  *
  * @returns The kernels, or `null`.
  */
@@ -210,9 +250,124 @@ function open(path: string): NativeKernels {
   const lib = Deno.dlopen(path, SYMBOLS);
   if (lib.symbols.kd_abi() !== NATIVE_ABI) {
     lib.close();
-    throw new Error(`${path} has ABI ${lib.symbols.kd_abi()}`);
+    throw new Error(`has ABI ${lib.symbols.kd_abi()}, not ${NATIVE_ABI}`);
   }
   return lib.symbols;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** What the sidecar records about the library beside it. */
+interface Sum {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Why the library at `path` does not match its sidecar (or is missing), or
+ * `null` when it matches. The size is compared before any byte is read.
+ */
+function mismatch(path: string): string | null {
+  let size: number;
+  try {
+    size = Deno.statSync(path).size;
+  } catch {
+    return "not built yet";
+  }
+  let sum: Partial<Sum>;
+  try {
+    if (Deno.statSync(`${path}.sum`).size > MAX_SUM_BYTES) {
+      return `its checksum file is over ${MAX_SUM_BYTES} bytes`;
+    }
+    sum = JSON.parse(Deno.readTextFileSync(`${path}.sum`)) ?? {};
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound
+      ? "it has no checksum file"
+      : "its checksum file is unreadable";
+  }
+  if (sum.bytes !== size) {
+    return `it is ${size} bytes, its checksum file says ${sum.bytes}`;
+  }
+  let digest: string;
+  try {
+    digest = sha256(Deno.readFileSync(path));
+  } catch {
+    return "it is unreadable";
+  }
+  if (sum.sha256 !== digest) {
+    return `its SHA-256 is ${digest}, its checksum file says ${sum.sha256}`;
+  }
+  return null;
+}
+
+/** The kernels at `path` if it matches its sidecar and opens, else why not. */
+function verifiedOpen(path: string): NativeKernels | string {
+  const why = mismatch(path);
+  if (why !== null) return why;
+  try {
+    return open(path);
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+function opened(lib: NativeKernels, path: string): LoadState {
+  return { lib, path, error: null };
+}
+
+/** Flushes a file's (or directory's) contents to the disk. */
+function fsync(path: string, write = true): void {
+  const f = Deno.openSync(path, { read: true, write });
+  try {
+    f.syncSync();
+  } finally {
+    f.close();
+  }
+}
+
+/** Writes `text` to `path` by fsync'ed temporary file and rename. */
+function writeDurably(path: string, text: string, suffix: string): void {
+  const tmp = `${path}${suffix}`;
+  try {
+    Deno.writeTextFileSync(tmp, text);
+    fsync(tmp);
+    Deno.renameSync(tmp, path);
+  } finally {
+    removeIfThere(tmp);
+  }
+}
+
+function removeIfThere(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already renamed or never written
+  }
+}
+
+/** Removes the temporary files of builds that crashed, see the header. */
+function removeStale(dir: string): void {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)]
+      .filter((e) => e.isFile && TEMPORARY.test(e.name))
+      .map((e) => e.name);
+  } catch {
+    return; // no cache directory yet
+  }
+  const before = Date.now() - STALE_TEMP_MINUTES * 60_000;
+  for (const name of names) {
+    try {
+      const mtime = Deno.statSync(`${dir}/${name}`).mtime;
+      if (mtime !== null && mtime.getTime() < before) {
+        Deno.removeSync(`${dir}/${name}`);
+      }
+    } catch {
+      // removed by another process meanwhile
+    }
+  }
 }
 
 function compile(cc: string, src: string, out: string, openmp: boolean) {
@@ -245,20 +400,37 @@ function load(): LoadState {
     [NATIVE_SOURCE, FLAGS.join(" "), OPENMP, cc, os, arch].join("\n"),
   );
   const path = `${dir}/kernels-${key}.${ext}`;
-  try {
-    return { lib: open(path), path, error: null };
-  } catch {
-    // not built yet (or unusable): build it below
-  }
-  if (!granted({ name: "write", path: dir })) {
-    return fail(`no permission to write ${dir}: run with --allow-write`);
+  const writable = granted({ name: "write", path: dir });
+  if (writable) removeStale(dir);
+  const cached = verifiedOpen(path);
+  if (typeof cached !== "string") return opened(cached, path);
+  if (!writable) {
+    return fail(
+      `cannot use ${path} (${cached}) and no permission to write ${dir} ` +
+        "to build it: run with --allow-write",
+    );
   }
   if (!granted({ name: "run", command: cc })) {
     return fail(`no permission to run the C compiler: run with --allow-run`);
   }
-  const tmp = `${path}.${Deno.pid}.${Math.random().toString(36).slice(2)}`;
+  const tmp = `${path}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2)}`;
+  let lock: Deno.FsFile | undefined;
   try {
     Deno.mkdirSync(dir, { recursive: true });
+    lock = Deno.openSync(`${path}.lock`, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    try {
+      lock.lockSync(true);
+    } catch {
+      // a file system without locks: builds may then run twice, each one
+      // still written whole before it is renamed into place
+    }
+    // another process may have built it while this one waited for the lock
+    const built = verifiedOpen(path);
+    if (typeof built !== "string") return opened(built, path);
     Deno.writeTextFileSync(`${tmp}.c`, NATIVE_SOURCE);
     let r = compile(cc, `${tmp}.c`, tmp, true);
     // a compiler without OpenMP (clang without libomp): one thread
@@ -268,8 +440,23 @@ function load(): LoadState {
         .slice(0, 8).join("\n");
       return fail(`${cc} failed to build the native kernels:\n${msg}`);
     }
+    // the library's bytes reach the disk before its name does, and its
+    // sidecar after it: a crash at any point leaves a mismatch, not a
+    // truncated file that matches
+    fsync(tmp);
+    const bytes = Deno.readFileSync(tmp);
     Deno.renameSync(tmp, path);
-    return { lib: open(path), path, error: null };
+    const sum: Sum = { bytes: bytes.length, sha256: sha256(bytes) };
+    writeDurably(`${path}.sum`, JSON.stringify(sum), tmp.slice(path.length));
+    try {
+      fsync(dir, false); // the renames themselves
+    } catch {
+      // not every platform opens directories; the files are synced
+    }
+    const fresh = verifiedOpen(path);
+    return typeof fresh === "string"
+      ? fail(`cannot open the native kernels just built at ${path}: ${fresh}`)
+      : opened(fresh, path);
   } catch (e) {
     const why = e instanceof Deno.errors.NotFound
       ? `no C compiler (${cc}); install one (Debian: apt-get install gcc) or set KDENO_CC`
@@ -278,12 +465,8 @@ function load(): LoadState {
       : String(e);
     return fail(`cannot build the native kernels: ${why}`);
   } finally {
-    for (const f of [`${tmp}.c`, tmp]) {
-      try {
-        Deno.removeSync(f);
-      } catch {
-        // already renamed or never written
-      }
-    }
+    removeIfThere(`${tmp}.c`);
+    removeIfThere(tmp);
+    lock?.close(); // releases the lock
   }
 }
