@@ -251,10 +251,65 @@ const ESCAPES: Record<string, string> = {
 };
 
 /**
- * Escapes text for HTML content and attribute values.
+ * Any value as display text, never throwing: a string as it is; a number,
+ * bigint, boolean or symbol by `String`; null and undefined as `—`; any
+ * other object as JSON (bigints as digits), or by `String` when JSON fails
+ * (a cycle, a throwing `toJSON`).
+ */
+function text(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return v;
+    case "number":
+    case "bigint":
+    case "boolean":
+    case "symbol":
+      return String(v);
+    case "undefined":
+      return "—";
+  }
+  if (v === null) return "—";
+  try {
+    const json = JSON.stringify(
+      v,
+      (_k, x) => typeof x === "bigint" ? String(x) : x,
+    );
+    if (json !== undefined) return json;
+  } catch {
+    // a cycle, a throwing toJSON or getter: fall back to String
+  }
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+/**
+ * A value that should be a number (a count, an epoch, a metric) as a
+ * number: numbers as they are, numeric strings (JSON read back), bigints
+ * and booleans by `Number`, anything else NaN.
+ */
+function toNumber(v: unknown): number {
+  switch (typeof v) {
+    case "number":
+      return v;
+    case "string":
+    case "bigint":
+    case "boolean":
+      return Number(v);
+  }
+  return NaN;
+}
+
+/**
+ * Escapes a value for HTML content and attribute values (always
+ * double-quoted here). Every value the report puts in its page goes
+ * through it, whatever its type: a string is escaped as it is, anything
+ * else first becomes text (null and undefined as `—`, objects as JSON).
  *
- * @param s Any text.
- * @returns The text with `& < > " '` escaped.
+ * @param s Any value.
+ * @returns Its text with `& < > " '` escaped.
  *
  * @example
  * ```ts
@@ -264,8 +319,8 @@ const ESCAPES: Record<string, string> = {
  * assert.equal(distill.escapeHtml(`<a href="x">`), "&lt;a href=&quot;x&quot;&gt;");
  * ```
  */
-export function escapeHtml(s: string): string {
-  return String(s).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+export function escapeHtml(s: unknown): string {
+  return text(s).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 const esc = escapeHtml;
 
@@ -437,7 +492,9 @@ function svgChart(c: ChartSpec): string {
 }
 
 function runName(model: ReportModel, run: ReportRun, i: number): string {
-  return run.label ?? (model.runs.length > 1 ? `run ${i + 1}` : model.name);
+  return text(
+    run.label ?? (model.runs.length > 1 ? `run ${i + 1}` : model.name),
+  );
 }
 
 /**
@@ -454,8 +511,8 @@ function curveSeries(
     for (const phase of PHASES) {
       const points: [number, number][] = [];
       for (const e of run.history!) {
-        const v = e[phase]?.[metric];
-        if (v !== undefined && Number.isFinite(v)) points.push([e.epoch, v]);
+        const x = toNumber(e.epoch), y = toNumber(e[phase]?.[metric]);
+        if (Number.isFinite(x) && Number.isFinite(y)) points.push([x, y]);
       }
       if (!points.length) continue;
       const label = model.runs.length > 1 || run.label
@@ -499,7 +556,10 @@ function curvesSection(data: ReportData): string {
   if (!all.length) {
     return `<section id="curves"><h2>Training curves</h2><p>No training history in this run.</p></section>`;
   }
-  const maxEpoch = Math.max(...all.map((e) => e.epoch));
+  const maxEpoch = Math.max(
+    1,
+    ...all.map((e) => toNumber(e.epoch)).filter(Number.isFinite),
+  );
   const xt = niceTicks(1, Math.max(2, maxEpoch), Math.min(10, maxEpoch), true);
   const xDomain: [number, number] = [1, Math.max(2, maxEpoch)];
   const xTicks = xt.ticks.filter((t) => t >= 1 && t <= xDomain[1]);
@@ -508,7 +568,8 @@ function curvesSection(data: ReportData): string {
   const [aLo, aHi] = extent(acc.flat(), 1);
   const at = niceTicks(Math.max(0, aLo), Math.min(1, aHi));
   const used = new Map<string, number>();
-  const blocks = data.models.map((m, i) => {
+  const blocks = data.models.map((model, i) => {
+    const m = { ...model, name: text(model.name) };
     let id = slug(m.name);
     const k = used.get(id) ?? 0;
     used.set(id, k + 1);
@@ -557,7 +618,8 @@ function curvesSection(data: ReportData): string {
 
 function confusionSection(data: ReportData): string {
   const blocks: string[] = [];
-  for (const m of data.models) {
+  for (const model of data.models) {
+    const m = { ...model, name: text(model.name) };
     const tests = m.runs.filter((r) => r.test).map((r) => r.test!);
     if (!tests.length) continue;
     const k = tests[0].confusion.length;
@@ -568,9 +630,11 @@ function confusionSection(data: ReportData): string {
           `Cannot render the report: the confusion matrices of "${m.name}" differ in size`,
         );
       }
-      t.confusion.forEach((row, i) => row.forEach((v, j) => sum[i][j] += v));
+      t.confusion.forEach((row, i) =>
+        row.forEach((v, j) => sum[i][j] += toNumber(v))
+      );
     }
-    const cls = (i: number) => data.classes?.[i] ?? String(i);
+    const cls = (i: number) => data.classes?.[i] ?? i;
     const rowTotals = sum.map((r) => r.reduce((a, b) => a + b, 0));
     const head = `<tr><th scope="col">true \\ predicted</th>${
       sum.map((_, j) => `<th scope="col">${esc(cls(j))}</th>`).join("")
@@ -582,9 +646,9 @@ function confusionSection(data: ReportData): string {
           const bg = i === j
             ? `rgba(31,119,180,${(0.1 + 0.7 * f).toFixed(3)})`
             : `rgba(214,39,40,${(0.05 + 0.6 * f).toFixed(3)})`;
-          return `<td data-count="${v}" style="background:${bg}">${v}<small>${
-            (100 * f).toFixed(1)
-          }%</small></td>`;
+          return `<td data-count="${esc(v)}" style="background:${bg}">${
+            esc(v)
+          }<small>${(100 * f).toFixed(1)}%</small></td>`;
         }).join("")
       }</tr>`
     ).join("");
@@ -605,8 +669,9 @@ function confusionSection(data: ReportData): string {
 
 function rocSection(data: ReportData): string {
   const series: Series[] = [];
-  const pos = data.positiveClass ?? 1;
-  data.models.forEach((m, mi) => {
+  const pos = toNumber(data.positiveClass ?? 1);
+  data.models.forEach((model, mi) => {
+    const m = { ...model, name: text(model.name) };
     m.runs.forEach((run, ri) => {
       const t = run.test;
       if (!t?.scores || !t.labels || t.confusion.length !== 2) return;
@@ -627,7 +692,7 @@ function rocSection(data: ReportData): string {
   });
   if (!series.length) return "";
   const ticks = niceTicks(0, 1, 5);
-  const cls = data.classes?.[pos] ?? String(pos);
+  const cls = data.classes?.[pos] ?? pos;
   return `<section id="roc"><h2>ROC curves (test)</h2><p class="note">Positive class: ${
     esc(cls)
   }; one point per distinct score; the dashed diagonal is chance.</p>${
@@ -667,15 +732,23 @@ function tablesSection(data: ReportData): string {
   return `<section id="results"><h2>Results</h2>${parts.join("")}</section>`;
 }
 
+/** Nested objects as dotted keys; an object met again on its own path is `[circular]`. */
 function flatten(
   obj: Record<string, unknown>,
   prefix = "",
   out: [string, unknown][] = [],
+  path: Set<object> = new Set([obj]),
 ): [string, unknown][] {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === "object" && !Array.isArray(v)) {
-      flatten(v as Record<string, unknown>, key, out);
+      if (path.has(v)) {
+        out.push([key, "[circular]"]);
+        continue;
+      }
+      path.add(v);
+      flatten(v as Record<string, unknown>, key, out, path);
+      path.delete(v);
     } else {
       out.push([key, v]);
     }
@@ -683,35 +756,30 @@ function flatten(
   return out;
 }
 
-function valueText(v: unknown): string {
-  if (v === null || v === undefined) return "—";
-  if (typeof v === "string") return v;
-  if (typeof v === "number") return String(v);
-  return JSON.stringify(v) ?? String(v);
-}
-
 function runSection(data: ReportData): string {
-  const rows: [string, string][] = [
+  const rows: [string, unknown][] = [
     ["kdeno version", data.version ?? VERSION],
-    ["device", data.device ?? "—"],
+    ["device", data.device],
     ["date", data.date ?? new Date().toISOString()],
   ];
-  if (data.seeds?.length) rows.push(["seeds", data.seeds.join(", ")]);
+  if (data.seeds?.length) {
+    rows.push(["seeds", data.seeds.map(text).join(", ")]);
+  }
   if (data.classes?.length) {
     rows.push([
       "classes",
-      data.classes.map((c, i) => `${i} = ${c}`).join(", "),
+      data.classes.map((c, i) => `${i} = ${text(c)}`).join(", "),
     ]);
   }
   const config = flatten(data.config ?? {});
-  const tr = (k: string, v: string) =>
+  const tr = (k: string, v: unknown) =>
     `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`;
   return `<section id="run"><h2>Run</h2><table class="kv" data-table="run"><tbody>${
     rows.map(([k, v]) => tr(k, v)).join("")
   }</tbody></table>${
     config.length
       ? `<h3>Configuration</h3><table class="kv" data-table="config"><tbody>${
-        config.map(([k, v]) => tr(k, valueText(v))).join("")
+        config.map(([k, v]) => tr(k, v)).join("")
       }</tbody></table>`
       : ""
   }</section>`;

@@ -37,7 +37,9 @@
  */
 
 import { noGrad } from "../autograd.ts";
-import { fmtShape } from "../errors.ts";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CheckpointError, fmtShape } from "../errors.ts";
 import { add, relu } from "../ops/elementwise.ts";
 import { flatten } from "../ops/shape.ts";
 import { type Tensor, tidy } from "../tensor.ts";
@@ -643,6 +645,9 @@ export function serializeOnnx(
  * @param path The `.onnx` file to write.
  * @param options Input and output names, `dynamicBatch` (default true).
  * @throws OnnxExportError for a module the exporter cannot write.
+ * @throws CheckpointError, naming `path`, when the file cannot be written:
+ * its folder is missing or is a file, `path` is a folder, or the write
+ * fails (permission, disk full). Nothing is left behind.
  *
  * @example Export the tutorial's student
  * ```ts
@@ -660,6 +665,50 @@ export async function exportOnnx(
   path: string | URL,
   options: ExportOnnxOptions = {},
 ): Promise<void> {
+  const name = path instanceof URL ? fileURLToPath(path) : path;
   const bytes = serializeOnnx(model, sampleInput, options);
-  await writeFileAtomic(path instanceof URL ? path.pathname : path, bytes);
+  const fail = (why: string, cause?: unknown): never => {
+    const err = new CheckpointError(`Cannot write ONNX file ${name}: ${why}`);
+    if (cause !== undefined) err.cause = cause;
+    throw err;
+  };
+  const problem = await destinationProblem(name);
+  if (problem) fail(problem);
+  try {
+    await writeFileAtomic(name, bytes);
+  } catch (e) {
+    // Deno's message ends with the call and the temporary file's path
+    // (`...: rename '/dir/.model.onnx.1a2b.tmp' -> ...`): keep the reason
+    fail(String((e as Error)?.message ?? e).replace(/: \w+ '.*$/s, ""), e);
+  }
+}
+
+/**
+ * What `path` is on disk: a folder, a file, nothing, or unknown. Without
+ * read permission it is unknown (asked, Deno would prompt for it).
+ */
+async function kindOf(
+  path: string,
+): Promise<"folder" | "file" | "missing" | "unknown"> {
+  const read = Deno.permissions.querySync({ name: "read", path });
+  if (read.state !== "granted") return "unknown";
+  try {
+    return (await Deno.stat(path)).isDirectory ? "folder" : "file";
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? "missing" : "unknown";
+  }
+}
+
+/**
+ * Why `path` cannot be written as a file, found before writing: its folder
+ * is missing or a file, or `path` is a folder. Null when nothing is known
+ * to be wrong (the write then reports any other failure).
+ */
+async function destinationProblem(path: string): Promise<string | null> {
+  const folder = dirname(path);
+  const [self, parent] = await Promise.all([kindOf(path), kindOf(folder)]);
+  if (self === "folder") return "it is a folder";
+  if (parent === "missing") return `folder ${folder} does not exist`;
+  if (parent === "file") return `${folder} is a file, not a folder`;
+  return null;
 }

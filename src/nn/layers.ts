@@ -5,6 +5,7 @@
  */
 
 import { noGrad } from "../autograd.ts";
+import { ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { conv2d, pair } from "../ops/conv.ts";
 import { linear } from "../ops/matmul.ts";
@@ -21,6 +22,71 @@ import {
   releaseIntermediate,
 } from "./module.ts";
 import { fans, kaimingUniform_, ones_, uniform_, zeros_ } from "./init.ts";
+
+// ---- hyper-parameter checks ------------------------------------------------
+// Every constructor checks its arguments as PyTorch's does, so a bad value
+// fails where it is written, naming the layer, the argument and the value:
+// sizes (features, channels, kernel, stride, padding, dilation, groups,
+// dims) throw ShapeError, other numbers (p, eps, momentum) RangeError.
+
+function show(v: unknown): string {
+  return typeof v === "string" || Array.isArray(v)
+    ? JSON.stringify(v)
+    : String(v);
+}
+
+/** Throws ShapeError unless `v` is an integer of at least `min`. */
+function checkSize(layer: string, name: string, v: unknown, min: 0 | 1) {
+  if (!Number.isInteger(v) || (v as number) < min) {
+    throw new ShapeError(
+      `Cannot create ${layer}: ${name} ${show(v)} must be ${
+        min ? "a positive" : "a non-negative"
+      } integer`,
+    );
+  }
+}
+
+/** A size or `[h, w]` pair, checked like `checkSize`, as a pair. */
+function checkPair(
+  layer: string,
+  name: string,
+  v: unknown,
+  min: 0 | 1,
+): [number, number] {
+  const p = typeof v === "number"
+    ? [v, v]
+    : Array.isArray(v) && v.length === 2
+    ? v
+    : null;
+  if (!p || !p.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new ShapeError(
+      `Cannot create ${layer}: ${name} ${show(v)} must be ${
+        min ? "a positive" : "a non-negative"
+      } integer or a pair of them`,
+    );
+  }
+  return [p[0], p[1]];
+}
+
+/** Throws RangeError unless `v` is a number in [0, 1]. */
+function checkUnit(layer: string, name: string, v: unknown) {
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
+    throw new RangeError(
+      `Cannot create ${layer}: ${name} ${show(v)} must be in [0, 1]`,
+    );
+  }
+}
+
+/** Throws RangeError unless `v` is a finite number above 0. */
+function checkPositive(layer: string, name: string, v: unknown) {
+  if (typeof v !== "number" || !(v > 0 && v < Infinity)) {
+    throw new RangeError(
+      `Cannot create ${layer}: ${name} ${
+        show(v)
+      } must be a positive finite number`,
+    );
+  }
+}
 
 /** PyTorch's default Linear/Conv init: kaiming_uniform(a=√5), bias U(±1/√fanIn). */
 function resetLinearLike(weight: Tensor, bias: Tensor | null): void {
@@ -44,6 +110,7 @@ export class Linear extends Module {
    * @param inFeatures Input size.
    * @param outFeatures Output size.
    * @param options `bias` (default true).
+   * @throws ShapeError unless both sizes are non-negative integers.
    */
   constructor(
     readonly inFeatures: number,
@@ -51,6 +118,8 @@ export class Linear extends Module {
     options: { bias?: boolean } = {},
   ) {
     super();
+    checkSize("Linear", "inFeatures", inFeatures, 0);
+    checkSize("Linear", "outFeatures", outFeatures, 0);
     this.weight = Parameter(zeros([outFeatures, inFeatures]));
     this.bias = options.bias === false ? null : Parameter(zeros([outFeatures]));
     resetLinearLike(this.weight, this.bias);
@@ -100,6 +169,9 @@ export class Conv2d extends Module {
    * @param outChannels Output channels.
    * @param kernelSize Kernel size.
    * @param options Stride, padding, dilation, groups, bias.
+   * @throws ShapeError unless the channels are non-negative integers
+   * divisible by `groups`, the kernel, stride, dilation and groups positive
+   * integers, and the padding a non-negative one.
    */
   constructor(
     readonly inChannels: number,
@@ -108,11 +180,22 @@ export class Conv2d extends Module {
     options: Conv2dLayerOptions = {},
   ) {
     super();
-    const [kh, kw] = pair(kernelSize);
-    this.stride = pair(options.stride ?? 1);
-    this.padding = pair(options.padding ?? 0);
-    this.dilation = pair(options.dilation ?? 1);
+    checkSize("Conv2d", "inChannels", inChannels, 0);
+    checkSize("Conv2d", "outChannels", outChannels, 0);
+    const [kh, kw] = checkPair("Conv2d", "kernelSize", kernelSize, 1);
+    this.stride = checkPair("Conv2d", "stride", options.stride ?? 1, 1);
+    this.padding = checkPair("Conv2d", "padding", options.padding ?? 0, 0);
+    this.dilation = checkPair("Conv2d", "dilation", options.dilation ?? 1, 1);
     this.groups = options.groups ?? 1;
+    checkSize("Conv2d", "groups", this.groups, 1);
+    const channels = { inChannels, outChannels };
+    for (const [name, n] of Object.entries(channels)) {
+      if (n % this.groups !== 0) {
+        throw new ShapeError(
+          `Cannot create Conv2d: ${name} ${n} is not divisible by groups ${this.groups}`,
+        );
+      }
+    }
     this.weight = Parameter(
       zeros([outChannels, inChannels / this.groups, kh, kw]),
     );
@@ -171,11 +254,19 @@ export class BatchNorm2d extends Module {
    *
    * @param numFeatures Channels.
    * @param options eps, momentum, affine, trackRunningStats.
+   * @throws ShapeError unless `numFeatures` is a non-negative integer;
+   * RangeError unless `eps` is positive and finite and `momentum` null or in
+   * [0, 1].
    */
   constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
     super();
+    checkSize("BatchNorm2d", "numFeatures", numFeatures, 0);
     this.eps = options.eps ?? 1e-5;
+    checkPositive("BatchNorm2d", "eps", this.eps);
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    if (this.momentum !== null) {
+      checkUnit("BatchNorm2d", "momentum", this.momentum);
+    }
     const affine = options.affine ?? true;
     this.weight = affine ? Parameter(ones_(zeros([numFeatures]))) : null;
     this.bias = affine ? Parameter(zeros_(zeros([numFeatures]))) : null;
@@ -242,6 +333,17 @@ export class ReLU extends Module {
   }
 }
 
+/** Checks a pooling layer's window, stride and padding. */
+function checkPool(
+  layer: string,
+  kernelSize: unknown,
+  o: { stride?: unknown; padding?: unknown },
+): void {
+  checkPair(layer, "kernelSize", kernelSize, 1);
+  checkPair(layer, "stride", o.stride ?? kernelSize, 1);
+  checkPair(layer, "padding", o.padding ?? 0, 0);
+}
+
 /** Max pooling, as `torch.nn.MaxPool2d`. */
 export class MaxPool2d extends Module {
   /**
@@ -260,6 +362,8 @@ export class MaxPool2d extends Module {
     } = {},
   ) {
     super();
+    checkPool("MaxPool2d", kernelSize, options);
+    checkPair("MaxPool2d", "dilation", options.dilation ?? 1, 1);
   }
   override forward(x: Tensor): Tensor {
     return maxPool2d(x, this.kernelSize, this.options);
@@ -289,6 +393,7 @@ export class AvgPool2d extends Module {
     } = {},
   ) {
     super();
+    checkPool("AvgPool2d", kernelSize, options);
   }
   override forward(x: Tensor): Tensor {
     return avgPool2d(x, this.kernelSize, this.options);
@@ -304,6 +409,7 @@ export class AdaptiveAvgPool2d extends Module {
    */
   constructor(readonly outputSize: number | [number, number]) {
     super();
+    checkPair("AdaptiveAvgPool2d", "outputSize", outputSize, 1);
   }
   override forward(x: Tensor): Tensor {
     return adaptiveAvgPool2d(x, this.outputSize);
@@ -319,9 +425,11 @@ export class Dropout extends Module {
    * See the parameters.
    *
    * @param p Drop probability (default 0.5).
+   * @throws RangeError unless `p` is in [0, 1].
    */
   constructor(readonly p: number = 0.5) {
     super();
+    checkUnit("Dropout", "p", p);
   }
   override forward(x: Tensor): Tensor {
     return dropout(x, { p: this.p, training: this.training });
@@ -338,6 +446,13 @@ export class Flatten extends Module {
    */
   constructor(readonly startDim: number = 1, readonly endDim: number = -1) {
     super();
+    for (const [name, d] of [["startDim", startDim], ["endDim", endDim]]) {
+      if (!Number.isInteger(d)) {
+        throw new ShapeError(
+          `Cannot create Flatten: ${name} ${show(d)} must be an integer`,
+        );
+      }
+    }
   }
   override forward(x: Tensor): Tensor {
     return flatten(x, this.startDim, this.endDim);

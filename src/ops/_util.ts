@@ -97,6 +97,13 @@ export function broadcastShapes(
     }
     out[i] = da === 1 ? db : da;
   }
+  if (sizeOf(out) > MAX_ELEMENTS) {
+    // the message is built only when it is needed: this runs on every op
+    checkShape(
+      `${op} tensors of shapes ${fmtShape(a)} and ${fmtShape(b)}`,
+      out,
+    );
+  }
   return out;
 }
 
@@ -136,8 +143,46 @@ export function requireInt(op: string, t: Tensor, what = "index"): void {
   }
 }
 
-/** Validates a shape given by a user. */
-export function checkShape(op: string, shape: readonly number[]): void {
+/**
+ * The most elements one tensor may hold: 2^32 - 1, the largest count the
+ * CUDA kernels index (`u32 n`); a float32 tensor of that many is 16 GiB.
+ * Shapes over it are refused by `checkShape` before anything is allocated,
+ * with a `ShapeError` naming the shape, the dtype and the bytes, rather than
+ * failing inside the allocator.
+ */
+export const MAX_ELEMENTS: number = 2 ** 32 - 1;
+
+/** Bytes as people read them: `4 TiB`, `1.5 GiB`, `12 bytes`. */
+export function fmtBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? +n.toPrecision(3) : n} ${units[i]}`;
+}
+
+/**
+ * Validates a shape: every size a non-negative integer, and at most
+ * `MAX_ELEMENTS` elements in all.
+ *
+ * @param op The operation, for the message (`Cannot ${op}: ...`).
+ * @param shape The shape.
+ * @param dtype The element type, for the bytes named in the message.
+ */
+export function checkShape(
+  op: string,
+  shape: readonly number[],
+  dtype: DType = "float32",
+): void {
+  if (!Array.isArray(shape)) {
+    throw new ShapeError(
+      `Cannot ${op}: shape ${
+        shape !== null && typeof shape === "object" ? "{...}" : String(shape)
+      } is not an array of sizes such as [2, 3]`,
+    );
+  }
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new ShapeError(
@@ -146,6 +191,14 @@ export function checkShape(op: string, shape: readonly number[]): void {
         } has a size that is not a non-negative integer`,
       );
     }
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_ELEMENTS) {
+    throw new ShapeError(
+      `Cannot ${op}: shape ${fmtShape(shape)} has ${n} elements (${
+        fmtBytes(n * 4)
+      } of ${dtype}), more than the ${MAX_ELEMENTS} a tensor can hold`,
+    );
   }
 }
 

@@ -26,6 +26,19 @@ export interface CreateOptions {
   device?: DeviceName;
 }
 
+/** The dtype of a creation call, checked: float32 or int32. */
+function dtypeOf(op: string, dtype: unknown, fallback: DType): DType {
+  const d = dtype ?? fallback;
+  if (d !== "float32" && d !== "int32") {
+    throw new DTypeError(
+      `Cannot ${op}: unknown dtype ${
+        typeof d === "string" ? `"${d}"` : String(d)
+      }, expected "float32" or "int32"`,
+    );
+  }
+  return d;
+}
+
 function backendFor(o: CreateOptions) {
   return o.device ? getBackend(o.device) : defaultBackend();
 }
@@ -41,14 +54,56 @@ function make(
   return t;
 }
 
-function inferShape(data: TensorLike, path: string): number[] {
+/**
+ * The most nested levels `tensor()` reads (PyTorch's limit on dims): deeper
+ * data, or an array that contains itself, is refused with a `ShapeError`
+ * instead of overflowing the stack.
+ */
+const MAX_DEPTH = 64;
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "string") {
+    return `a string (${
+      JSON.stringify(v.length > 20 ? v.slice(0, 20) + "…" : v)
+    })`;
+  }
+  if (typeof v === "object") {
+    return `an object (${Object.prototype.toString.call(v).slice(8, -1)})`;
+  }
+  return `a ${typeof v}`;
+}
+
+/** A typed array of numbers (not a DataView or a BigInt array). */
+function isNumberArray(v: unknown): v is ArrayLike<number> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) &&
+    !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
+}
+
+/**
+ * The shape of nested data, checking on the way that it holds only numbers,
+ * arrays and typed arrays of numbers, is not ragged, and is at most
+ * `MAX_DEPTH` levels deep.
+ */
+function inferShape(data: unknown, path: string, depth = 0): number[] {
   if (typeof data === "number") return [];
-  if (ArrayBuffer.isView(data)) return [(data as TypedArray).length];
-  const arr = data as readonly TensorLike[];
-  if (arr.length === 0) return [0];
-  const inner = inferShape(arr[0], `${path}[0]`);
-  for (let i = 1; i < arr.length; i++) {
-    const s = inferShape(arr[i], `${path}[${i}]`);
+  if (isNumberArray(data)) return [data.length];
+  if (!Array.isArray(data)) {
+    throw new DTypeError(
+      `Cannot create tensor: ${path} is ${
+        describe(data)
+      }, expected a number, an array or a typed array of numbers`,
+    );
+  }
+  if (depth >= MAX_DEPTH) {
+    throw new ShapeError(
+      `Cannot create tensor: data is nested more than ${MAX_DEPTH} levels deep (an array that contains itself?)`,
+    );
+  }
+  if (data.length === 0) return [0];
+  const inner = inferShape(data[0], `${path}[0]`, depth + 1);
+  for (let i = 1; i < data.length; i++) {
+    const s = inferShape(data[i], `${path}[${i}]`, depth + 1);
     if (s.join() !== inner.join()) {
       throw new ShapeError(
         `Cannot create tensor: ${path}[${i}] has shape ${
@@ -57,7 +112,7 @@ function inferShape(data: TensorLike, path: string): number[] {
       );
     }
   }
-  return [arr.length, ...inner];
+  return [data.length, ...inner];
 }
 
 function flattenInto(data: TensorLike, out: TypedArray, pos: number): number {
@@ -65,8 +120,8 @@ function flattenInto(data: TensorLike, out: TypedArray, pos: number): number {
     out[pos] = data;
     return pos + 1;
   }
-  if (ArrayBuffer.isView(data)) {
-    out.set(data as TypedArray, pos);
+  if (isNumberArray(data)) {
+    out.set(data, pos);
     return pos + (data as TypedArray).length;
   }
   for (const v of data as readonly TensorLike[]) pos = flattenInto(v, out, pos);
@@ -82,6 +137,12 @@ function flattenInto(data: TensorLike, out: TypedArray, pos: number): number {
  * @param data The values.
  * @param options `dtype`, `requiresGrad`, `device`, and `shape` to view flat data.
  * @returns A new tensor.
+ * @throws DTypeError naming where `data` holds something other than a
+ * number, an array or a typed array of numbers (`data[1][0] is a string`),
+ * or for a dtype other than float32 and int32.
+ * @throws ShapeError for ragged data, data nested more than 64 levels (or
+ * an array that contains itself), or more than `MAX_ELEMENTS` (2^32 - 1)
+ * elements.
  *
  * @example Shape and values
  * ```ts
@@ -97,17 +158,18 @@ export function tensor(
   data: TensorLike,
   options: CreateOptions & { shape?: readonly number[] } = {},
 ): Tensor {
-  const dtype = options.dtype ??
-    (data instanceof Int32Array ? "int32" : "float32");
-  if (dtype !== "float32" && dtype !== "int32") {
-    throw new DTypeError(`Cannot create tensor: unknown dtype "${dtype}"`);
-  }
+  const dtype = dtypeOf(
+    "create tensor",
+    options.dtype,
+    data instanceof Int32Array ? "int32" : "float32",
+  );
   let shape = inferShape(data, "data");
+  checkShape("create tensor", shape, dtype);
   const n = sizeOf(shape);
   const arr = dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
   flattenInto(data, arr, 0);
   if (options.shape) {
-    checkShape("create tensor", options.shape);
+    checkShape("create tensor", options.shape, dtype);
     if (sizeOf(options.shape) !== n) {
       throw new ShapeError(
         `Cannot create tensor of shape ${
@@ -131,14 +193,27 @@ function alloc(dtype: DType, n: number): TypedArray {
  * @param value The fill value.
  * @param options dtype, requiresGrad, device.
  * @returns A tensor filled with `value`.
+ * @throws ShapeError for a size that is not a non-negative integer, or
+ * more than `MAX_ELEMENTS` (2^32 - 1) elements, naming the shape, dtype and
+ * bytes; DTypeError for a dtype other than float32 and int32. So do the
+ * other creation functions.
  */
 export function full(
   shape: readonly number[],
   value: number,
   options: CreateOptions = {},
 ): Tensor {
-  checkShape("full", shape);
-  const dtype = options.dtype ?? "float32";
+  return filled("full", shape, value, options);
+}
+
+function filled(
+  op: string,
+  shape: readonly number[],
+  value: number,
+  options: CreateOptions,
+): Tensor {
+  const dtype = dtypeOf(op, options.dtype, "float32");
+  checkShape(op, shape, dtype);
   const be = backendFor(options);
   const s = be.zeros(dtype, sizeOf(shape));
   if (value !== 0) be.fill(s, value);
@@ -158,7 +233,7 @@ export function zeros(
   shape: readonly number[],
   options: CreateOptions = {},
 ): Tensor {
-  return full(shape, 0, options);
+  return filled("zeros", shape, 0, options);
 }
 
 /**
@@ -172,7 +247,7 @@ export function ones(
   shape: readonly number[],
   options: CreateOptions = {},
 ): Tensor {
-  return full(shape, 1, options);
+  return filled("ones", shape, 1, options);
 }
 
 /**
@@ -212,12 +287,21 @@ export function arange(
 ): Tensor {
   const [s, e] = end === undefined ? [0, start] : [start, end];
   const step = options.step ?? 1;
+  if (![s, e, step].every(Number.isFinite)) {
+    throw new RangeError(
+      `Cannot arange: start ${s}, end ${e} and step ${step} must be finite numbers`,
+    );
+  }
   if (step === 0) throw new RangeError("Cannot arange: step must be nonzero");
   const n = Math.max(0, Math.ceil((e - s) / step));
-  const dtype = options.dtype ??
-    (Number.isInteger(s) && Number.isInteger(e) && Number.isInteger(step)
+  const dtype = dtypeOf(
+    "arange",
+    options.dtype,
+    Number.isInteger(s) && Number.isInteger(e) && Number.isInteger(step)
       ? "int32"
-      : "float32");
+      : "float32",
+  );
+  checkShape("arange", [n], dtype);
   const arr = alloc(dtype, n);
   for (let i = 0; i < n; i++) arr[i] = s + i * step;
   return make(arr, [n], { ...options, dtype });
@@ -270,7 +354,7 @@ export function randint(
   high: number,
   shape: readonly number[],
 ): Tensor {
-  checkShape("randint", shape);
+  checkShape("randint", shape, "int32");
   if (!(high > low)) {
     throw new RangeError(`Cannot randint: high ${high} must exceed low ${low}`);
   }
@@ -294,7 +378,7 @@ export function dropout(
   options: { p?: number; training?: boolean } = {},
 ): Tensor {
   const p = options.p ?? 0.5;
-  if (p < 0 || p > 1) {
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
     throw new RangeError(`Cannot dropout: p ${p} must be in [0, 1]`);
   }
   if (!(options.training ?? true) || p === 0) return x;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { distill, manualSeed, models, optim, VERSION } from "../../mod.ts";
 import {
   binaryReport,
+  binaryTest,
   expectedCharts,
   history,
   HOSTILE,
@@ -216,6 +217,137 @@ Deno.test("renderReport(): 3 classes have confusion matrices but no ROC; an untr
         }],
       }),
     /confusion matrices of "m" differ in size/,
+  );
+});
+
+// Markup that would act if it reached the page raw: a redirect, a script,
+// a comment that hides the rest, and a quote that leaves an attribute.
+const ATTACK =
+  `"'><meta http-equiv=refresh content="0;url=//evil.example"><script>alert(1)</script><!--`;
+
+/** Asserts that no user-supplied markup reached `html` raw. */
+function assertInert(html: string): void {
+  // the page's own three <meta> tags (charset, CSP, viewport) and no other
+  assert.equal(html.match(/<meta/gi)?.length, 3);
+  assert.doesNotMatch(html, /<meta http-equiv=refresh|<script|<!--/i);
+  assert.ok(!html.includes(`"'>`), "a quote left an attribute");
+}
+
+Deno.test("renderReport() escapes hostile strings in every field", () => {
+  const rand = lcg(11);
+  const hist = history(rand, 3);
+  // epochs and metrics that arrive as strings (JSON read back) are numbers
+  const stringy: object[] = [1, 2].map((e) => ({
+    ...hist[e - 1],
+    epoch: String(e),
+    train: { ...hist[e - 1].train, loss: String(0.5 / e) },
+  }));
+  stringy.push({ ...hist[2], epoch: ATTACK }); // not a number: left out
+  const test = binaryTest(rand, 20, 0.5);
+  const data = {
+    title: ATTACK,
+    summary: ATTACK,
+    classes: [ATTACK, `${ATTACK}1`],
+    positiveClass: 1,
+    models: [
+      {
+        name: ATTACK,
+        runs: [
+          {
+            label: ATTACK,
+            history: hist,
+            test: { ...test, confusion: [["3", ATTACK], [1, "2"]] },
+          },
+          { label: `${ATTACK}2`, test: { confusion: [[1, 2], [3, 4]] } },
+        ],
+      },
+      { name: `${ATTACK}b`, runs: [{ history: stringy }] },
+    ],
+    tables: [{ caption: ATTACK, columns: [ATTACK], rows: [[ATTACK]] }],
+    notes: [ATTACK],
+    config: { [ATTACK]: ATTACK, nested: { [ATTACK]: [ATTACK] } },
+    seeds: [ATTACK],
+    version: ATTACK,
+    device: ATTACK,
+    date: ATTACK,
+  } as unknown as distill.ReportData;
+  const html = distill.renderReport(data);
+  assertInert(html);
+  const e = distill.escapeHtml(ATTACK);
+  assert.ok(html.includes(`<title>${e}</title>`));
+  assert.ok(html.includes(`<p class="summary">${e}</p>`));
+  assert.ok(html.includes(`<th scope="col">${e}1</th>`));
+  assert.ok(html.includes(`<caption>${e}</caption>`));
+  assert.ok(html.includes(`<p>${e}</p>`));
+  assert.ok(html.includes(`<th scope="row">${e}</th><td>${e}</td>`));
+  assert.ok(html.includes(`<th scope="row">device</th><td>${e}</td>`));
+  assert.ok(html.includes(`Positive class: ${e}1;`));
+  // the matrix summed over both runs; the hostile cell is not a number
+  const matrix = html.match(
+    /<table class="confusion" data-confusion="([^"]*)">([\s\S]*?)<\/table>/,
+  )!;
+  assert.equal(matrix[1], e);
+  assert.deepEqual(
+    [...matrix[2].matchAll(/data-count="([^"]*)"/g)].map((m) => m[1]),
+    ["4", "NaN", "4", "6"],
+  );
+  // the ROC series and the curves carry the escaped names
+  const charts = chartsOf(html);
+  assert.equal(charts.get("roc")![0].name.startsWith(`${e} · ${e}`), true);
+  const stringyLoss =
+    [...charts.entries()].find(([id]) =>
+      id.startsWith("loss-") && id.endsWith("-b")
+    )![1];
+  assert.deepEqual(
+    stringyLoss.map((s) => [s.name, s.circles]),
+    [["train", 2], ["val", 2]],
+  );
+});
+
+Deno.test("renderReport() turns values of any type into text without throwing", () => {
+  const cyclic: Record<string, unknown> = { lr: 0.1 };
+  cyclic.self = cyclic;
+  const nullProto = Object.assign(Object.create(null), { x: "<meta>" });
+  const throwingJson = {
+    toJSON() {
+      throw new Error("no JSON");
+    },
+    toString: () => ATTACK,
+  };
+  const data = {
+    title: throwingJson,
+    classes: [nullProto, Symbol(ATTACK)],
+    models: [{
+      name: nullProto,
+      runs: [{
+        label: Symbol(ATTACK),
+        history: history(lcg(1), 2),
+        test: { confusion: [[2n, true], [null, { n: ATTACK }]] },
+      }],
+    }],
+    tables: [{ columns: [1, null], rows: [[throwingJson, 2n]] }],
+    config: { big: 10n, list: [1n, ATTACK], cyclic },
+    seeds: [nullProto, 7],
+    device: 42,
+  } as unknown as distill.ReportData;
+  const html = distill.renderReport(data);
+  assertInert(html);
+  assert.ok(html.includes(`<title>${distill.escapeHtml(ATTACK)}</title>`));
+  assert.match(html, /<th scope="row">big<\/th><td>10<\/td>/);
+  assert.match(html, /<th scope="row">list<\/th><td>\[&quot;1&quot;,/);
+  assert.match(html, /<th scope="row">cyclic\.self<\/th><td>\[circular\]/);
+  assert.match(html, /<th scope="row">device<\/th><td>42<\/td>/);
+  assert.match(html, /<th scope="row">seeds<\/th><td>\{&quot;x&quot;/);
+  assert.ok(html.includes(`Symbol(${distill.escapeHtml(ATTACK)})`));
+  assert.deepEqual(
+    [...html.matchAll(/data-count="([^"]*)"/g)].map((m) => m[1]),
+    ["2", "1", "NaN", "NaN"],
+  );
+  assert.equal(distill.escapeHtml(5), "5");
+  assert.equal(distill.escapeHtml(null), "—");
+  assert.equal(
+    distill.escapeHtml({ a: "<" }),
+    "{&quot;a&quot;:&quot;&lt;&quot;}",
   );
 });
 

@@ -14,6 +14,7 @@ import {
   serializeOnnx,
 } from "../../src/io/mod.ts";
 import {
+  CheckpointError,
   manualSeed,
   models,
   nn,
@@ -371,6 +372,78 @@ Deno.test({
       /dim_param: "batch"[\s\S]*dim_value: 2/,
     );
   },
+});
+
+Deno.test("exportOnnx() to a path it cannot write throws CheckpointError naming that path", async (t) => {
+  const root = await Deno.makeTempDir({ dir, prefix: "paths-" });
+  const net = new nn.Sequential(new nn.Linear(2, 2));
+  const x = tensor([[1, 2]]);
+  const file = join(root, "a-file");
+  await Deno.writeTextFile(file, "not a folder");
+  const folder = join(root, "a-folder.onnx");
+  await Deno.mkdir(folder);
+  const cases: [string, string, string][] = [
+    [
+      "a missing folder",
+      join(root, "missing", "model.onnx"),
+      `folder ${join(root, "missing")} does not exist`,
+    ],
+    ["a folder", folder, "it is a folder"],
+    [
+      "a file as the folder",
+      join(file, "model.onnx"),
+      `${file} is a file, not a folder`,
+    ],
+  ];
+  for (const [name, path, why] of cases) {
+    await t.step(name, async () => {
+      const err = await exportOnnx(net, x, path).then(
+        () => assert.fail(`exportOnnx() wrote ${path}`),
+        (e) => e,
+      );
+      assert.ok(
+        err instanceof CheckpointError,
+        `expected CheckpointError, got ${err?.name}: ${err?.message}`,
+      );
+      assert.equal(err.message, `Cannot write ONNX file ${path}: ${why}`);
+      assert.doesNotMatch(err.message, /\.tmp/);
+    });
+  }
+  await t.step(
+    "a failed write names the path, not the temporary file",
+    async () => {
+      const path = join(root, `${"n".repeat(300)}.onnx`);
+      const err = await exportOnnx(net, x, path).then(
+        () => assert.fail("exportOnnx() wrote a 305-byte file name"),
+        (e) => e,
+      );
+      assert.ok(err instanceof CheckpointError, String(err));
+      assert.match(err.message, /^Cannot write ONNX file \/.*n\.onnx: \S/);
+      assert.ok(err.message.startsWith(`Cannot write ONNX file ${path}: `));
+      assert.doesNotMatch(err.message, /\.tmp/);
+      assert.ok(err.cause instanceof Error);
+    },
+  );
+  await t.step("nothing is left behind", async () => {
+    const left = [];
+    for await (const e of Deno.readDir(root)) left.push(e.name);
+    assert.deepEqual(left.sort(), ["a-file", "a-folder.onnx"]);
+    assert.equal(
+      (await Deno.readDir(folder)[Symbol.asyncIterator]().next()).done,
+      true,
+    );
+  });
+  await t.step(
+    "a file URL with an escaped space writes the named file",
+    async () => {
+      await Deno.mkdir(join(root, "with space"));
+      const path = join(root, "with space", "model.onnx");
+      const url = new URL(`file://${path}`);
+      assert.match(url.href, /with%20space/);
+      await exportOnnx(net, x, url);
+      assert.ok((await Deno.stat(path)).size > 0);
+    },
+  );
 });
 
 globalThis.addEventListener("unload", () => {
