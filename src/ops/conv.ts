@@ -8,7 +8,7 @@ import type { Conv2dGeometry } from "../backend/backend.ts";
 import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
-import { backendOf, requireFloat, wrap } from "./_util.ts";
+import { backendOf, checkShape, requireFloat, wrap } from "./_util.ts";
 import { sum } from "./reduce.ts";
 
 /** Options of `conv2d`. */
@@ -31,6 +31,33 @@ export function pair(v: number | [number, number]): [number, number] {
 }
 
 /**
+ * A number or pair as a pair of integers of at least `min` (1 for kernel
+ * sizes, strides and dilations, 0 for padding), as PyTorch checks them.
+ *
+ * @param op The op, for the message.
+ * @param name The argument's name.
+ * @param v Its value.
+ * @param min The least allowed value.
+ * @returns The pair.
+ */
+export function intPair(
+  op: string,
+  name: string,
+  v: number | [number, number],
+  min: 0 | 1,
+): [number, number] {
+  const p = pair(v);
+  if (!p.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new ShapeError(
+      `Cannot ${op}: ${name} ${JSON.stringify(v)} must be ${
+        min ? "positive" : "non-negative"
+      } integers`,
+    );
+  }
+  return p;
+}
+
+/**
  * Applies a 2-D convolution over an NCHW input.
  *
  * @param x Input `[n, c, h, w]`.
@@ -48,6 +75,11 @@ export function conv2d(
   const bias = options.bias ?? null;
   const be = backendOf("conv2d", x, weight, ...(bias ? [bias] : []));
   const groups = options.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) {
+    throw new ShapeError(
+      `Cannot conv2d: groups ${groups} must be a positive integer`,
+    );
+  }
   if (x.ndim !== 4 || weight.ndim !== 4) {
     throw new ShapeError(
       `Cannot conv2d: input ${fmtShape(x.shape)} and weight ${
@@ -69,15 +101,16 @@ export function conv2d(
       `Cannot conv2d: bias of shape ${fmtShape(bias.shape)}, expected [${k}]`,
     );
   }
-  const stride = pair(options.stride ?? 1);
-  const padding = pair(options.padding ?? 0);
-  const dilation = pair(options.dilation ?? 1);
+  const stride = intPair("conv2d", "stride", options.stride ?? 1, 1);
+  const padding = intPair("conv2d", "padding", options.padding ?? 0, 0);
+  const dilation = intPair("conv2d", "dilation", options.dilation ?? 1, 1);
   const oh = Math.floor(
     (h + 2 * padding[0] - dilation[0] * (r - 1) - 1) / stride[0],
   ) + 1;
   const ow = Math.floor(
     (w + 2 * padding[1] - dilation[1] * (s - 1) - 1) / stride[1],
   ) + 1;
+  checkShape("conv2d", [n, k, Math.max(oh, 0), Math.max(ow, 0)]);
   if (oh <= 0 || ow <= 0) {
     throw new ShapeError(
       `Cannot conv2d: input ${

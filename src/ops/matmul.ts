@@ -11,6 +11,8 @@ import type { Tensor } from "../tensor.ts";
 import {
   backendOf,
   broadcastShapes,
+  checkShape,
+  MAX_ELEMENTS,
   requireFloat,
   sizeOf,
   wrap,
@@ -37,6 +39,7 @@ export function bmm(
   const k = transA ? a1 : a2;
   const n = transB ? b1 : b2;
   const batch = Math.max(ba, bb);
+  if (batch * m * n > MAX_ELEMENTS) checkShape("matmul", [batch, m, n]);
   const y = be.gemm(a.storage, b.storage, m, n, k, {
     transA,
     transB,

@@ -9,7 +9,7 @@ import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { requireFloat, wrap } from "./_util.ts";
-import { pair } from "./conv.ts";
+import { intPair } from "./conv.ts";
 
 /** Options of `maxPool2d`. */
 export interface MaxPool2dOptions {
@@ -69,10 +69,10 @@ function geometry(
     );
   }
   const [n, c, h, w] = x.shape;
-  const kernel = pair(kernelSize);
-  const stride = pair(o.stride ?? kernelSize);
-  const padding = pair(o.padding ?? 0);
-  const dilation = pair(o.dilation ?? 1);
+  const kernel = intPair(op, "kernelSize", kernelSize, 1);
+  const stride = intPair(op, "stride", o.stride ?? kernelSize, 1);
+  const padding = intPair(op, "padding", o.padding ?? 0, 0);
+  const dilation = intPair(op, "dilation", o.dilation ?? 1, 1);
   if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1]) {
     throw new ShapeError(
       `Cannot ${op}: padding ${
@@ -174,7 +174,7 @@ export function adaptiveAvgPool2d(
     );
   }
   const [n, c, h, w] = x.shape;
-  const [oh, ow] = pair(outputSize);
+  const [oh, ow] = intPair("adaptiveAvgPool2d", "outputSize", outputSize, 1);
   if (oh <= 0 || ow <= 0) {
     throw new ShapeError(
       `Cannot adaptiveAvgPool2d: output size ${

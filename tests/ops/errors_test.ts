@@ -390,3 +390,35 @@ Deno.test("arange() and dropout() refuse NaN", async (t) => {
       "p NaN",
     ));
 });
+
+Deno.test("conv2d(), pooling and matmul() refuse bad geometry and outputs over MAX_ELEMENTS before any kernel runs", () => {
+  const x = zeros([1, 1, 4, 4]);
+  const w = zeros([1, 1, 2, 2]);
+  for (
+    const [opts, what] of [
+      [{ stride: 0 }, /stride 0 must be positive/],
+      [{ padding: -1 }, /padding -1 must be non-negative/],
+      [{ dilation: [1, 0] }, /dilation \[1,0\] must be positive/],
+      [{ groups: 0 }, /groups 0 must be a positive integer/],
+    ] as [Parameters<typeof F.conv2d>[2], RegExp][]
+  ) {
+    assert.throws(
+      () => F.conv2d(x, w, opts),
+      (e: unknown) => e instanceof ShapeError && what.test(e.message),
+    );
+  }
+  assert.throws(
+    () => F.maxPool2d(x, 2, { stride: 0 }),
+    (e: unknown) => e instanceof ShapeError && /stride 0/.test(e.message),
+  );
+  assert.throws(
+    () => F.avgPool2d(x, 1.5),
+    (e: unknown) => e instanceof ShapeError && /kernelSize 1.5/.test(e.message),
+  );
+  assert.throws(
+    () => zeros([2 ** 17, 1]).matmul(zeros([1, 2 ** 16])),
+    (e: unknown) =>
+      e instanceof ShapeError && /\[1, 131072, 65536\]/.test(e.message) &&
+      /32 GiB of float32/.test(e.message),
+  );
+});
