@@ -19,7 +19,7 @@ import {
   parseSafetensorsHeader,
   saveSafetensors,
 } from "../io/safetensors.ts";
-import type { Module } from "../nn/module.ts";
+import { checkStateDict, type Module } from "../nn/module.ts";
 import type {
   Optimizer,
   OptimizerStateDict,
@@ -64,8 +64,12 @@ export interface Checkpoint {
   model: Record<string, Tensor>;
   /** The optimizer's state dict, when one was saved. */
   optimizer: OptimizerStateDict | null;
+  /** The optimizer's class name (`"Adam"`), when the file records it. */
+  optimizerKind: string | null;
   /** The scheduler's state, when one was saved. */
   scheduler: SchedulerStateDict | null;
+  /** The scheduler's class name, when the file records it. */
+  schedulerKind: string | null;
   /** Each criterion's state (empty objects for those without). */
   criteria: Record<string, Tensor>[];
   /** The RNG state. */
@@ -74,6 +78,30 @@ export interface Checkpoint {
   trainer: Record<string, unknown>;
   /** The file. */
   path: string;
+}
+
+/**
+ * The most losses a checkpoint may record (a run has a handful): the count
+ * comes from the file, so it is bounded before anything is made from it.
+ */
+export const MAX_CHECKPOINT_CRITERIA = 1024;
+
+/**
+ * Whether `state` is a state of kdeno's generator, as `getState()` gives
+ * it: four 32-bit unsigned integers, not all zero, then the spare normal
+ * draw (a number, NaN when there is none).
+ *
+ * @param state The value to check.
+ * @returns True when `globalGenerator.setState(state)` would be sound.
+ */
+export function isGeneratorState(state: unknown): state is number[] {
+  return Array.isArray(state) && state.length === 5 &&
+    state.slice(0, 4).every((x) =>
+      Number.isInteger(x) && x >= 0 && x < 2 ** 32
+    ) &&
+    state.slice(0, 4).some((x) => x !== 0) &&
+    typeof state[4] === "number" && state[4] !== Infinity &&
+    state[4] !== -Infinity;
 }
 
 /**
@@ -134,6 +162,7 @@ export async function saveCheckpoint(
       }
     }
     optimizer = {
+      kind: parts.optimizer.constructor.name,
       paramGroups: sd.paramGroups,
       numbers,
       tensorKeys: Object.fromEntries(
@@ -154,6 +183,7 @@ export async function saveCheckpoint(
     epoch: parts.epoch,
     optimizer,
     scheduler: parts.scheduler?.stateDict() ?? null,
+    schedulerKind: parts.scheduler?.constructor.name ?? null,
     criteria: (parts.criteria ?? []).length,
     rng: [...(parts.rng ?? globalGenerator.getState())],
     trainer: parts.trainer ?? {},
@@ -162,14 +192,26 @@ export async function saveCheckpoint(
 }
 
 /**
- * Reads a checkpoint written by `saveCheckpoint`.
+ * Reads a checkpoint written by `saveCheckpoint`, checking everything that
+ * does not depend on what it will be loaded into: the safetensors file
+ * itself, the metadata's types and ranges (format, epoch, the optimizer's
+ * groups and counters, the scheduler's state, the RNG state, the trainer's
+ * state), and every tensor's key. `applyCheckpoint` checks the rest
+ * against the live model, optimizer, scheduler and losses.
+ *
+ * Limits: the safetensors header is at most 100 MB (see
+ * `parseSafetensorsHeader`); a checkpoint records at most
+ * `MAX_CHECKPOINT_CRITERIA` (1024) losses. Neither has an option.
  *
  * @param path The file.
  * @returns Its parts (tensors on the current device).
- * @throws CheckpointError when the file is missing, truncated or not a
- * kdeno checkpoint.
+ * @throws CheckpointError naming the file when it is missing, truncated,
+ * not a kdeno checkpoint, or its metadata or keys are malformed.
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  const fail = (msg: string): never => {
+    throw new CheckpointError(`Cannot resume from ${path}: ${msg}`);
+  };
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -182,97 +224,251 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   }
   const raw = parseSafetensorsHeader(bytes, path).metadata[META_KEY];
   if (raw === undefined) {
-    throw new CheckpointError(
-      `Cannot resume from ${path}: it has no "${META_KEY}" metadata (not a kdeno training checkpoint)`,
-    );
+    fail(`it has no "${META_KEY}" metadata (not a kdeno training checkpoint)`);
   }
-  let meta: Record<string, unknown>;
+  let decoded: unknown;
   try {
-    meta = decodeJson(raw) as Record<string, unknown>;
+    decoded = decodeJson(raw);
   } catch (e) {
-    throw new CheckpointError(
-      `Cannot resume from ${path}: its metadata is not valid JSON (${
-        (e as Error).message
-      })`,
-    );
+    fail(`its metadata is not valid JSON (${(e as Error).message})`);
   }
-  if (meta.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(
-      `Cannot resume from ${path}: checkpoint format ${meta.format}, this kdeno reads ${CHECKPOINT_FORMAT}`,
-    );
-  }
+  const meta = readMeta(decoded, fail);
   const tensors = parseSafetensors(bytes, path);
-  const model: Record<string, Tensor> = {};
-  const criteria: Record<string, Tensor>[] = Array.from(
-    { length: Number(meta.criteria ?? 0) },
-    () => ({}),
-  );
-  const optState: Record<number, ParamState> = {};
-  for (const [key, t] of Object.entries(tensors)) {
-    const dot = key.indexOf(".");
-    const head = key.slice(0, dot);
-    const rest = key.slice(dot + 1);
-    if (head === "model") model[rest] = t;
-    else if (head === "optimizer") {
-      const d = rest.indexOf(".");
-      const idx = Number(rest.slice(0, d));
-      (optState[idx] ??= {})[rest.slice(d + 1)] = t;
-    } else if (head === "criterion") {
-      const d = rest.indexOf(".");
-      const i = Number(rest.slice(0, d));
-      (criteria[i] ??= {})[rest.slice(d + 1)] = t;
-    }
-  }
-  let optimizer: OptimizerStateDict | null = null;
-  const om = meta.optimizer as
-    | {
-      paramGroups: OptimizerStateDict["paramGroups"];
-      numbers: Record<string, Record<string, number>>;
-    }
-    | null;
-  if (om) {
-    for (const [idx, nums] of Object.entries(om.numbers ?? {})) {
-      Object.assign(optState[Number(idx)] ??= {}, nums);
-    }
-    optimizer = { state: optState, paramGroups: om.paramGroups };
-  }
-  return {
-    epoch: Number(meta.epoch),
-    model,
-    optimizer,
-    scheduler: (meta.scheduler as SchedulerStateDict | null) ?? null,
-    criteria,
-    rng: meta.rng as number[],
-    trainer: (meta.trainer as Record<string, unknown>) ?? {},
+  const ckpt: Checkpoint = {
+    epoch: meta.epoch,
+    model: {},
+    optimizer: null,
+    optimizerKind: meta.optimizer?.kind ?? null,
+    scheduler: meta.scheduler,
+    schedulerKind: meta.schedulerKind,
+    criteria: Array.from({ length: meta.criteria }, () => ({})),
+    rng: meta.rng,
+    trainer: meta.trainer,
     path,
   };
+  const optState: Record<number, ParamState> = {};
+  try {
+    for (const [key, t] of Object.entries(tensors)) {
+      const [, head, rest] = /^(model|optimizer|criterion)\.(.+)$/.exec(key) ??
+        [];
+      const [, index, name] = /^(\d+)\.(.+)$/.exec(rest ?? "") ?? [];
+      const i = Number(index);
+      if (head === "model") {
+        ckpt.model[rest] = t;
+      } else if (head === "optimizer" && name && meta.optimizer) {
+        (optState[i] ??= {})[name] = t;
+      } else if (head === "criterion" && name && i < meta.criteria) {
+        ckpt.criteria[i][name] = t;
+      } else {
+        fail(
+          `tensor "${key}" is none of model.<key>, optimizer.<index>.<name> (with optimizer metadata) or criterion.<i>.<key> (i < ${meta.criteria})`,
+        );
+      }
+    }
+  } catch (e) {
+    for (const t of Object.values(tensors)) t.dispose();
+    throw e;
+  }
+  if (meta.optimizer) {
+    for (const [idx, nums] of Object.entries(meta.optimizer.numbers)) {
+      Object.assign(optState[Number(idx)] ??= {}, nums);
+    }
+    ckpt.optimizer = {
+      state: optState,
+      paramGroups: meta.optimizer.paramGroups,
+    };
+  }
+  return ckpt;
+}
+
+interface CheckpointMeta {
+  epoch: number;
+  criteria: number;
+  optimizer: {
+    kind: string | null;
+    paramGroups: OptimizerStateDict["paramGroups"];
+    numbers: Record<string, Record<string, number>>;
+  } | null;
+  scheduler: SchedulerStateDict | null;
+  schedulerKind: string | null;
+  rng: number[];
+  trainer: Record<string, unknown>;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? s.slice(0, 57) + "..." : s;
+}
+
+/** Checks the metadata's types and ranges; `fail` names the file. */
+function readMeta(
+  meta: unknown,
+  fail: (msg: string) => never,
+): CheckpointMeta {
+  if (!isRecord(meta)) fail(`its metadata is ${show(meta)}, not an object`);
+  if (meta.format !== CHECKPOINT_FORMAT) {
+    fail(
+      `checkpoint format ${
+        show(meta.format)
+      }, this kdeno reads ${CHECKPOINT_FORMAT}`,
+    );
+  }
+  const count = (key: string, v: unknown, max: number): number => {
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) {
+      fail(`${key} is ${show(v)}, expected an integer from 0 to ${max}`);
+    }
+    return v as number;
+  };
+  const epoch = count("epoch", meta.epoch, Number.MAX_SAFE_INTEGER);
+  const criteria = count(
+    "criteria",
+    meta.criteria ?? 0,
+    MAX_CHECKPOINT_CRITERIA,
+  );
+  const kind = (key: string, v: unknown): string | null => {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== "string") fail(`${key} is ${show(v)}, not a class name`);
+    return v as string;
+  };
+  let optimizer: CheckpointMeta["optimizer"] = null;
+  const om = meta.optimizer;
+  if (om !== null && om !== undefined) {
+    if (!isRecord(om) || !Array.isArray(om.paramGroups)) {
+      fail(`optimizer is ${show(om)}, expected { paramGroups, numbers }`);
+    }
+    const numbers = om.numbers ?? {};
+    if (!isRecord(numbers)) fail(`optimizer.numbers is ${show(numbers)}`);
+    for (const [idx, nums] of Object.entries(numbers)) {
+      if (
+        !/^\d+$/.test(idx) || !isRecord(nums) ||
+        !Object.values(nums).every((n) => typeof n === "number")
+      ) {
+        fail(
+          `optimizer.numbers.${idx} is ${
+            show(nums)
+          }, expected numbers by name under a parameter index`,
+        );
+      }
+    }
+    optimizer = {
+      kind: kind("optimizer.kind", om.kind),
+      paramGroups: om.paramGroups as OptimizerStateDict["paramGroups"],
+      numbers: numbers as Record<string, Record<string, number>>,
+    };
+  }
+  const scheduler = meta.scheduler ?? null;
+  if (scheduler !== null && !isRecord(scheduler)) {
+    fail(`scheduler is ${show(scheduler)}, not an object`);
+  }
+  if (!isGeneratorState(meta.rng)) {
+    fail(
+      `rng is ${
+        show(meta.rng)
+      }, expected the generator's state (4 unsigned 32-bit integers, not all 0, and a number)`,
+    );
+  }
+  const trainer = meta.trainer ?? {};
+  if (!isRecord(trainer)) fail(`trainer is ${show(trainer)}, not an object`);
+  return {
+    epoch,
+    criteria,
+    optimizer,
+    scheduler: scheduler as SchedulerStateDict | null,
+    schedulerKind: kind("schedulerKind", meta.schedulerKind),
+    rng: meta.rng as number[],
+    trainer: trainer as Record<string, unknown>,
+  };
+}
+
+/**
+ * Checks that a checkpoint fits live objects, changing nothing: the
+ * model's keys, shapes and dtypes; the optimizer's kind, groups and state;
+ * the scheduler's kind and state; each loss's state (when `criteria` is
+ * given). `applyCheckpoint` runs it before it changes anything.
+ *
+ * @param ckpt From `loadCheckpoint`.
+ * @param into The objects it would be loaded into.
+ * @throws CheckpointError naming the file and what does not fit.
+ */
+export function checkCheckpoint(
+  ckpt: Checkpoint,
+  into: Omit<CheckpointParts, "epoch" | "rng" | "trainer">,
+): void {
+  const fail = (msg: string): never => {
+    throw new CheckpointError(`Cannot resume from ${ckpt.path}: ${msg}`);
+  };
+  const check = (fn: () => unknown): void => {
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      const m = e.message;
+      fail(m.startsWith("Cannot ") ? "c" + m.slice(1) : m);
+    }
+  };
+  const sameKind = (what: string, saved: string | null, live: object) => {
+    const name = live.constructor.name;
+    if (saved !== null && saved !== name) {
+      fail(`it holds ${saved} state but the ${what} is ${name}`);
+    }
+  };
+  check(() => into.model.checkStateDict(ckpt.model));
+  const { optimizer, scheduler } = into;
+  if (optimizer) {
+    if (!ckpt.optimizer) fail("it holds no optimizer state");
+    sameKind("optimizer", ckpt.optimizerKind, optimizer);
+    check(() => optimizer.checkStateDict(ckpt.optimizer!));
+  }
+  if (scheduler) {
+    if (!ckpt.scheduler) fail("it holds no scheduler state");
+    sameKind("scheduler", ckpt.schedulerKind, scheduler);
+    check(() => scheduler.checkStateDict(ckpt.scheduler!));
+  }
+  const criteria = into.criteria;
+  if (!criteria) return;
+  ckpt.criteria.forEach((sd, i) => {
+    if (i >= criteria.length && Object.keys(sd).length) {
+      fail(
+        `it holds the state of loss ${i} (${
+          Object.keys(sd).join(", ")
+        }), this run has ${criteria.length} loss(es)`,
+      );
+    }
+  });
+  criteria.forEach((c, i) =>
+    check(() =>
+      checkStateDict(c.stateDict?.() ?? {}, ckpt.criteria[i] ?? {}, {
+        strict: true,
+        owner: `the "${c.name}" loss`,
+      })
+    )
+  );
 }
 
 /**
  * Puts a checkpoint's state into live objects: the model's weights and
  * buffers, the optimizer's state, the scheduler's, the criteria's and the
- * process-wide RNG. The checkpoint's tensors are disposed afterwards.
+ * process-wide RNG. All or nothing: `checkCheckpoint` runs first, so a
+ * checkpoint of another model, optimizer, scheduler or loss changes
+ * nothing. The checkpoint's tensors are disposed afterwards, in either case.
  *
  * @param ckpt From `loadCheckpoint`.
  * @param into The objects to restore.
+ * @throws CheckpointError naming the file and what does not fit.
  */
 export function applyCheckpoint(
   ckpt: Checkpoint,
   into: Omit<CheckpointParts, "epoch" | "rng" | "trainer">,
 ): void {
   try {
+    checkCheckpoint(ckpt, into);
     into.model.loadStateDict(ckpt.model);
-    if (into.optimizer) {
-      if (!ckpt.optimizer) {
-        throw new CheckpointError(
-          `Cannot resume from ${ckpt.path}: it holds no optimizer state`,
-        );
-      }
-      into.optimizer.loadStateDict(ckpt.optimizer);
-    }
-    if (into.scheduler && ckpt.scheduler) {
-      into.scheduler.loadStateDict(ckpt.scheduler);
-    }
+    if (into.optimizer) into.optimizer.loadStateDict(ckpt.optimizer!);
+    if (into.scheduler) into.scheduler.loadStateDict(ckpt.scheduler!);
     (into.criteria ?? []).forEach((c, i) => {
       const sd = ckpt.criteria[i];
       if (c.loadStateDict && sd && Object.keys(sd).length) c.loadStateDict(sd);

@@ -39,10 +39,23 @@ import { globalGenerator } from "../random.ts";
 import { type Tensor, tidy } from "../tensor.ts";
 import { MemoryWatch } from "../memory.ts";
 import { join } from "node:path";
-import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
+import {
+  parseSafetensors,
+  parseSafetensorsHeader,
+  saveSafetensors,
+} from "../io/safetensors.ts";
+import {
+  probeWritableDir,
+  removeOrphanedTemps,
+  writeFileAtomic,
+} from "../io/_atomic.ts";
+import { CheckpointError, DataError } from "../errors.ts";
 import {
   applyCheckpoint,
+  checkCheckpoint,
   type Checkpoint,
+  disposeCheckpoint,
+  isGeneratorState,
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
@@ -116,10 +129,14 @@ export interface EarlyStoppingOptions {
 /** Where and what `Trainer` reports (see `TrainerOptions.report`). */
 export interface TrainerReportOptions {
   /**
-   * The folder (created if missing) for `metrics.jsonl`, to which every
-   * epoch appends one line per phase (flushed to disk), and `report.html`,
+   * The folder (created with its parents if missing, and checked writable
+   * before the first epoch) for `metrics.jsonl`, to which every epoch
+   * appends one line per phase (flushed to disk), and `report.html`,
    * rewritten atomically after every epoch with the curves of every fit of
-   * this trainer so far. `metrics.jsonl` is appended to, never truncated.
+   * this trainer so far. `metrics.jsonl` is appended to, never truncated,
+   * except that a resumed fit drops this model's and run's lines for the
+   * epochs after its checkpoint (which it trains again), and a last line a
+   * kill cut short is dropped.
    */
   dir: string;
   /** The page's title (default `"kdeno training report"`). */
@@ -134,7 +151,9 @@ export interface TrainerReportOptions {
 export interface TrainerOptions {
   /**
    * Folder for `last.safetensors` (written after every epoch) and
-   * `best.safetensors` (the best epoch's model); none: no files.
+   * `best.safetensors` (the best epoch's model); none: no files. Created
+   * with its parents if missing and checked writable before the first
+   * epoch; temporary files a killed run left in it are removed.
    */
   checkpointDir?: string;
   /** Where lines go (default `console.log`). */
@@ -188,7 +207,12 @@ export interface FitOptions extends TrainerOptions {
    * interleaved with the labeled ones.
    */
   transfer?: Loader | null;
-  /** Resume from a checkpoint file, or `true` for `checkpointDir/last.safetensors`. */
+  /**
+   * Resume from a checkpoint file, or `true` for
+   * `checkpointDir/last.safetensors`. All or nothing: the checkpoint is
+   * checked against the model, optimizer, scheduler, losses and `epochs`
+   * before anything is loaded.
+   */
   resume?: string | boolean;
   /**
    * The model's name in `metrics.jsonl` and the report (default its class
@@ -299,6 +323,306 @@ function fmt4(x: number): string {
 }
 
 /**
+ * Makes an output folder ready before anything changes: creates it with
+ * its parents when missing, checks that files can be created in it (by
+ * making and removing a temporary file), and removes the temporary files a
+ * killed run left there.
+ *
+ * @param dir The folder.
+ * @param option The option that named it, for messages.
+ * @param log Where the note about removed files goes.
+ * @throws CheckpointError (`checkpointDir`) or DataError (`report.dir`)
+ *   naming the folder when it cannot be created or written.
+ */
+async function prepareOutputDir(
+  dir: string,
+  option: "checkpointDir" | "report.dir",
+  log: (line: string) => void,
+): Promise<void> {
+  let removed: string[];
+  try {
+    await probeWritableDir(dir);
+    removed = await removeOrphanedTemps(dir);
+  } catch (e) {
+    const Err = option === "checkpointDir" ? CheckpointError : DataError;
+    const err = new Err(
+      `Cannot write to ${option} ${dir}: ${(e as Error).message}`,
+    );
+    err.cause = e;
+    throw err;
+  }
+  if (removed.length) {
+    log(
+      `Removed ${removed.length} temporary file(s) an interrupted run left in ${dir}: ${
+        removed.join(", ")
+      }`,
+    );
+  }
+}
+
+/** What a resumed run starts from. */
+interface ResumeState {
+  history: EpochRecord[];
+  best: BestState | null;
+  sinceBest: number;
+  startEpoch: number;
+  skipBatches: number;
+  bestWeights: Record<string, Tensor> | null;
+}
+
+/**
+ * Resumes from a checkpoint, all or nothing: reads it, checks the
+ * trainer's state in it, the best weights beside it and its fit to the
+ * model, optimizer, scheduler and losses, and only then loads it.
+ *
+ * @param path The checkpoint file.
+ * @param into The live objects, the fit's epochs and batches per epoch,
+ *   where the best weights are, and the log.
+ * @returns Where the run carries on from.
+ * @throws CheckpointError naming the file and what does not fit.
+ */
+async function resumeRun(
+  path: string,
+  into: {
+    model: Module;
+    optimizer: Optimizer;
+    scheduler?: LRScheduler | ReduceLROnPlateau | null;
+    criteria: DistillCriterion[];
+    epochs: number;
+    batchesPerEpoch: number;
+    bestPath?: string;
+    log: (line: string) => void;
+  },
+): Promise<ResumeState> {
+  const ckpt: Checkpoint = await loadCheckpoint(path);
+  let state: ReturnType<typeof readTrainerState>;
+  let bestWeights: Record<string, Tensor> | null = null;
+  try {
+    state = readTrainerState(ckpt, into);
+    checkCheckpoint(ckpt, into);
+    if (state.best && into.bestPath) {
+      bestWeights = await loadBestWeights(
+        into.bestPath,
+        state.best.epoch,
+        into.model,
+        into.log,
+      );
+      if (!bestWeights) state.best = null;
+    }
+  } catch (e) {
+    disposeCheckpoint(ckpt);
+    throw e;
+  }
+  try {
+    applyCheckpoint(ckpt, into);
+  } catch (e) {
+    disposeAll(bestWeights);
+    throw e;
+  }
+  const { partial } = state;
+  if (partial) globalGenerator.setState(partial.rng);
+  into.log(
+    `Resumed from ${path}: ${ckpt.epoch} epoch(s) done${
+      partial ? `, plus ${partial.batches} batch(es) of the next` : ""
+    }${
+      ckpt.epoch === into.epochs && !partial
+        ? `; nothing left to train (epochs is ${into.epochs})`
+        : ""
+    }`,
+  );
+  return {
+    history: state.history,
+    best: state.best,
+    sinceBest: state.sinceBest,
+    startEpoch: ckpt.epoch,
+    skipBatches: partial?.batches ?? 0,
+    bestWeights,
+  };
+}
+
+/**
+ * Checks the trainer's state in a checkpoint (types and ranges), changing
+ * nothing: the epoch within the fit's `epochs`, one history record per
+ * epoch done, the best epoch among them, the epochs since the best, and a
+ * partial epoch's batch count and RNG state.
+ *
+ * @param ckpt From `loadCheckpoint`.
+ * @param fit The fit's `epochs` and batches per epoch.
+ * @returns The state, checked.
+ * @throws CheckpointError naming the file and the field.
+ */
+function readTrainerState(
+  ckpt: Checkpoint,
+  fit: { epochs: number; batchesPerEpoch: number },
+): {
+  history: EpochRecord[];
+  best: BestState | null;
+  sinceBest: number;
+  partial: { batches: number; rng: number[] } | null;
+} {
+  const fail = (msg: string): never => {
+    throw new CheckpointError(`Cannot resume from ${ckpt.path}: ${msg}`);
+  };
+  const done = ckpt.epoch;
+  if (done > fit.epochs) {
+    fail(
+      `it has ${done} epoch(s) done, more than this fit's epochs (${fit.epochs})`,
+    );
+  }
+  const t = ckpt.trainer;
+  const isNum = (v: unknown) => typeof v === "number";
+  const isCount = (v: unknown, max: number) =>
+    Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+  const isRecord = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
+  const isPhase = (p: unknown) =>
+    isRecord(p) && isNum(p.loss) && isNum(p.acc) && isNum(p.seconds) &&
+    isCount(p.n, Number.MAX_SAFE_INTEGER) && isRecord(p.terms) &&
+    Object.values(p.terms).every(isNum);
+  const history = t.history ?? [];
+  if (!Array.isArray(history) || history.length !== done) {
+    fail(
+      `trainer.history has ${
+        Array.isArray(history) ? `${history.length} records` : "no list"
+      }, expected one per epoch done (${done})`,
+    );
+  }
+  (history as unknown[]).forEach((r, i) => {
+    if (
+      !isRecord(r) || r.epoch !== i + 1 || !isPhase(r.train) ||
+      (r.val !== undefined && !isPhase(r.val)) ||
+      (r.transfer !== undefined && !isPhase(r.transfer)) ||
+      !Array.isArray(r.lr) || !r.lr.every(isNum) ||
+      typeof r.best !== "boolean"
+    ) {
+      fail(`trainer.history[${i}] is not the record of epoch ${i + 1}`);
+    }
+  });
+  const best = t.best ?? null;
+  if (
+    best !== null &&
+    !(isRecord(best) && isCount(best.epoch, done) && best.epoch !== 0 &&
+      isNum(best.acc) && isNum(best.loss))
+  ) {
+    fail(`trainer.best is not { epoch, acc, loss } with epoch 1 to ${done}`);
+  }
+  const sinceBest = t.sinceBest ?? 0;
+  if (!isCount(sinceBest, done)) {
+    fail(`trainer.sinceBest is ${String(sinceBest)}, expected 0 to ${done}`);
+  }
+  const partial = t.partial ?? null;
+  if (
+    partial !== null &&
+    !(isRecord(partial) && isCount(partial.batches, fit.batchesPerEpoch) &&
+      isGeneratorState(partial.rng))
+  ) {
+    fail(
+      `trainer.partial is not { batches, rng } with batches 0 to ${fit.batchesPerEpoch} (batches per epoch) and a generator state`,
+    );
+  }
+  if (partial !== null && done === fit.epochs) {
+    fail(
+      `it stopped inside epoch ${
+        done + 1
+      }, beyond this fit's epochs (${fit.epochs})`,
+    );
+  }
+  return {
+    history: history as EpochRecord[],
+    best: best as BestState | null,
+    sinceBest: sinceBest as number,
+    partial: partial as { batches: number; rng: number[] } | null,
+  };
+}
+
+/**
+ * Reads the best epoch's weights written beside a checkpoint, on the CPU.
+ * A missing file, or one of another epoch (a run killed after writing it
+ * and before its checkpoint), is noted and the best restarts.
+ *
+ * @param path `best.safetensors`.
+ * @param epoch The checkpoint's best epoch.
+ * @param model The model they must fit.
+ * @param log Where the note goes.
+ * @returns The weights, or null.
+ * @throws CheckpointError naming the file when it is malformed or does not
+ *   fit the model.
+ */
+async function loadBestWeights(
+  path: string,
+  epoch: number,
+  model: Module,
+  log: (line: string) => void,
+): Promise<Record<string, Tensor> | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch {
+    log(`Note: ${path} is missing; the best weights restart here`);
+    return null;
+  }
+  const saved = parseSafetensorsHeader(bytes, path).metadata.epoch;
+  if (saved !== undefined && saved !== String(epoch)) {
+    log(
+      `Note: ${path} holds epoch ${saved}, not the checkpoint's best (${epoch}); the best weights restart here`,
+    );
+    return null;
+  }
+  const weights = parseSafetensors(bytes, path, { device: "cpu" });
+  try {
+    model.checkStateDict(weights);
+  } catch (e) {
+    disposeAll(weights);
+    throw new CheckpointError(
+      `Cannot resume with the best weights ${path}: ${(e as Error).message}`,
+    );
+  }
+  return weights;
+}
+
+/**
+ * Makes `metrics.jsonl` safe to append to: drops a last line a kill cut
+ * short and, when resuming, the lines of this model and run for epochs
+ * after `after` (the run redoes them). Rewritten atomically, only when
+ * something is dropped; other models' and runs' lines are kept.
+ *
+ * @param path The file (nothing happens when it does not exist).
+ * @param run The model's name, the run's label, and the last epoch kept
+ *   (null: keep every epoch).
+ */
+async function tidyMetrics(
+  path: string,
+  run: { model: string; run: string | null; after: number | null },
+): Promise<void> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw new DataError(`Cannot read ${path}: ${(e as Error).message}`);
+  }
+  const lines = text.split("\n");
+  const torn = lines.pop() !== "";
+  const kept = lines.filter((line) => {
+    let m: unknown;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return true; // not ours to judge
+    }
+    const r = m as { model?: unknown; run?: unknown; epoch?: unknown };
+    return !(run.after !== null && r?.model === run.model &&
+      (r?.run ?? null) === run.run && typeof r?.epoch === "number" &&
+      r.epoch > run.after);
+  });
+  if (!torn && kept.length === lines.length) return;
+  await writeFileAtomic(
+    path,
+    new TextEncoder().encode(kept.map((l) => l + "\n").join("")),
+  );
+}
+
+/**
  * Trains a model, alone or distilled from a teacher.
  *
  * @example Distil a tiny student for one epoch
@@ -348,6 +672,12 @@ export class Trainer {
    *   loss, device, transfer, resume, and any `TrainerOptions`.
    * @returns The history, the best epoch and what ended the run.
    * @throws NonFiniteLossError when a loss term is NaN or infinite.
+   * @throws CheckpointError, before the first epoch and before anything
+   *   changes, when `checkpointDir` cannot be created or written, or the
+   *   checkpoint to resume from is malformed or was made for another
+   *   model, optimizer, scheduler, losses or a shorter run (naming the file).
+   * @throws DataError, before the first epoch, when `report.dir` cannot be
+   *   created or written.
    * @throws RangeError when the teacher's parameters are in the optimizer,
    *   or a loss's adapters are not.
    */
@@ -445,9 +775,10 @@ export class Trainer {
     }
     log(`Loss: ${criteria.map(describe).join(" + ")}`);
 
-    // ---- resume -------------------------------------------------------------
+    // ---- output folders (before anything changes), then resume ----------
     const dir = o.checkpointDir;
-    if (dir) await Deno.mkdir(dir, { recursive: true });
+    if (dir) await prepareOutputDir(dir, "checkpointDir", log);
+    if (o.report) await prepareOutputDir(o.report.dir, "report.dir", log);
     const lastPath = dir ? join(dir, "last.safetensors") : undefined;
     const bestPath = dir ? join(dir, "best.safetensors") : undefined;
     let history: EpochRecord[] = [];
@@ -466,41 +797,18 @@ export class Trainer {
       throw new RangeError("Cannot resume: no checkpointDir given");
     }
     if (resumePath) {
-      const ckpt: Checkpoint = await loadCheckpoint(resumePath);
-      const t = ckpt.trainer as {
-        history?: EpochRecord[];
-        best?: BestState | null;
-        sinceBest?: number;
-        partial?: { batches: number; rng: number[] } | null;
-      };
-      applyCheckpoint(ckpt, {
-        model,
-        optimizer,
-        scheduler: o.scheduler,
-        criteria,
-      });
-      history = t.history ?? [];
-      best = t.best ?? null;
-      sinceBest = t.sinceBest ?? 0;
-      startEpoch = ckpt.epoch;
-      if (t.partial) {
-        skipBatches = t.partial.batches;
-        globalGenerator.setState(t.partial.rng);
-      }
+      ({ history, best, sinceBest, startEpoch, skipBatches, bestWeights } =
+        await resumeRun(resumePath, {
+          model,
+          optimizer,
+          scheduler: o.scheduler,
+          criteria,
+          epochs: o.epochs,
+          batchesPerEpoch: train.length + (transfer?.length ?? 0),
+          bestPath,
+          log,
+        }));
       lastWritten = resumePath;
-      if (best && bestPath) {
-        try {
-          bestWeights = await loadSafetensors(bestPath, { device: "cpu" });
-        } catch {
-          log(`Note: ${bestPath} is missing; the best weights restart here`);
-          best = null;
-        }
-      }
-      log(
-        `Resumed from ${resumePath}: ${startEpoch} epoch(s) done${
-          skipBatches ? `, plus ${skipBatches} batch(es) of the next` : ""
-        }`,
-      );
     } else if (o.seed !== undefined) {
       manualSeed(o.seed);
     }
@@ -527,8 +835,14 @@ export class Trainer {
       });
     };
     if (report) {
-      await Deno.mkdir(report.dir, { recursive: true });
       metricsPath = join(report.dir, "metrics.jsonl");
+      // a resumed run redoes the epochs after its checkpoint: drop their
+      // lines (written before a kill), so no epoch appears twice
+      await tidyMetrics(metricsPath, {
+        model: modelName,
+        run: runLabel,
+        after: resumePath ? startEpoch : null,
+      });
       if (report.html ?? true) reportPath = join(report.dir, "report.html");
       let entry = this.#reportModels.find((m) => m.name === modelName);
       if (!entry) {

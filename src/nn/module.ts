@@ -12,8 +12,8 @@
 
 import type { DeviceName } from "../backend/backend.ts";
 import { isGradEnabled, noGrad } from "../autograd.ts";
-import { CheckpointError, fmtShape } from "../errors.ts";
-import { keep, type Tensor } from "../tensor.ts";
+import { CheckpointError, fmtShape, TensorStateError } from "../errors.ts";
+import { keep, Tensor } from "../tensor.ts";
 
 const PARAMETERS = new WeakSet<Tensor>();
 const BUFFERS = new WeakSet<Tensor>();
@@ -335,60 +335,76 @@ export class Module {
   }
 
   /**
-   * Copies values from a state dict into this module's parameters and
-   * buffers, in place. Nothing is copied unless every shape matches (and,
-   * when strict, every key is present and expected).
+   * Checks a state dict as `loadStateDict` does before it writes anything,
+   * and changes nothing: every value the module will take is present, a
+   * live tensor, of the module's shape, and of a dtype that converts
+   * without loss (int32 into float32, not float32 into an int32 buffer);
+   * with `strict`, no key is missing and none is unexpected.
    *
    * @param dict Tensors by PyTorch key.
    * @param options `strict` (default true).
    * @returns The missing and unexpected keys.
-   * @throws CheckpointError listing missing keys, unexpected keys and shape mismatches.
+   * @throws CheckpointError listing every bad key, value, dtype and shape.
+   * @throws TensorStateError when one of the module's own tensors was
+   *   disposed.
+   *
+   * @example Check a dict before loading it
+   * ```ts
+   * import { CheckpointError, nn, zeros } from "@kdeno/kdeno";
+   * import assert from "node:assert/strict";
+   *
+   * const fc = new nn.Linear(2, 3);
+   * assert.throws(
+   *   () => fc.checkStateDict({ weight: zeros([3, 2]), bias: zeros([2]) }),
+   *   CheckpointError,
+   * );
+   * ```
+   */
+  checkStateDict(
+    dict: Record<string, Tensor>,
+    options: LoadStateDictOptions = {},
+  ): LoadResult {
+    return checkStateDict(this.stateDict(), dict, {
+      strict: options.strict ?? true,
+      owner: this.constructor.name,
+    });
+  }
+
+  /**
+   * Copies values from a state dict into this module's parameters and
+   * buffers, in place. All or nothing: every value is checked first (see
+   * `checkStateDict`), and nothing is copied unless all of them fit.
+   *
+   * @param dict Tensors by PyTorch key.
+   * @param options `strict` (default true).
+   * @returns The missing and unexpected keys.
+   * @throws CheckpointError listing missing keys, unexpected keys, values
+   *   that are not live tensors, dtype and shape mismatches.
+   * @throws TensorStateError when one of the module's own tensors was
+   *   disposed.
    */
   loadStateDict(
     dict: Record<string, Tensor>,
     options: LoadStateDictOptions = {},
   ): LoadResult {
-    const strict = options.strict ?? true;
     const own = this.stateDict();
-    const missingKeys = Object.keys(own).filter((k) => !(k in dict));
-    const unexpectedKeys = Object.keys(dict).filter((k) => !(k in own));
-    const mismatched: string[] = [];
-    for (const [k, t] of Object.entries(own)) {
-      const src = dict[k];
-      if (src && src.shape.join() !== t.shape.join()) {
-        mismatched.push(
-          `${k}: checkpoint ${fmtShape(src.shape)}, model ${fmtShape(t.shape)}`,
-        );
-      }
-    }
-    const problems: string[] = [];
-    if (strict && missingKeys.length) {
-      problems.push(`missing keys: ${missingKeys.join(", ")}`);
-    }
-    if (strict && unexpectedKeys.length) {
-      problems.push(`unexpected keys: ${unexpectedKeys.join(", ")}`);
-    }
-    if (mismatched.length) {
-      problems.push(`shape mismatches: ${mismatched.join("; ")}`);
-    }
-    if (problems.length) {
-      throw new CheckpointError(
-        `Cannot load state dict into ${this.constructor.name}: ${
-          problems.join("; ")
-        }`,
-      );
-    }
+    const result = checkStateDict(own, dict, {
+      strict: options.strict ?? true,
+      owner: this.constructor.name,
+    });
     noGrad(() => {
       for (const [k, t] of Object.entries(own)) {
+        if (!Object.hasOwn(dict, k)) continue;
         const src = dict[k];
-        if (!src) continue;
         const moved = src.device === t.device ? src : src.to(t.device);
         const conv = moved.dtype === t.dtype ? moved : moved.toDtype(t.dtype);
         t.backend.assign(t.storage, conv.storage);
+        if (conv !== moved) conv.dispose();
+        if (moved !== src) moved.dispose();
       }
     });
     for (const m of this.modules()) m.afterLoad();
-    return { missingKeys, unexpectedKeys };
+    return result;
   }
 
   /** Called after `loadStateDict` copies values in; layers resync caches. */
@@ -446,6 +462,82 @@ export class Module {
   extraRepr(): string {
     return "";
   }
+}
+
+/**
+ * Checks `dict` against a module's own state dict without changing
+ * anything: what `Module.loadStateDict` checks before it writes. Every key
+ * of `own` that `dict` has must hold a live tensor of the same shape whose
+ * dtype converts without loss (the same dtype, or int32 into float32);
+ * with `strict`, every key of `own` must be present and no other key.
+ *
+ * @param own The module's tensors by key (its `stateDict()`).
+ * @param dict The tensors to load.
+ * @param options `strict`, and `owner` (the module's name, for messages).
+ * @returns The missing and unexpected keys.
+ * @throws CheckpointError listing every problem found.
+ * @throws TensorStateError when a tensor of `own` was disposed.
+ */
+export function checkStateDict(
+  own: Record<string, Tensor>,
+  dict: Record<string, unknown>,
+  options: { strict: boolean; owner: string },
+): LoadResult {
+  const action = `Cannot load state dict into ${options.owner}`;
+  if (dict === null || typeof dict !== "object" || Array.isArray(dict)) {
+    throw new CheckpointError(
+      `${action}: expected an object of tensors by key, got ${
+        Array.isArray(dict) ? "an array" : String(dict)
+      }`,
+    );
+  }
+  const missingKeys = Object.keys(own).filter((k) => !Object.hasOwn(dict, k));
+  const unexpectedKeys = Object.keys(dict).filter((k) =>
+    !Object.hasOwn(own, k)
+  );
+  const bad: string[] = [];
+  const mismatched: string[] = [];
+  for (const [k, t] of Object.entries(own)) {
+    if (t.isDisposed) {
+      throw new TensorStateError(`${action}: its tensor ${k} was disposed`);
+    }
+    if (!Object.hasOwn(dict, k)) continue;
+    const src = dict[k];
+    if (!(src instanceof Tensor)) {
+      bad.push(`${k} is ${describeValue(src)}, not a tensor`);
+    } else if (src.isDisposed) {
+      bad.push(`${k} was disposed`);
+    } else if (src.shape.join() !== t.shape.join()) {
+      mismatched.push(
+        `${k}: checkpoint ${fmtShape(src.shape)}, model ${fmtShape(t.shape)}`,
+      );
+    } else if (src.dtype !== t.dtype && t.dtype !== "float32") {
+      bad.push(`${k} is ${src.dtype} but the model's is ${t.dtype}`);
+    }
+  }
+  const problems: string[] = [];
+  if (options.strict && missingKeys.length) {
+    problems.push(`missing keys: ${missingKeys.join(", ")}`);
+  }
+  if (options.strict && unexpectedKeys.length) {
+    problems.push(`unexpected keys: ${unexpectedKeys.join(", ")}`);
+  }
+  if (bad.length) problems.push(`bad values: ${bad.join("; ")}`);
+  if (mismatched.length) {
+    problems.push(`shape mismatches: ${mismatched.join("; ")}`);
+  }
+  if (problems.length) {
+    throw new CheckpointError(`${action}: ${problems.join("; ")}`);
+  }
+  return { missingKeys, unexpectedKeys };
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "object") {
+    return `an object (${(v as object).constructor?.name ?? "no class"})`;
+  }
+  return `${typeof v} ${String(v).slice(0, 40)}`;
 }
 
 function isTensorLike(v: unknown): v is Tensor {

@@ -160,32 +160,78 @@ export abstract class LRScheduler {
   }
 
   /**
+   * Checks a state dict as `loadStateDict` does before it changes anything,
+   * and changes nothing: the counters are integers (`lastEpoch` ≥ -1,
+   * `stepCount` ≥ 0), one base and one last rate per parameter group, and
+   * this scheduler's options within the ranges its constructor accepts (a
+   * scheduler of another kind has other options).
+   *
+   * @param stateDict The saved state.
+   * @throws CheckpointError naming the key that does not fit.
+   */
+  checkStateDict(stateDict: SchedulerStateDict): void {
+    this.#read(stateDict);
+  }
+
+  /**
    * Restores state saved by `stateDict()`. The optimizer's learning rates
    * are not changed (they come back with the optimizer's own state dict).
+   * All or nothing: everything is checked (see `checkStateDict`) first.
    *
    * @param stateDict The saved state.
    * @throws CheckpointError naming the key that does not fit.
    */
   loadStateDict(stateDict: SchedulerStateDict): void {
+    Object.assign(this, this.#read(stateDict));
+  }
+
+  #read(stateDict: SchedulerStateDict): Record<string, unknown> {
     const sd = checkDict(this.kind, stateDict);
     const n = this.optimizer.paramGroups.length;
-    const lastEpoch = readNumber(this.kind, sd, "lastEpoch");
-    const stepCount = readNumber(this.kind, sd, "stepCount");
-    const baseLrs = readList(this.kind, sd, "baseLrs", n);
-    const lastLr = readList(this.kind, sd, "lastLr", n);
-    this.loadOptions(sd);
-    this.lastEpoch = lastEpoch;
-    this.stepCount = stepCount;
-    this.baseLrs = baseLrs;
-    this.lastLr = lastLr;
+    const counters = {
+      lastEpoch: readNumber(this.kind, sd, "lastEpoch"),
+      stepCount: readNumber(this.kind, sd, "stepCount"),
+    };
+    for (const [key, v] of Object.entries(counters)) {
+      const min = key === "lastEpoch" ? -1 : 0;
+      if (!Number.isSafeInteger(v) || v < min) {
+        fail(this.kind, `${key} is ${v}, expected an integer ≥ ${min}`);
+      }
+    }
+    const options = this.readOptions(sd);
+    try {
+      this.checkOptions(options, `Cannot load ${this.kind} state`);
+    } catch (e) {
+      throw new CheckpointError((e as Error).message);
+    }
+    return {
+      ...options,
+      ...counters,
+      baseLrs: readList(this.kind, sd, "baseLrs", n),
+      lastLr: readList(this.kind, sd, "lastLr", n),
+    };
   }
 
   /**
-   * Restores the options from a state dict.
+   * Reads the options from a state dict, changing nothing.
    *
    * @param sd The saved state.
+   * @returns The options by property name.
    */
-  protected abstract loadOptions(sd: SchedulerStateDict): void;
+  protected abstract readOptions(
+    sd: SchedulerStateDict,
+  ): Record<string, number>;
+
+  /**
+   * Checks options as the constructor does, throwing a `RangeError`.
+   *
+   * @param options The options by property name.
+   * @param action What is being done, for the message.
+   */
+  protected abstract checkOptions(
+    options: Record<string, number>,
+    action: string,
+  ): void;
 }
 
 /** Options of `StepLR`. */
@@ -234,8 +280,7 @@ export class StepLR extends LRScheduler {
     checkKeys(action, options, ["stepSize", "gamma"]);
     this.stepSize = options?.stepSize;
     this.gamma = options?.gamma ?? 0.1;
-    checkNumber(action, "stepSize", this.stepSize, { min: 1, integer: true });
-    checkNumber(action, "gamma", this.gamma, { min: 0 });
+    this.checkOptions({ stepSize: this.stepSize, gamma: this.gamma }, action);
     this.initialStep();
   }
 
@@ -262,15 +307,27 @@ export class StepLR extends LRScheduler {
   }
 
   /**
-   * Restores the options from a state dict.
+   * Reads the options from a state dict.
    *
    * @param sd The saved state.
+   * @returns `stepSize` and `gamma`.
    */
-  protected loadOptions(sd: SchedulerStateDict): void {
-    const stepSize = readNumber(this.kind, sd, "stepSize");
-    const gamma = readNumber(this.kind, sd, "gamma");
-    this.stepSize = stepSize;
-    this.gamma = gamma;
+  protected readOptions(sd: SchedulerStateDict): Record<string, number> {
+    return {
+      stepSize: readNumber(this.kind, sd, "stepSize"),
+      gamma: readNumber(this.kind, sd, "gamma"),
+    };
+  }
+
+  /**
+   * Checks the options as the constructor does.
+   *
+   * @param o `stepSize` and `gamma`.
+   * @param action What is being done, for the message.
+   */
+  protected checkOptions(o: Record<string, number>, action: string): void {
+    checkNumber(action, "stepSize", o.stepSize, { min: 1, integer: true });
+    checkNumber(action, "gamma", o.gamma, { min: 0 });
   }
 }
 
@@ -325,8 +382,7 @@ export class CosineAnnealingLR extends LRScheduler {
     checkKeys(action, options, ["tMax", "etaMin"]);
     this.tMax = options?.tMax;
     this.etaMin = options?.etaMin ?? 0;
-    checkNumber(action, "tMax", this.tMax, { min: 0, minExclusive: true });
-    checkNumber(action, "etaMin", this.etaMin, { min: 0 });
+    this.checkOptions({ tMax: this.tMax, etaMin: this.etaMin }, action);
     this.initialStep();
   }
 
@@ -367,15 +423,27 @@ export class CosineAnnealingLR extends LRScheduler {
   }
 
   /**
-   * Restores the options from a state dict.
+   * Reads the options from a state dict.
    *
    * @param sd The saved state.
+   * @returns `tMax` and `etaMin`.
    */
-  protected loadOptions(sd: SchedulerStateDict): void {
-    const tMax = readNumber(this.kind, sd, "tMax");
-    const etaMin = readNumber(this.kind, sd, "etaMin");
-    this.tMax = tMax;
-    this.etaMin = etaMin;
+  protected readOptions(sd: SchedulerStateDict): Record<string, number> {
+    return {
+      tMax: readNumber(this.kind, sd, "tMax"),
+      etaMin: readNumber(this.kind, sd, "etaMin"),
+    };
+  }
+
+  /**
+   * Checks the options as the constructor does.
+   *
+   * @param o `tMax` and `etaMin`.
+   * @param action What is being done, for the message.
+   */
+  protected checkOptions(o: Record<string, number>, action: string): void {
+    checkNumber(action, "tMax", o.tMax, { min: 0, minExclusive: true });
+    checkNumber(action, "etaMin", o.etaMin, { min: 0 });
   }
 }
 
@@ -497,34 +565,7 @@ export class ReduceLROnPlateau {
   }
 
   #validate(action: string): void {
-    if (this.mode !== "min" && this.mode !== "max") {
-      throw new RangeError(
-        `${action}: mode is ${
-          JSON.stringify(this.mode)
-        }, expected "min" or "max"`,
-      );
-    }
-    if (this.thresholdMode !== "rel" && this.thresholdMode !== "abs") {
-      throw new RangeError(
-        `${action}: thresholdMode is ${
-          JSON.stringify(this.thresholdMode)
-        }, expected "rel" or "abs"`,
-      );
-    }
-    checkNumber(action, "factor", this.factor, {
-      min: 0,
-      max: 1,
-      maxExclusive: true,
-    });
-    checkNumber(action, "patience", this.patience, { min: 0, integer: true });
-    checkNumber(action, "threshold", this.threshold, { min: 0 });
-    checkNumber(action, "cooldown", this.cooldown, { min: 0, integer: true });
-    checkNumber(action, "eps", this.eps, { min: 0 });
-    this.minLrs.forEach((v, i) =>
-      checkNumber(action, this.minLrs.length > 1 ? `minLr[${i}]` : "minLr", v, {
-        min: 0,
-      })
-    );
+    checkPlateauOptions(this, action);
   }
 
   #worst(): number {
@@ -615,48 +656,114 @@ export class ReduceLROnPlateau {
   }
 
   /**
-   * Restores state saved by `stateDict()`.
+   * Checks a state dict as `loadStateDict` does before it changes anything,
+   * and changes nothing: every option within the ranges the constructor
+   * accepts, the counters integers ≥ 0, one minimum and one last rate per
+   * parameter group.
+   *
+   * @param stateDict The saved state.
+   * @throws CheckpointError naming the key that does not fit.
+   */
+  checkStateDict(stateDict: SchedulerStateDict): void {
+    this.#read(stateDict);
+  }
+
+  /**
+   * Restores state saved by `stateDict()`. All or nothing: everything is
+   * checked (see `checkStateDict`) first.
    *
    * @param stateDict The saved state.
    * @throws CheckpointError naming the key that does not fit.
    */
   loadStateDict(stateDict: SchedulerStateDict): void {
+    const { lastLr, ...values } = this.#read(stateDict);
+    Object.assign(this, values);
+    this.#lastLr = lastLr;
+  }
+
+  #read(stateDict: SchedulerStateDict): PlateauOptions & {
+    best: number;
+    numBadEpochs: number;
+    cooldownCounter: number;
+    lastEpoch: number;
+    lastLr: number[] | null;
+  } {
     const kind = "ReduceLROnPlateau";
     const sd = checkDict(kind, stateDict);
     const n = this.optimizer.paramGroups.length;
     const mode = sd.mode;
     const thresholdMode = sd.thresholdMode;
-    if (mode !== "min" && mode !== "max") {
-      fail(kind, `mode is ${JSON.stringify(mode)}, expected "min" or "max"`);
-    }
-    if (thresholdMode !== "rel" && thresholdMode !== "abs") {
-      fail(
-        kind,
-        `thresholdMode is ${
-          JSON.stringify(thresholdMode)
-        }, expected "rel" or "abs"`,
-      );
-    }
     const values = {
+      mode: mode as "min" | "max",
+      thresholdMode: thresholdMode as "rel" | "abs",
       factor: readNumber(kind, sd, "factor"),
       patience: readNumber(kind, sd, "patience"),
       threshold: readNumber(kind, sd, "threshold"),
       cooldown: readNumber(kind, sd, "cooldown"),
       eps: readNumber(kind, sd, "eps"),
+      minLrs: readList(kind, sd, "minLrs", n),
       numBadEpochs: readNumber(kind, sd, "numBadEpochs"),
       cooldownCounter: readNumber(kind, sd, "cooldownCounter"),
       lastEpoch: readNumber(kind, sd, "lastEpoch"),
     };
-    const minLrs = readList(kind, sd, "minLrs", n);
+    const action = `Cannot load ${kind} state`;
+    try {
+      checkPlateauOptions(values, action);
+      for (const key of ["numBadEpochs", "cooldownCounter", "lastEpoch"]) {
+        checkNumber(action, key, values[key as keyof typeof values], {
+          min: 0,
+          integer: true,
+        });
+      }
+    } catch (e) {
+      throw new CheckpointError((e as Error).message);
+    }
     const lastLr = "lastLr" in sd ? readList(kind, sd, "lastLr", n) : null;
     const best = sd.best === undefined || sd.best === null
       ? (mode === "min" ? Infinity : -Infinity)
       : readNumber(kind, sd, "best", true);
-    Object.assign(this, values);
-    this.mode = mode;
-    this.thresholdMode = thresholdMode;
-    this.minLrs = minLrs;
-    this.best = best;
-    this.#lastLr = lastLr;
+    return { ...values, best, lastLr };
   }
+}
+
+/** The options of `ReduceLROnPlateau`, resolved. */
+interface PlateauOptions {
+  mode: "min" | "max";
+  thresholdMode: "rel" | "abs";
+  factor: number;
+  patience: number;
+  threshold: number;
+  cooldown: number;
+  eps: number;
+  minLrs: number[];
+}
+
+/** Checks `ReduceLROnPlateau`'s options, throwing a `RangeError`. */
+function checkPlateauOptions(o: PlateauOptions, action: string): void {
+  if (o.mode !== "min" && o.mode !== "max") {
+    throw new RangeError(
+      `${action}: mode is ${JSON.stringify(o.mode)}, expected "min" or "max"`,
+    );
+  }
+  if (o.thresholdMode !== "rel" && o.thresholdMode !== "abs") {
+    throw new RangeError(
+      `${action}: thresholdMode is ${
+        JSON.stringify(o.thresholdMode)
+      }, expected "rel" or "abs"`,
+    );
+  }
+  checkNumber(action, "factor", o.factor, {
+    min: 0,
+    max: 1,
+    maxExclusive: true,
+  });
+  checkNumber(action, "patience", o.patience, { min: 0, integer: true });
+  checkNumber(action, "threshold", o.threshold, { min: 0 });
+  checkNumber(action, "cooldown", o.cooldown, { min: 0, integer: true });
+  checkNumber(action, "eps", o.eps, { min: 0 });
+  o.minLrs.forEach((v, i) =>
+    checkNumber(action, o.minLrs.length > 1 ? `minLr[${i}]` : "minLr", v, {
+      min: 0,
+    })
+  );
 }

@@ -340,15 +340,81 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
   }
 
   /**
+   * Checks a state dict as `loadStateDict` does before it changes anything,
+   * and changes nothing: the group layout, every hyperparameter (an
+   * optimizer of another kind has other ones), every state entry's keys,
+   * numbers, tensors (live, of the parameter's shape).
+   *
+   * @param stateDict `{ state, paramGroups }`.
+   * @throws CheckpointError naming the group, index or key that does not fit.
+   */
+  checkStateDict(stateDict: OptimizerStateDict): void {
+    this.#plan(stateDict);
+  }
+
+  /**
    * Restores state saved by `stateDict()` (of an optimizer of the same kind
    * over parameters of the same shapes, in the same group layout). Tensors
    * are copied onto each parameter's device; hyperparameters (the learning
-   * rate included) are taken from the dict.
+   * rate included) are taken from the dict. All or nothing: everything is
+   * checked (see `checkStateDict`) before anything changes.
    *
    * @param stateDict `{ state, paramGroups }`.
    * @throws CheckpointError naming the group, index or key that does not fit.
    */
   loadStateDict(stateDict: OptimizerStateDict): void {
+    const plan = this.#plan(stateDict);
+    const next = new Map<Tensor, ParamState>();
+    const made: Tensor[] = [];
+    try {
+      for (const [p, record, spec] of plan.entries) {
+        const out: ParamState = {};
+        for (const k of spec.numbers) {
+          if (!(k in record)) continue;
+          const v = record[k];
+          out[k] = v instanceof Tensor ? v.item() : v as number;
+        }
+        for (const k of spec.tensors) {
+          if (!(k in record)) continue;
+          const copy = keep(
+            tensor(Float32Array.from((record[k] as Tensor).data()), {
+              shape: p.shape,
+              device: p.device,
+            }),
+          );
+          made.push(copy);
+          out[k] = copy;
+        }
+        next.set(p, out);
+      }
+    } catch (e) {
+      // only a failed allocation gets here: nothing has changed yet
+      for (const t of made) t.dispose();
+      throw e;
+    }
+    // Commit: groups first, then swap the state and free the old buffers.
+    plan.groups.forEach((g, gi) => {
+      const target = this.paramGroups[gi] as unknown as Record<
+        string,
+        unknown
+      >;
+      for (const [k, v] of Object.entries(g)) {
+        if (k !== "params") target[k] = Array.isArray(v) ? [...v] : v;
+      }
+    });
+    const old = [...this.state.values()];
+    this.state.clear();
+    for (const [p, s] of next) this.state.set(p, s);
+    for (const s of old) {
+      for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
+    }
+  }
+
+  /** Checks everything in a state dict; returns what loading it would set. */
+  #plan(stateDict: OptimizerStateDict): {
+    groups: ParamGroup<O>[];
+    entries: [Tensor, Record<string, unknown>, StateSpec][];
+  } {
     const action = `Cannot load ${this.kind} state`;
     const fail: (msg: string) => never = (msg) => {
       throw new CheckpointError(`${action}: ${msg}`);
@@ -366,7 +432,6 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
         `the dict has ${saved.length} parameter groups, the optimizer has ${this.paramGroups.length}`,
       );
     }
-    // Check every group and state entry before changing anything.
     const groups: ParamGroup<O>[] = [];
     const params: [Tensor, ParamGroup<O>][] = [];
     const indexOf = new Map<number, number>(); // saved index -> position
@@ -383,6 +448,17 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
         );
       }
       const { params: _ids, ...hyper } = sg;
+      // an optimizer of another kind has hyperparameters this one lacks
+      const foreign = Object.keys(hyper).filter((k) => !Object.hasOwn(mine, k));
+      if (foreign.length) {
+        fail(
+          `paramGroups[${gi}] has ${
+            foreign.join(", ")
+          }, which ${this.kind} does not have (it has ${
+            Object.keys(this.defaults).join(", ")
+          }); was it saved by another optimizer?`,
+        );
+      }
       const merged = { ...mine, ...hyper, params: mine.params } as ParamGroup<
         O
       >;
@@ -409,55 +485,34 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
         params.push([mine.params[j], merged]);
       });
     });
-    const next = new Map<Tensor, ParamState>();
-    const made: Tensor[] = [];
-    try {
-      for (const [key, entry] of Object.entries(stateDict.state)) {
-        const pos = indexOf.get(Number(key));
-        if (pos === undefined) {
-          fail(
-            `state[${key}] names no parameter (the groups list indices ${
-              [...indexOf.keys()].join(", ")
-            })`,
-          );
-        }
-        const [p, group] = params[pos];
-        next.set(p, this.#loadEntry(entry, p, group, key, fail, made));
+    const entries: [Tensor, Record<string, unknown>, StateSpec][] = [];
+    for (const [key, entry] of Object.entries(stateDict.state)) {
+      const pos = /^\d+$/.test(key) ? indexOf.get(Number(key)) : undefined;
+      if (pos === undefined) {
+        fail(
+          `state[${key}] names no parameter (the groups list indices ${
+            [...indexOf.keys()].join(", ")
+          })`,
+        );
       }
-    } catch (e) {
-      for (const t of made) t.dispose();
-      throw e;
+      const [p, group] = params[pos];
+      const spec = this.stateSpec(group);
+      this.#checkEntry(entry, p, spec, key, fail);
+      entries.push([p, entry as Record<string, unknown>, spec]);
     }
-    // Commit: groups first, then swap the state and free the old buffers.
-    groups.forEach((g, gi) => {
-      const target = this.paramGroups[gi] as unknown as Record<
-        string,
-        unknown
-      >;
-      for (const [k, v] of Object.entries(g)) {
-        if (k !== "params") target[k] = Array.isArray(v) ? [...v] : v;
-      }
-    });
-    const old = [...this.state.values()];
-    this.state.clear();
-    for (const [p, s] of next) this.state.set(p, s);
-    for (const s of old) {
-      for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
-    }
+    return { groups, entries };
   }
 
-  #loadEntry(
+  #checkEntry(
     entry: unknown,
     p: Tensor,
-    group: ParamGroup<O>,
+    spec: StateSpec,
     key: string,
     fail: (msg: string) => never,
-    made: Tensor[],
-  ): ParamState {
-    if (entry === null || typeof entry !== "object") {
+  ): void {
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
       fail(`state[${key}] is not an object`);
     }
-    const spec = this.stateSpec(group);
     const record = entry as Record<string, unknown>;
     const names = Object.keys(record);
     const unexpected = names.filter((k) =>
@@ -474,15 +529,16 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     if (names.length && missing.length) {
       fail(`state[${key}] is missing keys ${missing.join(", ")}`);
     }
-    const out: ParamState = {};
     for (const k of spec.numbers) {
       if (!(k in record)) continue;
       const v = record[k];
-      const n = v instanceof Tensor && v.numel() === 1 ? v.item() : v;
-      if (typeof n !== "number" || !Number.isFinite(n)) {
-        fail(`state[${key}].${k} is not a finite number`);
+      if (v instanceof Tensor && (v.isDisposed || v.numel() !== 1)) {
+        fail(`state[${key}].${k} is not a live one-element tensor`);
       }
-      out[k] = n as number;
+      const n = v instanceof Tensor ? v.item() : v;
+      if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
+        fail(`state[${key}].${k} is ${String(n)}, not a finite count ≥ 0`);
+      }
     }
     for (const k of spec.tensors) {
       if (!(k in record)) continue;
@@ -499,16 +555,7 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
           }`,
         );
       }
-      const copy = keep(
-        tensor(Float32Array.from(t.data()), {
-          shape: p.shape,
-          device: p.device,
-        }),
-      );
-      made.push(copy);
-      out[k] = copy;
     }
-    return out;
   }
 
   /** Disposes the optimizer's state tensors; the optimizer starts afresh. */

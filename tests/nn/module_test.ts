@@ -199,3 +199,77 @@ Deno.test("BatchNorm2d → ReLU runs as one pass in inference and equals the two
   const y = seq.call(x.detach().requiresGrad_(true));
   assert.ok(y.gradNode !== null);
 });
+
+Deno.test("loadStateDict() writes nothing when a later value is a disposed tensor", () => {
+  manualSeed(11);
+  const fc = new nn.Linear(2, 3);
+  const before = Array.from(fc.weight.data());
+  const bias = zeros([3]);
+  bias.dispose();
+  const dict = { weight: zeros([3, 2]), bias };
+  assert.throws(
+    () => fc.loadStateDict(dict),
+    (e) => e instanceof CheckpointError && /bias was disposed/.test(e.message),
+  );
+  // `weight` comes first: it must not have been written before the refusal
+  assert.deepEqual(Array.from(fc.weight.data()), before);
+  assert.throws(
+    () => fc.loadStateDict(dict, { strict: false }),
+    CheckpointError,
+  );
+  assert.deepEqual(Array.from(fc.weight.data()), before);
+});
+
+Deno.test("loadStateDict() refuses a key whose value is not a tensor, strict or not", () => {
+  manualSeed(12);
+  const fc = new nn.Linear(2, 3);
+  const before = Array.from(fc.bias!.data());
+  const dict = { weight: undefined, bias: zeros([3]) } as unknown as Record<
+    string,
+    Tensor
+  >;
+  for (const strict of [true, false]) {
+    assert.throws(
+      () => fc.loadStateDict(dict, { strict }),
+      (e) =>
+        e instanceof CheckpointError &&
+        /weight is undefined, not a tensor/.test(e.message),
+    );
+  }
+  assert.deepEqual(Array.from(fc.bias!.data()), before);
+});
+
+Deno.test("loadStateDict() converts int32 into float32 but refuses float32 into an int32 buffer", () => {
+  const bn = new nn.BatchNorm2d(2);
+  const good = bn.stateDict();
+  const asFloat = { ...good, num_batches_tracked: zeros([]) };
+  assert.throws(
+    () => bn.loadStateDict(asFloat),
+    (e) =>
+      e instanceof CheckpointError &&
+      /num_batches_tracked is float32 but the model's is int32/.test(
+        e.message,
+      ),
+  );
+  const fc = new nn.Linear(2, 1);
+  fc.loadStateDict({
+    weight: tensor(Int32Array.from([3, -4]), { shape: [1, 2] }),
+    bias: tensor(Int32Array.from([7])),
+  });
+  assert.deepEqual(fc.weight.toArray(), [[3, -4]]);
+  assert.equal(fc.weight.dtype, "float32");
+  assert.deepEqual(fc.bias!.toArray(), [7]);
+});
+
+Deno.test("checkStateDict() reports what loadStateDict() would refuse and changes nothing", () => {
+  manualSeed(13);
+  const fc = new nn.Linear(2, 3);
+  const before = Array.from(fc.weight.data());
+  const r = fc.checkStateDict({ weight: zeros([3, 2]) }, { strict: false });
+  assert.deepEqual(r.missingKeys, ["bias"]);
+  assert.deepEqual(Array.from(fc.weight.data()), before);
+  assert.throws(
+    () => fc.checkStateDict({ weight: zeros([2, 3]), bias: zeros([3]) }),
+    /weight: checkpoint \[2, 3\], model \[3, 2\]/,
+  );
+});

@@ -302,6 +302,46 @@ for (const backend of availableBackends()) {
         (e) => e instanceof CheckpointError && /lr is -1/.test(e.message),
       );
     });
+    await t.step("another optimizer's state, changing nothing", () => {
+      // plain SGD keeps no state: only its hyperparameters tell it apart
+      const p = tensor([1, 2, 3], { requiresGrad: true });
+      const sgd = new SGD([p], { lr: 0.5 });
+      p.grad = tensor([1, 1, 1]);
+      sgd.step();
+      const adam = new Adam([p], { lr: 0.01 });
+      adam.step();
+      const before = adam.stateDict();
+      const kept = (before.state[0].expAvg as Tensor).toArray();
+      assert.throws(
+        () => adam.loadStateDict(sgd.stateDict()),
+        (e) =>
+          e instanceof CheckpointError &&
+          /paramGroups\[0\] has momentum, dampening, nesterov, which Adam does not have/
+            .test(e.message),
+      );
+      assert.throws(() => sgd.loadStateDict(before), CheckpointError);
+      assert.deepEqual(adam.stateDict().paramGroups, before.paramGroups);
+      assert.deepEqual(
+        (adam.stateDict().state[0].expAvg as Tensor).toArray(),
+        kept,
+      );
+      assert.equal(sgd.paramGroups[0].lr, 0.5);
+      assert.equal("betas" in sgd.paramGroups[0], false);
+    });
+    await t.step("a negative step count", () => {
+      const p = tensor([1, 2, 3], { requiresGrad: true });
+      const adam = new Adam([p]);
+      p.grad = tensor([1, 1, 1]);
+      adam.step();
+      const sd = adam.stateDict();
+      const bad = { ...sd, state: { 0: { ...sd.state[0], step: -3 } } };
+      assert.throws(
+        () => new Adam([p]).loadStateDict(bad),
+        (e) =>
+          e instanceof CheckpointError &&
+          /state\[0\]\.step is -3, not a finite count/.test(e.message),
+      );
+    });
   });
 
   Deno.test(`[${backend}] step() skips frozen parameters and missing gradients`, () => {
@@ -550,6 +590,56 @@ Deno.test("LR schedulers validate their options", async (t) => {
       () => s.loadStateDict({ ...s.stateDict(), baseLrs: [1, 2] }),
       (e) => e instanceof CheckpointError && /baseLrs/.test(e.message),
     );
+  });
+});
+
+Deno.test("LR schedulers' loadStateDict() checks every value and changes nothing on a refusal", async (t) => {
+  const opt = () => new SGD([tensor([0], { requiresGrad: true })], { lr: 1 });
+  const refuses = (
+    sched: LRScheduler | ReduceLROnPlateau,
+    bad: Record<string, unknown>,
+    re: RegExp,
+  ) => {
+    const before = sched.stateDict();
+    const sd = { ...before, ...bad } as ReturnType<typeof sched.stateDict>;
+    assert.throws(
+      () => sched.checkStateDict(sd),
+      (e) => e instanceof CheckpointError && re.test(e.message),
+    );
+    assert.throws(
+      () => sched.loadStateDict(sd),
+      (e) => e instanceof CheckpointError && re.test(e.message),
+    );
+    assert.deepEqual(sched.stateDict(), before);
+  };
+  await t.step("StepLR with stepSize 0", () => {
+    const s = new StepLR(opt(), { stepSize: 2 });
+    s.step();
+    refuses(s, { stepSize: 0 }, /Cannot load StepLR state: stepSize is 0/);
+  });
+  await t.step("StepLR with a fractional lastEpoch", () => {
+    refuses(
+      new StepLR(opt(), { stepSize: 2 }),
+      { lastEpoch: 1.5 },
+      /lastEpoch is 1\.5, expected an integer/,
+    );
+  });
+  await t.step("CosineAnnealingLR's state into StepLR", () => {
+    const cos = new CosineAnnealingLR(opt(), { tMax: 4 });
+    const step = new StepLR(opt(), { stepSize: 2 });
+    const before = step.stateDict();
+    assert.throws(
+      () => step.loadStateDict(cos.stateDict()),
+      (e) => e instanceof CheckpointError && /stepSize/.test(e.message),
+    );
+    assert.deepEqual(step.stateDict(), before);
+  });
+  await t.step("ReduceLROnPlateau with factor 2 or patience -1", () => {
+    const r = new ReduceLROnPlateau(opt(), { patience: 1 });
+    r.step(1);
+    refuses(r, { factor: 2 }, /factor is 2/);
+    refuses(r, { patience: -1 }, /patience is -1/);
+    refuses(r, { numBadEpochs: 0.5 }, /numBadEpochs is 0\.5/);
   });
 });
 
