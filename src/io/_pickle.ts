@@ -6,11 +6,29 @@
  * allowed callables (OrderedDict, the tensor rebuild functions) are
  * re-implemented here to return plain descriptions of what they would build.
  *
+ * Work and memory are charged to the file's allowance (`_dtype.ts`), so a
+ * pickle cannot make the reader allocate more than its file may
+ * materialise: each opcode is charged `OPCODE_BYTES` (more than the value
+ * the costliest opcode makes takes in V8; without this, 2 bytes of pickle
+ * could make a dict of hundreds), and the calls that copy a container the
+ * pickle may pass any number of times through its memo (`OrderedDict(items)`,
+ * a tensor's size and stride) are charged `ELEMENT_BYTES` an element, which
+ * keeps their work linear too. Text integers are limited to 4300 digits, as
+ * Python's are. Messages show at most a short prefix of any value the
+ * pickle supplies.
+ *
  * Refusals are `PickleError`s; the PyTorch reader wraps them in a
  * `CheckpointError` naming the file.
  *
  * @module
  */
+
+import { type Allowance, clip, MAX_DIMS, preview } from "./_dtype.ts";
+
+/** What each opcode is charged to the allowance, in bytes. */
+export const OPCODE_BYTES = 64;
+/** What each element a call copies is charged, in bytes. */
+export const ELEMENT_BYTES = 16;
 
 /** A refused or malformed pickle. */
 export class PickleError extends Error {
@@ -94,8 +112,21 @@ export class PyGlobal {
 
 /** A Python dict or OrderedDict: insertion-ordered keys. */
 export class PyDict {
-  /** The items. */
-  readonly items: Map<unknown, unknown> = new Map();
+  #items: Map<unknown, unknown> | undefined;
+  /** The items (a Map made on first use: an empty dict stays small). */
+  get items(): Map<unknown, unknown> {
+    return this.#items ??= new Map();
+  }
+}
+
+/** Python bytes: only their length is kept, as state dicts never use them. */
+export class PyBytes {
+  /**
+   * Creates the stand-in.
+   *
+   * @param length The number of bytes.
+   */
+  constructor(readonly length: number) {}
 }
 
 /** A storage named by a persistent id, resolved by the caller. */
@@ -140,15 +171,22 @@ function isInt(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x);
 }
 
-function describe(x: unknown): string {
+/**
+ * A short description of an unpickled value for messages: its kind, or a
+ * bounded preview of a scalar.
+ *
+ * @param x The value.
+ * @returns The description.
+ */
+export function describe(x: unknown): string {
   if (x === null) return "None";
-  if (x instanceof PyGlobal) return x.toString();
+  if (x instanceof PyGlobal) return clip(x.toString(), 80);
   if (x instanceof TensorSpec) return "a tensor";
   if (x instanceof PyDict) return "a dict";
   if (Array.isArray(x)) return `a ${x instanceof PyTuple ? "tuple" : "list"}`;
-  if (typeof x === "string") return JSON.stringify(x.slice(0, 40));
-  if (x instanceof Uint8Array) return "bytes";
-  return String(x);
+  if (x instanceof PyBytes) return "bytes";
+  if (typeof x === "object") return "an object";
+  return preview(x, 40);
 }
 
 function tupleArg(
@@ -167,16 +205,39 @@ function tupleArg(
   return args;
 }
 
-function intList(fn: string, what: string, x: unknown): number[] {
-  if (!Array.isArray(x) || !x.every((v) => isInt(v) && v >= 0)) {
+/** Charges `n` elements a call copies to the file's allowance. */
+type Charge = (n: number, what: string) => void;
+
+function intList(
+  fn: string,
+  what: string,
+  x: unknown,
+  charge: Charge,
+): number[] {
+  if (!Array.isArray(x)) {
     throw new PickleError(
       `${fn} gets ${what} ${describe(x)}, not a tuple of non-negative ints`,
+    );
+  }
+  if (x.length > MAX_DIMS) {
+    throw new PickleError(
+      `${fn} gets a ${what} of ${x.length} dims; kdeno reads at most ${MAX_DIMS}`,
+    );
+  }
+  charge(x.length, fn);
+  if (!x.every((v) => isInt(v) && v >= 0)) {
+    throw new PickleError(
+      `${fn} gets ${what} ${preview(x)}, not a tuple of non-negative ints`,
     );
   }
   return [...x] as number[];
 }
 
-function rebuildTensor(fn: string, args: unknown[]): TensorSpec {
+function rebuildTensor(
+  fn: string,
+  args: unknown[],
+  charge: Charge,
+): TensorSpec {
   const [storage, offset, size, stride] = args;
   if (
     storage === null || typeof storage !== "object" ||
@@ -191,35 +252,38 @@ function rebuildTensor(fn: string, args: unknown[]): TensorSpec {
       `${fn} gets storage offset ${describe(offset)}, not an int >= 0`,
     );
   }
-  const shape = intList(fn, "size", size);
-  const strides = intList(fn, "stride", stride);
+  const shape = intList(fn, "size", size, charge);
+  const strides = intList(fn, "stride", stride, charge);
   if (shape.length !== strides.length) {
     throw new PickleError(
-      `${fn} gets size [${shape}] and stride [${strides}] of different lengths`,
+      `${fn} gets size ${preview(shape)} and stride ${
+        preview(strides)
+      } of different lengths`,
     );
   }
   return new TensorSpec(storage as StorageRef, offset, shape, strides);
 }
 
-type Callable = (args: unknown) => unknown;
+type Callable = (args: unknown, charge: Charge) => unknown;
 
 const REBUILD_V2 = "torch._utils._rebuild_tensor_v2";
 
 /** The callables a pickle may `REDUCE`, re-implemented without side effects. */
 const CALLABLES: Record<string, Callable> = {
-  "collections.OrderedDict": (args) => {
-    const [items] = tupleArg("collections.OrderedDict", args, 0, 1);
+  "collections.OrderedDict": (args, charge) => {
+    const fn = "collections.OrderedDict";
+    const [items] = tupleArg(fn, args, 0, 1);
     const d = new PyDict();
     if (items === undefined) return d;
     if (items instanceof PyDict) {
+      charge(items.items.size, fn);
       for (const [k, v] of items.items) d.items.set(k, v);
       return d;
     }
     if (!Array.isArray(items)) {
-      throw new PickleError(
-        `collections.OrderedDict is called with ${describe(items)}`,
-      );
+      throw new PickleError(`${fn} is called with ${describe(items)}`);
     }
+    charge(items.length, fn);
     for (const pair of items) {
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw new PickleError(
@@ -230,14 +294,15 @@ const CALLABLES: Record<string, Callable> = {
     }
     return d;
   },
-  [REBUILD_V2]: (args) =>
+  [REBUILD_V2]: (args, charge) =>
     // (storage, storage_offset, size, stride, requires_grad,
     //  backward_hooks[, metadata])
-    rebuildTensor(REBUILD_V2, tupleArg(REBUILD_V2, args, 6, 7)),
-  "torch._utils._rebuild_tensor": (args) =>
+    rebuildTensor(REBUILD_V2, tupleArg(REBUILD_V2, args, 6, 7), charge),
+  "torch._utils._rebuild_tensor": (args, charge) =>
     rebuildTensor(
       "torch._utils._rebuild_tensor",
       tupleArg("torch._utils._rebuild_tensor", args, 4, 4),
+      charge,
     ),
   "torch._utils._rebuild_parameter": (args) => {
     const fn = "torch._utils._rebuild_parameter";
@@ -276,7 +341,9 @@ function resolveGlobal(module: string, name: string): PyGlobal {
   const g = ALLOWED.get(`${module}.${name}`);
   if (!g) {
     throw new PickleError(
-      `the pickle references the global ${module}.${name}, which is not on the allow-list (state dicts need only collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.*Storage and torch dtypes); kdeno never runs code from a checkpoint`,
+      `the pickle references the global ${
+        clip(`${module}.${name}`, 80)
+      }, which is not on the allow-list (state dicts need only collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.*Storage and torch dtypes); kdeno never runs code from a checkpoint`,
     );
   }
   return g;
@@ -298,13 +365,16 @@ export interface Unpickled {
  *
  * @param bytes The buffer holding the pickle.
  * @param start Where it starts.
+ * @param allowance The file's allowance, charged for each opcode and each
+ * element a call copies.
  * @param persistentLoad Resolves persistent ids (storages).
  * @returns The value and the offset just past the pickle.
  * @throws PickleError for a refused global or opcode, or a malformed pickle.
  */
 export function unpickle(
   bytes: Uint8Array,
-  start = 0,
+  start: number,
+  allowance: Allowance,
   persistentLoad?: PersistentLoad,
 ): Unpickled {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -312,6 +382,11 @@ export function unpickle(
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  const charge: Charge = (n, what) =>
+    allowance.take(n * ELEMENT_BYTES, `${what} copies ${n} elements, which`);
+  let opcodes = 0;
+  const atOpcode = () =>
+    `the pickle's opcode ${opcodes} (at byte ${pos}; each is charged ${OPCODE_BYTES} bytes)`;
 
   const need = (n: number, what: string) => {
     if (pos + n > bytes.length) {
@@ -408,7 +483,12 @@ export function unpickle(
     if (s === "01") return true;
     const t = s.endsWith("L") ? s.slice(0, -1) : s;
     if (!/^[-+]?\d+$/.test(t)) {
-      throw new PickleError(`"${s}" at byte ${pos} is not an integer`);
+      throw new PickleError(`${preview(s)} at byte ${pos} is not an integer`);
+    }
+    if (t.length > 4300) {
+      throw new PickleError(
+        `an integer of ${t.length} digits before byte ${pos} exceeds the 4300 digits Python reads`,
+      );
     }
     const b = BigInt(t);
     return b >= BigInt(Number.MIN_SAFE_INTEGER) &&
@@ -446,6 +526,8 @@ export function unpickle(
 
   for (;;) {
     need(1, "an opcode");
+    opcodes++;
+    allowance.take(OPCODE_BYTES, atOpcode);
     const at = pos;
     const op = bytes[pos++];
     switch (op) {
@@ -520,7 +602,7 @@ export function unpickle(
         const s = line();
         const f = Number(s);
         if (Number.isNaN(f) && !/nan/i.test(s)) {
-          throw new PickleError(`"${s}" at byte ${at} is not a float`);
+          throw new PickleError(`${preview(s)} at byte ${at} is not a float`);
         }
         stack.push(f);
         break;
@@ -544,13 +626,13 @@ export function unpickle(
         stack.push(latin1.decode(take(u8(), "SHORT_BINSTRING")));
         break;
       case 0x42: // BINBYTES
-        stack.push(take(u32(), "BINBYTES").slice());
+        stack.push(new PyBytes(take(u32(), "BINBYTES").length));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8(), "SHORT_BINBYTES").slice());
+        stack.push(new PyBytes(take(u8(), "SHORT_BINBYTES").length));
         break;
       case 0x8e: // BINBYTES8
-        stack.push(take(u64(), "BINBYTES8").slice());
+        stack.push(new PyBytes(take(u64(), "BINBYTES8").length));
         break;
       case 0x29: // EMPTY_TUPLE
         stack.push(new PyTuple());
@@ -663,7 +745,7 @@ export function unpickle(
             `the pickle calls ${describe(fn)}, which kdeno does not call`,
           );
         }
-        stack.push(impl(args));
+        stack.push(impl(args, charge));
         break;
       }
       case 0x62: { // BUILD: set state; only dicts and tensors, state ignored

@@ -4,6 +4,13 @@
  * DEFLATE entries (through `node:zlib`), each checked against its CRC-32.
  * Encrypted entries and other methods are refused.
  *
+ * Whatever the archive claims, the work is bounded by its bytes: every
+ * record is read only after checking it lies inside the archive (zip64
+ * extra fields included), and an entry is inflated no further than its
+ * declared size, so a bomb stops after that many bytes. Bounding the
+ * declared sizes themselves is the caller's part (the PyTorch reader
+ * charges each entry to the file's allowance before reading it).
+ *
  * Every error is a `ZipFormatError` naming what was wrong; the PyTorch reader
  * wraps it in a `CheckpointError` naming the file.
  *
@@ -11,6 +18,7 @@
  */
 
 import * as zlib from "node:zlib";
+import { preview } from "./_dtype.ts";
 
 /** A malformed, truncated or unsupported zip archive. */
 export class ZipFormatError extends Error {
@@ -114,7 +122,7 @@ export class ZipReader {
     this.entries = this.#readDirectory();
     for (const e of this.entries) {
       if (this.#byName.has(e.name)) {
-        throw new ZipFormatError(`the archive lists "${e.name}" twice`);
+        throw new ZipFormatError(`the archive lists ${preview(e.name)} twice`);
       }
       this.#byName.set(e.name, e);
     }
@@ -201,15 +209,24 @@ export class ZipReader {
       while (x + 4 <= xEnd) {
         const id = v.getUint16(x, true);
         const len = v.getUint16(x + 2, true);
+        if (x + 4 + len > xEnd) {
+          throw new ZipFormatError(
+            `entry ${
+              preview(name)
+            } has an extra field of ${len} bytes at byte ${
+              x + 4
+            } that runs past its ${extraLen}-byte extra area`,
+          );
+        }
         if (id === 0x0001) {
           let p = x + 4;
           const need = (what: string) => {
             if (p + 8 > x + 4 + len) {
               throw new ZipFormatError(
-                `entry "${name}" lacks its zip64 ${what}`,
+                `entry ${preview(name)} lacks its zip64 ${what}`,
               );
             }
-            const r = u64(v, p, `entry "${name}"'s ${what}`);
+            const r = u64(v, p, `entry ${preview(name)}'s ${what}`);
             p += 8;
             return r;
           };
@@ -246,8 +263,9 @@ export class ZipReader {
   }
 
   /**
-   * Reads an entry's data, inflating it when needed, and checks its size
-   * and CRC-32. A STORED entry is returned as a view into the archive.
+   * Reads an entry's data, inflating it when needed (never past its
+   * declared size), and checks its size and CRC-32. A STORED entry is
+   * returned as a view into the archive.
    *
    * @param entry An entry of this archive.
    * @returns The uncompressed bytes.
@@ -258,7 +276,7 @@ export class ZipReader {
     const b = this.#bytes;
     const v = this.#view;
     const at = entry.localOffset;
-    const what = `entry "${entry.name}"`;
+    const what = `entry ${preview(entry.name)}`;
     if (entry.flags & 1) throw new ZipFormatError(`${what} is encrypted`);
     if (at + 30 > b.length || v.getUint32(at, true) !== LOCAL) {
       throw new ZipFormatError(
@@ -279,11 +297,20 @@ export class ZipReader {
       data = raw;
     } else if (entry.method === 8) {
       try {
-        const out = zlib.inflateRawSync(raw);
+        // one byte past the declared size tells a lie from the truth
+        // without inflating the rest
+        const out = zlib.inflateRawSync(raw, {
+          maxOutputLength: entry.size + 1,
+        });
         data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       } catch (e) {
+        if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+          throw new ZipFormatError(
+            `${what} inflates past its declared ${entry.size} bytes: the file is corrupt or a zip bomb`,
+          );
+        }
         throw new ZipFormatError(
-          `${what} does not inflate: ${(e as Error).message}`,
+          `${what} does not inflate: ${preview((e as Error).message, 200)}`,
         );
       }
     } else {

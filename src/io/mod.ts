@@ -4,6 +4,13 @@
  * file's code), pretrained weights, ONNX export, and the atomic file write
  * they all use.
  *
+ * The readers treat every file as untrusted: whatever it claims, they do
+ * work linear in its size, allocate at most `maxBytes` (by default 16 times
+ * its size, at least 1 MiB; raise it for a trusted file that needs more),
+ * and refuse anything else with a `CheckpointError` naming the file and
+ * what is wrong, in a message that quotes at most a short prefix of the
+ * file's values. A file in neither format is named for what it is.
+ *
  * @module
  */
 
@@ -30,6 +37,7 @@ export {
   loadWeights,
   type LoadWeightsOptions,
   loadWeightsSync,
+  parseWeights,
   type PretrainedResult,
 } from "./weights.ts";
 export {

@@ -9,6 +9,13 @@
  * cannot hold). Writing produces F32 and I32, keys sorted, the header padded
  * with spaces to a multiple of 8 bytes, written atomically.
  *
+ * Untrusted files: as in the reference implementation, the header is at
+ * most 100 MB and the tensors must tile the data section exactly, so a
+ * file cannot claim more data than it holds; decoding widens 1- and 2-byte
+ * dtypes to 4 bytes, charged to the file's allowance (`maxBytes`, by
+ * default 16 times the file's size, at least 1 MiB). Messages show at most
+ * a short prefix of any header value, however large or deeply nested.
+ *
  * @module
  */
 
@@ -17,6 +24,16 @@ import { CheckpointError, fmtShape } from "../errors.ts";
 import { tensor } from "../ops/creation.ts";
 import { Tensor } from "../tensor.ts";
 import { writeFileAtomic } from "./_atomic.ts";
+import {
+  Allowance,
+  clip,
+  describeStart,
+  halfToFloatTable,
+  LITTLE_ENDIAN,
+  MAX_DIMS,
+  preview,
+  sniff,
+} from "./_dtype.ts";
 
 /** The element types a safetensors file may name that kdeno reads. */
 export type SafetensorsDType =
@@ -81,9 +98,13 @@ export interface SafetensorsHeader {
 export interface LoadSafetensorsOptions {
   /** Device to create the tensors on (default: the current one). */
   device?: DeviceName;
+  /**
+   * The most bytes the decoded tensors may take (4 a value). Default: 16
+   * times the file's size, at least 1 MiB; a safetensors file never needs
+   * more than 4 times its size, so this matters only to set a lower cap.
+   */
+  maxBytes?: number;
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function fail(name: string, msg: string): never {
   throw new CheckpointError(`Cannot read safetensors file ${name}: ${msg}`);
@@ -94,8 +115,42 @@ function isCount(x: unknown): x is number {
 }
 
 function show(x: unknown): string {
-  const s = JSON.stringify(x) ?? String(x);
-  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+  return preview(x, 77);
+}
+
+/**
+ * Checks, in one pass over the text, that the header nests as safetensors
+ * headers do (an object of objects whose values are scalars or arrays of
+ * scalars: `{"w": {"shape": [2, 3], ...}}`) before `JSON.parse` builds it.
+ * Otherwise a header of `[[[[...` or `[[],[],...` makes `JSON.parse`
+ * allocate 25 to 40 times its size and take seconds before the first check;
+ * the reference implementation's typed parse refuses such headers at once.
+ */
+function checkNesting(text: string, name: string): void {
+  const opens = "{{["; // the container each level may open
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // a string: skip to its closing quote
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) i++;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (depth >= opens.length || text[i] !== opens[depth]) {
+        fail(
+          name,
+          `the header opens ${
+            c === 0x7b ? "an object" : "an array"
+          } at nesting level ${depth + 1} (byte ${
+            8 + i
+          }); a safetensors header is an object of objects whose values are scalars or arrays of scalars`,
+        );
+      }
+      depth++;
+    } else if ((c === 0x7d || c === 0x5d) && depth > 0) {
+      depth--;
+    }
+  }
 }
 
 /**
@@ -112,6 +167,19 @@ export function parseSafetensorsHeader(
   bytes: Uint8Array,
   name: string,
 ): SafetensorsHeader {
+  const kind = sniff(bytes);
+  if (kind === "zip" || kind === "pickle" || kind === "tar") {
+    fail(
+      name,
+      `it is a PyTorch checkpoint (${
+        kind === "zip"
+          ? "a zip archive"
+          : kind === "tar"
+          ? "a tar archive"
+          : "a pickle"
+      }), not safetensors: read it with io.loadTorch or io.loadWeights`,
+    );
+  }
   if (bytes.length < 8) {
     fail(
       name,
@@ -127,7 +195,9 @@ export function parseSafetensorsHeader(
       name,
       `the header length ${n} runs past the end of the file (${bytes.length} bytes, ${
         bytes.length - 8
-      } after the length field); the file is truncated or not safetensors`,
+      } after the length field); the file is truncated or not safetensors (it ${
+        describeStart(bytes)
+      })`,
     );
   }
   if (n > MAX_HEADER) {
@@ -144,14 +214,20 @@ export function parseSafetensorsHeader(
   if (!text.startsWith("{")) {
     fail(
       name,
-      `the header does not start with "{": ${show(text.slice(0, 20))}`,
+      `the header does not start with "{": ${
+        show(text.slice(0, 20))
+      }; the file is not safetensors (it ${describeStart(bytes)})`,
     );
   }
+  checkNesting(text, name);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    fail(name, `the header is not valid JSON (${(e as Error).message})`);
+    fail(
+      name,
+      `the header is not valid JSON (${show((e as Error).message)})`,
+    );
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     fail(name, "the header is not a JSON object");
@@ -168,13 +244,16 @@ export function parseSafetensorsHeader(
       }
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== "string") {
-          fail(name, `${METADATA_KEY}.${k} is ${show(v)}, not a string`);
+          fail(
+            name,
+            `${METADATA_KEY}.${clip(k)} is ${show(v)}, not a string`,
+          );
         }
         metadata[k] = v;
       }
       continue;
     }
-    const where = `tensor "${key}"`;
+    const where = `tensor ${show(key)}`;
     if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
       fail(name, `${where} has entry ${show(raw)}, not an object`);
     }
@@ -182,7 +261,7 @@ export function parseSafetensorsHeader(
       string,
       unknown
     >;
-    if (typeof dtype !== "string" || !(dtype in DTYPE_SIZE)) {
+    if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_SIZE, dtype)) {
       fail(
         name,
         `${where} has unknown dtype ${show(dtype)} (readable: ${
@@ -194,6 +273,12 @@ export function parseSafetensorsHeader(
       fail(
         name,
         `${where} has shape ${show(shape)}, not a list of sizes`,
+      );
+    }
+    if (shape.length > MAX_DIMS) {
+      fail(
+        name,
+        `${where} has ${shape.length} dims; kdeno reads at most ${MAX_DIMS}`,
       );
     }
     if (
@@ -242,13 +327,17 @@ export function parseSafetensorsHeader(
     if (begin < covered) {
       fail(
         name,
-        `tensor "${key}" (bytes [${begin}, ${end}]) overlaps tensor "${previous}" (ending at ${covered})`,
+        `tensor ${show(key)} (bytes [${begin}, ${end}]) overlaps tensor ${
+          show(previous)
+        } (ending at ${covered})`,
       );
     }
     if (begin > covered) {
       fail(
         name,
-        `bytes [${covered}, ${begin}] of the data section belong to no tensor (before tensor "${key}")`,
+        `bytes [${covered}, ${begin}] of the data section belong to no tensor (before tensor ${
+          show(key)
+        })`,
       );
     }
     covered = end;
@@ -261,23 +350,6 @@ export function parseSafetensorsHeader(
     );
   }
   return { metadata, tensors: Object.fromEntries(entries), dataStart };
-}
-
-let halfTable: Float32Array | undefined;
-
-/** float16 bit patterns to float32, built once (256 KiB). */
-function halfToFloat(): Float32Array {
-  if (halfTable) return halfTable;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) t[h] = sign * frac * 2 ** -24;
-    else if (exp === 31) t[h] = frac ? NaN : sign * Infinity;
-    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return halfTable = t;
 }
 
 function decode(
@@ -308,7 +380,7 @@ function decode(
     if (e.dtype === "F64") {
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
     } else if (e.dtype === "F16") {
-      const table = halfToFloat();
+      const table = halfToFloatTable();
       for (let i = 0; i < n; i++) out[i] = table[view.getUint16(2 * i, true)];
     } else {
       const bits = new Uint32Array(out.buffer);
@@ -320,7 +392,9 @@ function decode(
   const overflow = (i: number, v: bigint | number): never =>
     fail(
       name,
-      `tensor "${key}" (${e.dtype}) holds ${v} at flat index ${i}, outside the int32 range kdeno reads integers into`,
+      `tensor ${
+        show(key)
+      } (${e.dtype}) holds ${v} at flat index ${i}, outside the int32 range kdeno reads integers into`,
     );
   switch (e.dtype) {
     case "I64":
@@ -363,9 +437,14 @@ function decode(
  * Reads the tensors of a safetensors file already in memory. Floating-point
  * tensors become float32, integer and boolean ones int32.
  *
+ * Limits, for untrusted files: a header of at most 100 MB, tensors of at
+ * most 64 dims, and decoded tensors (4 bytes a value) of at most
+ * `maxBytes` in all (default 16 times the file's size, at least 1 MiB).
+ *
  * @param bytes The whole file.
  * @param name The file's path, for messages.
- * @param options `device` for the new tensors.
+ * @param options `device` for the new tensors; `maxBytes` to cap what the
+ * decoded tensors may take.
  * @returns The tensors by name, in data order.
  * @throws CheckpointError naming the file and what is wrong.
  *
@@ -384,12 +463,23 @@ export function parseSafetensors(
   name: string,
   options: LoadSafetensorsOptions = {},
 ): Record<string, Tensor> {
+  const allowance = new Allowance(
+    bytes.length,
+    options.maxBytes,
+    (msg) => fail(name, msg),
+  );
   const header = parseSafetensorsHeader(bytes, name);
   // Decode everything before creating tensors, so a bad value leaves no
   // half-made set of tensors behind on the device.
-  const decoded = Object.entries(header.tensors).map(([key, e]) =>
-    [key, e.shape, decode(bytes, header.dataStart, e, key, name)] as const
-  );
+  const decoded = Object.entries(header.tensors).map(([key, e]) => {
+    const n = (e.dataOffsets[1] - e.dataOffsets[0]) / DTYPE_SIZE[e.dtype];
+    allowance.take(4 * n, `tensor ${show(key)} (${e.dtype})`);
+    return [
+      key,
+      e.shape,
+      decode(bytes, header.dataStart, e, key, name),
+    ] as const;
+  });
   return Object.fromEntries(
     decoded.map(([key, shape, data]) => [
       key,
@@ -403,8 +493,17 @@ export function parseSafetensors(
  * become float32; integer and boolean ones (I64, I32, I16, I8, U64, U32,
  * U16, U8, BOOL) become int32, and a value int32 cannot hold is an error.
  *
+ * Untrusted files get bounded work and memory: the header is at most
+ * 100 MB (as in the reference implementation) and checked so that the
+ * tensors tile the data section exactly; a tensor has at most 64 dims; the
+ * decoded tensors (4 bytes a value) may take at most `maxBytes`, by
+ * default 16 times the file's size and at least 1 MiB (a valid file needs
+ * at most 4 times its size). A file in another format (a PyTorch zip or
+ * pickle) is named as such.
+ *
  * @param path The file.
- * @param options `device` for the new tensors.
+ * @param options `device` for the new tensors; `maxBytes` to cap what the
+ * decoded tensors may take.
  * @returns The tensors by name.
  * @throws CheckpointError naming the file: unreadable, truncated, malformed.
  */

@@ -23,6 +23,16 @@
  * float32; integer and boolean ones become int32, and a value int32 cannot
  * hold (an int64 of 2^31 or more) is an error naming the key.
  *
+ * Untrusted files: PyTorch keeps a view as a view, but kdeno copies it, so
+ * a few bytes of stride-0 views (or many tensors over one storage) could
+ * claim gigabytes, as could a zip entry that inflates far beyond its size.
+ * Every zip entry read and every tensor decoded is therefore charged, before
+ * it is allocated, to the file's allowance (`_dtype.ts`'s `Allowance`: 16
+ * times the file's size, at least 1 MiB, or the `maxBytes` option), and
+ * DEFLATE entries inflate no further than their declared size. Parsing is
+ * linear in the file (`_pickle.ts`), and messages quote at most a short
+ * prefix of anything the file supplies.
+ *
  * @module
  */
 
@@ -30,8 +40,17 @@ import type { DeviceName } from "../backend/backend.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { tensor } from "../ops/creation.ts";
 import type { Tensor } from "../tensor.ts";
-import { halfToFloatTable, LITTLE_ENDIAN } from "./_dtype.ts";
 import {
+  Allowance,
+  clip,
+  describeStart,
+  halfToFloatTable,
+  LITTLE_ENDIAN,
+  preview,
+  sniff,
+} from "./_dtype.ts";
+import {
+  describe,
   PickleError,
   PyDict,
   PyGlobal,
@@ -39,7 +58,7 @@ import {
   TensorSpec,
   unpickle,
 } from "./_pickle.ts";
-import { ZipFormatError, ZipReader } from "./_zip.ts";
+import { type ZipEntry, ZipFormatError, ZipReader } from "./_zip.ts";
 
 /** Options of `loadTorch` and `parseTorch`. */
 export interface LoadTorchOptions {
@@ -51,12 +70,19 @@ export interface LoadTorchOptions {
    * still parsed (under the same allow-list) but not returned.
    */
   key?: string;
+  /**
+   * The most bytes the file may make the reader materialise: zip entries
+   * read (inflated or stored) plus 4 bytes for each tensor value decoded
+   * (views, stride-0 expansions included, are copied). Default: 16 times
+   * the file's size, at least 1 MiB, which honest `torch.save` files stay
+   * well inside; raise it for a trusted file that needs more (a heavily
+   * compressed archive, large expanded views).
+   */
+  maxBytes?: number;
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
-/** A view larger than its storage (stride 0) is copied up to this size. */
-const MAX_EXPANSION = 2 ** 24;
 
 function fail(name: string, msg: string, cause?: unknown): never {
   const err = new CheckpointError(`Cannot read PyTorch file ${name}: ${msg}`);
@@ -79,7 +105,7 @@ function storageRef(
   seen: Map<string, StorageRef>,
 ): StorageRef {
   if (!Array.isArray(pid) || pid[0] !== "storage") {
-    const what = Array.isArray(pid) ? JSON.stringify(pid[0]) : typeof pid;
+    const what = Array.isArray(pid) ? describe(pid[0]) : typeof pid;
     throw new PickleError(
       what === '"module"'
         ? "the file holds a whole pickled nn.Module (its source code and objects), not a state dict: save model.state_dict() instead"
@@ -89,15 +115,15 @@ function storageRef(
   const [, cls, key, location, numel, view] = pid;
   if (!(cls instanceof PyGlobal) || !cls.storage) {
     throw new PickleError(
-      `a storage has class ${String(cls)}, not a torch.*Storage class`,
+      `a storage has class ${describe(cls)}, not a torch.*Storage class`,
     );
   }
-  if (typeof key !== "string" || !/^[\w.-]+$/.test(key)) {
-    throw new PickleError(`a storage has key ${JSON.stringify(key)}`);
+  if (typeof key !== "string" || !/^[\w.-]{1,256}$/.test(key)) {
+    throw new PickleError(`a storage has key ${describe(key)}`);
   }
   if (!Number.isSafeInteger(numel) || (numel as number) < 0) {
     throw new PickleError(
-      `storage "${key}" declares ${JSON.stringify(numel)} elements`,
+      `storage "${key}" declares ${describe(numel)} elements`,
     );
   }
   const prior = seen.get(key);
@@ -110,7 +136,7 @@ function storageRef(
     key,
     kind: cls.storage,
     numel: numel as number,
-    location: String(location),
+    location: typeof location === "string" ? clip(location) : "?",
   };
   seen.set(key, base);
   if (legacy && view !== null && view !== undefined) {
@@ -126,17 +152,24 @@ function storageRef(
   return base;
 }
 
+/** Writes element `i` of the output from byte `p` of the storage. */
+type Put = (i: number, p: number) => void;
+
 function decodeTensor(
   name: string,
   key: string,
   spec: TensorSpec,
   storageBytes: Uint8Array,
   bigEndian: boolean,
+  allowance: Allowance,
 ): Decoded {
   const { storage, shape, stride } = spec;
   const { kind } = storage;
   const size = kind.itemSize;
-  const what = `tensor "${key}" (${kind.dtype}, shape ${fmtShape(shape)})`;
+  // at most 64 dims (the unpickler's limit)
+  const what = `tensor ${preview(key)} (${kind.dtype}, shape ${
+    fmtShape(shape)
+  })`;
   const holds = Math.floor(storageBytes.length / size);
   if (holds < storage.numel) {
     fail(
@@ -164,19 +197,17 @@ function decodeTensor(
   if (!Number.isSafeInteger(numel) || numel > 2 ** 31 - 1) {
     fail(name, `${what} has too many elements`);
   }
-  const out = kind.dtype === "float32" || kind.dtype === "float64" ||
-      kind.dtype === "float16" || kind.dtype === "bfloat16"
-    ? new Float32Array(numel)
-    : new Int32Array(numel);
-  if (numel === 0) return { key, shape, data: out };
+  const isFloat = kind.dtype === "float32" || kind.dtype === "float64" ||
+    kind.dtype === "float16" || kind.dtype === "bfloat16";
+  if (numel === 0) {
+    return {
+      key,
+      shape: [...shape],
+      data: isFloat ? new Float32Array(0) : new Int32Array(0),
+    };
+  }
   let last = spec.offset;
   for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * stride[d];
-  if (numel > available && numel > MAX_EXPANSION) {
-    fail(
-      name,
-      `${what} expands ${available} storage elements to ${numel} values through stride-0 dims; kdeno copies views and refuses expansions beyond ${MAX_EXPANSION} values`,
-    );
-  }
   if (last >= available) {
     fail(
       name,
@@ -185,73 +216,81 @@ function decodeTensor(
       } reads element ${last} of storage "${storage.key}", which holds only ${available} (${kind.name}): the storage is shorter than its tensor`,
     );
   }
-  // copy the spanned elements into an aligned buffer, fixing byte order
-  const first = base + spec.offset;
-  const span = last - spec.offset + 1;
-  const raw = storageBytes.slice(first * size, (first + span) * size);
-  if (bigEndian !== !LITTLE_ENDIAN && size > 1) {
-    for (let i = 0; i < raw.length; i += size) {
-      raw.subarray(i, i + size).reverse();
-    }
+  // the copy is charged before it is made: views are copied, so a stride-0
+  // view costs its full size
+  allowance.take(
+    4 * numel,
+    numel > available
+      ? `${what} expands ${available} storage elements to ${numel} values through stride-0 dims; the copy`
+      : what,
+  );
+  const out = isFloat ? new Float32Array(numel) : new Int32Array(numel);
+  const little = !bigEndian;
+  const start = (base + spec.offset) * size;
+  // size-1 dims move nothing; without them every dim has 2 or more
+  // elements, so the walk below does O(numel) steps
+  const dims = shape.flatMap((n, d) => n === 1 ? [] : [[n, stride[d]]]);
+  let contiguous = true;
+  for (let d = dims.length - 1, s = 1; d >= 0; s *= dims[d][0], d--) {
+    if (dims[d][1] !== s) contiguous = false;
   }
-  // source index of each output element, row-major
-  const contiguous = (() => {
-    let s = 1;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (shape[d] !== 1 && stride[d] !== s) return false;
-      s *= shape[d];
-    }
-    return true;
-  })();
-  let index: (i: number) => number;
-  if (contiguous) {
-    index = (i) => i;
-  } else {
-    const idx = new Float64Array(numel);
-    const counter = new Array<number>(shape.length).fill(0);
-    let at = 0;
-    for (let i = 0; i < numel; i++) {
-      idx[i] = at;
-      for (let d = shape.length - 1; d >= 0; d--) {
-        if (++counter[d] < shape[d]) {
-          at += stride[d];
-          break;
-        }
-        at -= (shape[d] - 1) * stride[d];
-        counter[d] = 0;
+  if (
+    contiguous && little === LITTLE_ENDIAN &&
+    (kind.dtype === "float32" || kind.dtype === "int32")
+  ) {
+    new Uint8Array(out.buffer).set(
+      storageBytes.subarray(start, start + 4 * numel),
+    );
+    return { key, shape: [...shape], data: out };
+  }
+  const src = new DataView(
+    storageBytes.buffer,
+    storageBytes.byteOffset,
+    storageBytes.byteLength,
+  );
+  const put = putFor(name, what, kind.dtype, src, little, out);
+  // an odometer over the dims, in row-major order
+  const counter = new Array<number>(dims.length).fill(0);
+  let at = start;
+  for (let i = 0; i < numel; i++) {
+    put(i, at);
+    for (let d = dims.length - 1; d >= 0; d--) {
+      if (++counter[d] < dims[d][0]) {
+        at += dims[d][1] * size;
+        break;
       }
+      at -= (dims[d][0] - 1) * dims[d][1] * size;
+      counter[d] = 0;
     }
-    index = (i) => idx[i];
   }
-  const buf = raw.buffer;
-  switch (kind.dtype) {
-    case "float32": {
-      const src = new Float32Array(buf);
-      if (contiguous) out.set(src.subarray(0, numel));
-      else for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
-    case "float64": {
-      const src = new Float64Array(buf);
-      for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
+  return { key, shape: [...shape], data: out };
+}
+
+/** How one storage dtype is read into the float32 or int32 output. */
+function putFor(
+  name: string,
+  what: string,
+  dtype: string,
+  src: DataView,
+  little: boolean,
+  out: Float32Array | Int32Array,
+): Put {
+  // float32 and bfloat16 are written as bits, so NaN payloads survive
+  const bits = new Uint32Array(out.buffer);
+  switch (dtype) {
+    case "float32":
+      return (i, p) => bits[i] = src.getUint32(p, little);
+    case "float64":
+      return (i, p) => out[i] = src.getFloat64(p, little);
     case "float16": {
-      const src = new Uint16Array(buf);
       const table = halfToFloatTable();
-      for (let i = 0; i < numel; i++) out[i] = table[src[index(i)]];
-      break;
+      return (i, p) => out[i] = table[src.getUint16(p, little)];
     }
-    case "bfloat16": {
-      const src = new Uint16Array(buf);
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < numel; i++) bits[i] = src[index(i)] << 16;
-      break;
-    }
-    case "int64": {
-      const src = new BigInt64Array(buf);
-      for (let i = 0; i < numel; i++) {
-        const v = src[index(i)];
+    case "bfloat16":
+      return (i, p) => bits[i] = src.getUint16(p, little) << 16;
+    case "int64":
+      return (i, p) => {
+        const v = src.getBigInt64(p, little);
         if (v < -2147483648n || v > 2147483647n) {
           fail(
             name,
@@ -259,39 +298,33 @@ function decodeTensor(
           );
         }
         out[i] = Number(v);
-      }
-      break;
-    }
-    case "int32": {
-      const src = new Int32Array(buf);
-      if (contiguous) out.set(src.subarray(0, numel));
-      else for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
-    case "int16": {
-      const src = new Int16Array(buf);
-      for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
-    case "int8": {
-      const src = new Int8Array(buf);
-      for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
-    case "uint8": {
-      const src = new Uint8Array(buf);
-      for (let i = 0; i < numel; i++) out[i] = src[index(i)];
-      break;
-    }
-    case "bool": {
-      const src = new Uint8Array(buf);
-      for (let i = 0; i < numel; i++) out[i] = src[index(i)] ? 1 : 0;
-      break;
-    }
+      };
+    case "int32":
+      return (i, p) => out[i] = src.getInt32(p, little);
+    case "int16":
+      return (i, p) => out[i] = src.getInt16(p, little);
+    case "int8":
+      return (i, p) => out[i] = src.getInt8(p);
+    case "uint8":
+      return (i, p) => out[i] = src.getUint8(p);
+    case "bool":
+      return (i, p) => out[i] = src.getUint8(p) ? 1 : 0;
     default:
-      fail(name, `${what} has dtype ${kind.dtype}, which kdeno does not read`);
+      fail(name, `${what} has dtype ${dtype}, which kdeno does not read`);
   }
-  return { key, shape: [...shape], data: out };
+}
+
+/** The first keys of a dict, for a message. */
+function keyList(dict: PyDict): string {
+  const keys: string[] = [];
+  for (const k of dict.items.keys()) {
+    if (keys.length === 8) {
+      keys.push(`... (${dict.items.size} in all)`);
+      break;
+    }
+    keys.push(typeof k === "string" ? clip(k) : describe(k));
+  }
+  return keys.join(", ");
 }
 
 /** Picks the state dict out of the unpickled value and decodes its tensors. */
@@ -301,6 +334,7 @@ function collect(
   options: LoadTorchOptions,
   source: Source,
   bigEndian: boolean,
+  allowance: Allowance,
 ): Decoded[] {
   let dict = value;
   if (options.key !== undefined) {
@@ -308,9 +342,7 @@ function collect(
       fail(
         name,
         `the file has no top-level key ${JSON.stringify(options.key)}${
-          dict instanceof PyDict
-            ? ` (its keys: ${[...dict.items.keys()].join(", ")})`
-            : ""
+          dict instanceof PyDict ? ` (its keys: ${keyList(dict)})` : ""
         }`,
       );
     }
@@ -331,7 +363,7 @@ function collect(
   const cache = new Map<string, Uint8Array>();
   for (const [k, v] of dict.items) {
     if (typeof k !== "string") {
-      fail(name, `${where} has the key ${String(k)}, not a string`);
+      fail(name, `${where} has the key ${describe(k)}, not a string`);
     }
     if (!(v instanceof TensorSpec)) {
       const kind = v instanceof PyDict
@@ -343,10 +375,10 @@ function collect(
         : typeof v;
       fail(
         name,
-        `entry "${k}" of ${where} is ${kind}, not a tensor${
+        `entry ${preview(k)} of ${where} is ${kind}, not a tensor${
           v instanceof PyDict && options.key === undefined
             ? `: for a checkpoint that nests its state dict, pass { key: ${
-              JSON.stringify(k)
+              preview(k)
             } }`
             : ""
         }`,
@@ -357,7 +389,7 @@ function collect(
       bytes = source(v.storage);
       cache.set(v.storage.key, bytes);
     }
-    out.push(decodeTensor(name, k, v, bytes, bigEndian));
+    out.push(decodeTensor(name, k, v, bytes, bigEndian, allowance));
   }
   return out;
 }
@@ -366,8 +398,15 @@ function parseZip(
   bytes: Uint8Array,
   name: string,
   options: LoadTorchOptions,
+  allowance: Allowance,
 ): Decoded[] {
   const zip = new ZipReader(bytes);
+  // every entry is charged at its declared size before it is read (and
+  // the reader inflates no further than that)
+  const read = (entry: ZipEntry) => {
+    allowance.take(entry.size, `zip entry ${preview(entry.name)}`);
+    return zip.read(entry);
+  };
   const pkl = zip.entries.filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pkl.length !== 1) {
     fail(
@@ -375,7 +414,7 @@ function parseZip(
       pkl.length
         ? `the archive has ${pkl.length} data.pkl files`
         : `the zip archive has no <archive>/data.pkl (entries: ${
-          zip.entries.slice(0, 5).map((e) => e.name).join(", ")
+          zip.entries.slice(0, 5).map((e) => clip(e.name)).join(", ")
         }${
           zip.entries.length > 5 ? ", ..." : ""
         }); it is not a torch.save file`,
@@ -385,52 +424,63 @@ function parseZip(
   const order = zip.get(`${prefix}byteorder`);
   let bigEndian = false;
   if (order) {
-    const text = new TextDecoder().decode(zip.read(order)).trim();
+    const text = new TextDecoder().decode(read(order)).trim();
     if (text !== "little" && text !== "big") {
-      fail(name, `the byteorder entry says ${JSON.stringify(text)}`);
+      fail(name, `the byteorder entry says ${preview(text)}`);
     }
     bigEndian = text === "big";
   }
   const seen = new Map<string, StorageRef>();
   const { value } = unpickle(
-    zip.read(pkl[0]),
+    read(pkl[0]),
     0,
+    allowance,
     (pid) => storageRef(pid, false, seen),
   );
-  return collect(name, value, options, (ref) => {
-    const entry = zip.get(`${prefix}data/${ref.key}`);
-    if (!entry) {
-      fail(
-        name,
-        `storage "${ref.key}" has no entry ${prefix}data/${ref.key} in the archive`,
-      );
-    }
-    return zip.read(entry);
-  }, bigEndian);
+  return collect(
+    name,
+    value,
+    options,
+    (ref) => {
+      const entry = zip.get(`${prefix}data/${ref.key}`);
+      if (!entry) {
+        fail(
+          name,
+          `storage "${ref.key}" has no entry ${
+            clip(prefix)
+          }data/${ref.key} in the archive`,
+        );
+      }
+      return read(entry);
+    },
+    bigEndian,
+    allowance,
+  );
 }
 
 function parseLegacy(
   bytes: Uint8Array,
   name: string,
   options: LoadTorchOptions,
+  allowance: Allowance,
 ): Decoded[] {
-  const magic = unpickle(bytes, 0);
+  const magic = unpickle(bytes, 0, allowance);
   if (magic.value !== LEGACY_MAGIC) {
     fail(
       name,
       "the file is a pickle but not a PyTorch checkpoint (no torch.save magic number); kdeno does not read arbitrary pickles",
     );
   }
-  const protocol = unpickle(bytes, magic.end);
+  const protocol = unpickle(bytes, magic.end, allowance);
   if (protocol.value !== LEGACY_PROTOCOL) {
     fail(
       name,
       `the legacy format's protocol version is ${
-        String(protocol.value)
+        describe(protocol.value)
       }, not ${LEGACY_PROTOCOL}`,
     );
   }
-  const sys = unpickle(bytes, protocol.end);
+  const sys = unpickle(bytes, protocol.end, allowance);
   let bigEndian = false;
   if (sys.value instanceof PyDict) {
     const little = sys.value.items.get("little_endian");
@@ -440,9 +490,10 @@ function parseLegacy(
   const main = unpickle(
     bytes,
     sys.end,
+    allowance,
     (pid) => storageRef(pid, true, seen),
   );
-  const keysPickle = unpickle(bytes, main.end);
+  const keysPickle = unpickle(bytes, main.end, allowance);
   const keys = keysPickle.value;
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) {
     fail(name, "the legacy storage key list is not a list of strings");
@@ -453,7 +504,7 @@ function parseLegacy(
   let at = keysPickle.end;
   for (const key of keys as string[]) {
     const ref = seen.get(key);
-    if (!ref) fail(name, `storage "${key}" is listed but never used`);
+    if (!ref) fail(name, `storage ${preview(key)} is listed but never used`);
     if (at + 8 > bytes.length) {
       fail(
         name,
@@ -473,53 +524,75 @@ function parseLegacy(
     data.set(key, bytes.subarray(at + 8, at + 8 + n));
     at += 8 + n;
   }
-  return collect(name, main.value, options, (ref) => {
-    const d = data.get(ref.key);
-    if (!d) fail(name, `storage "${ref.key}" is missing from the file`);
-    return d;
-  }, bigEndian);
+  return collect(
+    name,
+    main.value,
+    options,
+    (ref) => {
+      const d = data.get(ref.key);
+      if (!d) fail(name, `storage "${ref.key}" is missing from the file`);
+      return d;
+    },
+    bigEndian,
+    allowance,
+  );
 }
 
 /**
  * Reads a PyTorch state dict already in memory (the bytes of a
  * `torch.save` file). Nothing in the file is executed.
  *
+ * Limits, for untrusted files: the zip entries read and the tensors decoded
+ * (4 bytes a value, views copied) may total at most `maxBytes` (default 16
+ * times the file's size, at least 1 MiB); a DEFLATE entry inflates no
+ * further than its declared size; a tensor has at most 64 dims and 2^31 - 1
+ * values; the pickle's work is linear in its size (text integers of at
+ * most 4300 digits).
+ *
  * @param bytes The whole file.
  * @param name The file's path, for messages.
- * @param options `device` for the tensors; `key` to pick a nested state dict.
+ * @param options `device` for the tensors; `key` to pick a nested state
+ * dict; `maxBytes` to let a trusted file materialise more.
  * @returns The tensors by state-dict key, in the file's order.
  * @throws CheckpointError naming the file and what is wrong: a global off
  * the allow-list, a truncated archive, a storage shorter than its tensor,
- * an int64 value outside int32.
+ * an int64 value outside int32, more bytes than the file may materialise.
  */
 export function parseTorch(
   bytes: Uint8Array,
   name: string,
   options: LoadTorchOptions = {},
 ): Record<string, Tensor> {
+  const allowance = new Allowance(
+    bytes.length,
+    options.maxBytes,
+    (msg) => fail(name, msg),
+  );
   let decoded: Decoded[];
   try {
-    if (
-      bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b &&
-      (bytes[2] === 3 || bytes[2] === 5)
-    ) {
-      decoded = parseZip(bytes, name, options);
-    } else if (bytes.length >= 2 && bytes[0] === 0x80) {
-      decoded = parseLegacy(bytes, name, options);
-    } else if (
-      bytes.length >= 262 &&
-      new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar"
-    ) {
+    const kind = sniff(bytes);
+    if (kind === "zip") {
+      decoded = parseZip(bytes, name, options, allowance);
+    } else if (kind === "pickle") {
+      decoded = parseLegacy(bytes, name, options, allowance);
+    } else if (kind === "tar") {
       fail(
         name,
         "it is in the tar layout of PyTorch before 0.4, which kdeno does not read: load and re-save it with a current PyTorch",
       );
+    } else if (kind === "safetensors") {
+      fail(
+        name,
+        "it is a safetensors file, not a torch.save file: read it with io.loadSafetensors or io.loadWeights",
+      );
     } else {
       fail(
         name,
-        bytes.length < 4
-          ? `the file is ${bytes.length} bytes long`
-          : "it is neither a torch.save zip archive nor a legacy torch.save pickle",
+        kind === "empty"
+          ? "the file is empty (0 bytes long)"
+          : `it is neither a torch.save zip archive nor a legacy torch.save pickle (it ${
+            describeStart(bytes)
+          })`,
       );
     }
   } catch (e) {
@@ -529,11 +602,12 @@ export function parseTorch(
     throw e;
   }
   // every tensor decoded before any is created: a bad file creates none
-  const out: Record<string, Tensor> = {};
-  for (const d of decoded) {
-    out[d.key] = tensor(d.data, { shape: d.shape, device: options.device });
-  }
-  return out;
+  return Object.fromEntries(
+    decoded.map((d) => [
+      d.key,
+      tensor(d.data, { shape: d.shape, device: options.device }),
+    ]),
+  );
 }
 
 async function readAll(path: string | URL, name: string): Promise<Uint8Array> {
@@ -554,9 +628,18 @@ async function readAll(path: string | URL, name: string): Promise<Uint8Array> {
  * float32; integer and boolean ones become int32 (an int64 value outside
  * int32 is an error). Non-contiguous and offset views are gathered.
  *
+ * Untrusted files get bounded work and memory: the zip entries read and
+ * the tensors decoded (4 bytes a value; views, stride-0 ones included, are
+ * copied) may total at most `maxBytes`, by default 16 times the file's
+ * size and at least 1 MiB; a DEFLATE entry inflates no further than its
+ * declared size; a tensor has at most 64 dims and 2^31 - 1 values; the
+ * pickle's work is linear in its size. Anything else is refused with a
+ * `CheckpointError` naming the file.
+ *
  * @param path The file.
  * @param options `device` for the tensors; `key` to pick a nested state dict
- * (e.g. `"model"` in `{"model": ..., "epoch": 3}`).
+ * (e.g. `"model"` in `{"model": ..., "epoch": 3}`); `maxBytes` to let a
+ * trusted file materialise more than 16 times its size.
  * @returns The tensors by state-dict key, in the file's order.
  * @throws CheckpointError naming the file and what is wrong.
  *
@@ -580,7 +663,7 @@ export async function loadTorch(
  * Reads a PyTorch state dict file synchronously; see `loadTorch`.
  *
  * @param path The file.
- * @param options `device` for the tensors; `key` to pick a nested state dict.
+ * @param options `device`, `key` and `maxBytes`, as for `loadTorch`.
  * @returns The tensors by state-dict key.
  * @throws CheckpointError naming the file and what is wrong.
  */

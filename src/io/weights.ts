@@ -2,13 +2,16 @@
  * Pretrained weights: reading a weights file whatever its format
  * (PyTorch `.pth`/`.pt` or safetensors, told apart by their first bytes),
  * and loading a state dict into a model whose classifier head may differ
- * from the file's (fine-tuning a torchvision model on new classes).
+ * from the file's (fine-tuning a torchvision model on new classes). A file
+ * that is neither (empty, an HTML error page, a Git LFS pointer) is named
+ * for what it is rather than failing inside one of the readers.
  *
  * @module
  */
 
 import type { DeviceName } from "../backend/backend.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
+import { clip, describeStart, sniff } from "./_dtype.ts";
 import type { Module } from "../nn/module.ts";
 import type { Tensor } from "../tensor.ts";
 import { parseSafetensors } from "./safetensors.ts";
@@ -18,21 +21,55 @@ import { parseTorch } from "./torch.ts";
 export interface LoadWeightsOptions {
   /** Device to create the tensors on (default: the current one). */
   device?: DeviceName;
+  /**
+   * The most bytes the file may make the reader materialise (the reader's
+   * `maxBytes`: see `loadTorch` and `loadSafetensors`). Default: 16 times
+   * the file's size, at least 1 MiB.
+   */
+  maxBytes?: number;
 }
 
-function isTorch(bytes: Uint8Array): boolean {
-  // a zip archive ("PK") or a pickle (0x80 PROTO): torch.save's two layouts
-  return (bytes[0] === 0x50 && bytes[1] === 0x4b) || bytes[0] === 0x80;
-}
-
-function parse(
+/**
+ * Reads a state dict from the bytes of a PyTorch or safetensors file,
+ * choosing the reader from the first bytes.
+ *
+ * @param bytes The whole file.
+ * @param name The file's path, for messages.
+ * @param options `device` for the tensors, `maxBytes` for the reader.
+ * @returns The tensors by state-dict key.
+ * @throws CheckpointError naming the file and what is wrong, or what the
+ * file is when it is neither format.
+ */
+export function parseWeights(
   bytes: Uint8Array,
   name: string,
-  options: LoadWeightsOptions,
+  options: LoadWeightsOptions = {},
 ): Record<string, Tensor> {
-  return isTorch(bytes)
-    ? parseTorch(bytes, name, options)
-    : parseSafetensors(bytes, name, options);
+  switch (sniff(bytes)) {
+    case "safetensors":
+      return parseSafetensors(bytes, name, options);
+    case "zip":
+    case "pickle":
+    case "tar":
+      return parseTorch(bytes, name, options);
+    case "empty":
+      throw new CheckpointError(
+        `Cannot read weights file ${name}: the file is empty (0 bytes)`,
+      );
+    default:
+      throw new CheckpointError(
+        `Cannot read weights file ${name}: it is neither safetensors nor a PyTorch checkpoint (it ${
+          describeStart(bytes)
+        })`,
+      );
+  }
+}
+
+/** The first 20 items, each cut to 100 characters: the file's keys are its own. */
+function list(items: string[], separator: string): string {
+  const shown = items.slice(0, 20).map((k) => clip(k, 100));
+  if (items.length > 20) shown.push(`... (${items.length} in all)`);
+  return shown.join(separator);
 }
 
 function readError(name: string, e: unknown): never {
@@ -45,10 +82,17 @@ function readError(name: string, e: unknown): never {
 
 /**
  * Reads a state dict from a PyTorch (`.pth`, `.pt`: zip or legacy layout)
- * or safetensors file, choosing the reader from the file's first bytes.
+ * or safetensors file, choosing the reader from the file's first bytes. An
+ * empty file, or one in neither format, is refused naming what it is
+ * (`starts with bytes 3c 21 44 4f ... ("<!DOCTYPE html>...")`).
+ *
+ * The readers' limits for untrusted files apply (see `loadTorch` and
+ * `loadSafetensors`): by default a file may materialise at most 16 times
+ * its size (at least 1 MiB) of zip entries and decoded tensors; `maxBytes`
+ * raises or lowers that.
  *
  * @param path The file.
- * @param options `device` for the tensors.
+ * @param options `device` for the tensors; `maxBytes` for the readers.
  * @returns The tensors by state-dict key.
  * @throws CheckpointError naming the file and what is wrong.
  */
@@ -63,7 +107,7 @@ export async function loadWeights(
   } catch (e) {
     readError(name, e);
   }
-  return parse(bytes, name, options);
+  return parseWeights(bytes, name, options);
 }
 
 /**
@@ -72,7 +116,7 @@ export async function loadWeights(
  * synchronous, as torchvision's are.
  *
  * @param path The file.
- * @param options `device` for the tensors.
+ * @param options `device` and `maxBytes`, as for `loadWeights`.
  * @returns The tensors by state-dict key.
  * @throws CheckpointError naming the file and what is wrong.
  */
@@ -87,7 +131,7 @@ export function loadWeightsSync(
   } catch (e) {
     readError(name, e);
   }
-  return parse(bytes, name, options);
+  return parseWeights(bytes, name, options);
 }
 
 /** Options of `loadPretrained`. */
@@ -179,12 +223,12 @@ export function loadPretrained(
     }`
   );
   const problems: string[] = [];
-  if (missing.length) problems.push(`missing keys: ${missing.join(", ")}`);
+  if (missing.length) problems.push(`missing keys: ${list(missing, ", ")}`);
   if (unexpected.length) {
-    problems.push(`unexpected keys: ${unexpected.join(", ")}`);
+    problems.push(`unexpected keys: ${list(unexpected, ", ")}`);
   }
   if (mismatched.length) {
-    problems.push(`shape mismatches: ${mismatched.join("; ")}`);
+    problems.push(`shape mismatches: ${list(mismatched, "; ")}`);
   }
   const from = options.source ? ` from ${options.source}` : "";
   if (problems.length) {

@@ -2,6 +2,7 @@
  * Hand-built pickles and zip archives for the hostile-file tests: what a
  * crafted `.pth` could hold that `torch.save` never writes.
  */
+import { constants, deflateRawSync } from "node:zlib";
 import { crc32 } from "../../src/io/_zip.ts";
 
 const enc = new TextEncoder();
@@ -100,6 +101,18 @@ export function stateDictPickle(
   );
 }
 
+/** One entry of `zipRaw`: its bytes as stored and what the directory says. */
+export interface RawEntry {
+  /** The bytes as stored (deflated for method 8). */
+  data: Uint8Array;
+  /** 0 (STORED) or 8 (DEFLATE); default 0. */
+  method?: number;
+  /** The declared uncompressed size; default `data.length`. */
+  size?: number;
+  /** The declared CRC-32; default that of `data`. */
+  crc?: number;
+}
+
 /**
  * A zip archive of STORED entries, as `torch.save` writes; `zip64` puts
  * every size and offset in zip64 extra fields and zip64 end records, as
@@ -109,20 +122,39 @@ export function zip(
   files: Record<string, Uint8Array>,
   options: { zip64?: boolean } = {},
 ): Uint8Array {
+  return zipRaw(
+    Object.fromEntries(
+      Object.entries(files).map(([k, data]) => [k, { data }]),
+    ),
+    options,
+  );
+}
+
+/**
+ * A zip archive whose entries say what the test wants: DEFLATE data, a
+ * declared size or CRC that differs from the data's.
+ */
+export function zipRaw(
+  files: Record<string, RawEntry>,
+  options: { zip64?: boolean } = {},
+): Uint8Array {
   const z64 = options.zip64 ?? false;
   const local: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data] of Object.entries(files)) {
+  for (const [name, entry] of Object.entries(files)) {
+    const { data, method = 0 } = entry;
+    const size = entry.size ?? data.length;
     const n = enc.encode(name);
-    const crc = crc32(data);
+    const crc = entry.crc ?? crc32(data);
     const h = new Uint8Array(30 + n.length);
     const v = new DataView(h.buffer);
     v.setUint32(0, 0x04034b50, true);
     v.setUint16(4, 20, true);
+    v.setUint16(8, method, true);
     v.setUint32(14, crc, true);
     v.setUint32(18, data.length, true);
-    v.setUint32(22, data.length, true);
+    v.setUint32(22, Math.min(size, 0xffffffff), true);
     v.setUint16(26, n.length, true);
     h.set(n, 30);
     const extra = z64 ? 28 : 0;
@@ -131,9 +163,10 @@ export function zip(
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, 45, true);
     cv.setUint16(6, 45, true);
+    cv.setUint16(10, method, true);
     cv.setUint32(16, crc, true);
     cv.setUint32(20, z64 ? 0xffffffff : data.length, true);
-    cv.setUint32(24, z64 ? 0xffffffff : data.length, true);
+    cv.setUint32(24, z64 ? 0xffffffff : size, true);
     cv.setUint16(28, n.length, true);
     cv.setUint16(30, extra, true);
     cv.setUint32(42, z64 ? 0xffffffff : offset, true);
@@ -142,7 +175,7 @@ export function zip(
       const x = 46 + n.length;
       cv.setUint16(x, 1, true);
       cv.setUint16(x + 2, 24, true);
-      cv.setBigUint64(x + 4, BigInt(data.length), true); // size
+      cv.setBigUint64(x + 4, BigInt(size), true); // size
       cv.setBigUint64(x + 12, BigInt(data.length), true); // compressed
       cv.setBigUint64(x + 20, BigInt(offset), true); // local header
     }
@@ -193,6 +226,24 @@ export function pth(
   const files: Record<string, Uint8Array> = { "archive/data.pkl": pkl };
   for (const [k, v] of Object.entries(storages)) files[`archive/data/${k}`] = v;
   return zip(files);
+}
+
+/**
+ * A DEFLATE stream of `mib` MiB of zeros, about 1 KiB a MiB (deflate's
+ * limit is 1032:1), made without ever holding the inflated data: one MiB
+ * compressed with a full flush (byte-aligned, no back-references across
+ * it), repeated, then an empty final block.
+ */
+export function deflateBomb(mib: number): Uint8Array {
+  const block = deflateRawSync(new Uint8Array(2 ** 20), {
+    level: 9,
+    finishFlush: constants.Z_FULL_FLUSH,
+  });
+  const end = deflateRawSync(new Uint8Array(0));
+  const out = new Uint8Array(block.length * mib + end.length);
+  for (let i = 0; i < mib; i++) out.set(block, i * block.length);
+  out.set(end, block.length * mib);
+  return out;
 }
 
 /** float32 values as little-endian bytes. */
