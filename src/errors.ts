@@ -90,6 +90,24 @@ export class DataError extends Error {
   }
 }
 
+/**
+ * An image whose header declares more pixels than the decoder's limit
+ * (`maxImagePixels`, by default 89,478,485 as Pillow's `MAX_IMAGE_PIXELS`):
+ * refused before anything is decoded. A `DataError`, so an `ImageFolder`
+ * with `onError: "skip"` skips and counts it like any unreadable image.
+ */
+export class DecompressionBombError extends DataError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused, naming the file, its size and the limit.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "DecompressionBombError";
+  }
+}
+
 /** Formats a shape as PyTorch users read it: `[2, 3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;

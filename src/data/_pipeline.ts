@@ -28,6 +28,8 @@ export interface PipelinePlan {
   cacheAt: number;
   /** JPEG draft margin (decoded size ≥ margin × Resize's output), or 0 for none. */
   draft: number;
+  /** The decoder's pixel limit (`Infinity` for none): structured-cloned to Workers. */
+  maxImagePixels: number;
 }
 
 /**
@@ -35,12 +37,13 @@ export interface PipelinePlan {
  * the first one without a spec) and the main-thread tail.
  *
  * @param ts The flattened transforms.
- * @param draft The JPEG draft margin (0: full-size decoding).
+ * @param decoding `draft`, the JPEG draft margin (0: full-size decoding),
+ * and `maxImagePixels`, the decoder's pixel limit (`Infinity` for none).
  * @returns The plan and the tail.
  */
 export function planPipeline(
   ts: readonly Transform[],
-  draft: number,
+  decoding: { draft: number; maxImagePixels: number },
 ): { plan: PipelinePlan; head: Transform[]; tail: Transform[] } {
   const specs: TransformSpec[] = [];
   let k = 0;
@@ -55,7 +58,12 @@ export function planPipeline(
     cacheAt < head.length && !head[cacheAt].random &&
     !["ToTensor", "Normalize"].includes(specs[cacheAt].name)
   ) cacheAt++;
-  return { plan: { specs, cacheAt, draft }, head, tail: ts.slice(k) };
+  const { draft, maxImagePixels } = decoding;
+  return {
+    plan: { specs, cacheAt, draft, maxImagePixels },
+    head,
+    tail: ts.slice(k),
+  };
 }
 
 /** A pipeline ready to run. */
@@ -66,6 +74,8 @@ export interface Pipeline {
   cacheAt: number;
   /** JPEG draft for decoding. */
   draft?: (w: number, h: number) => { width: number; height: number };
+  /** The decoder's pixel limit (`Infinity` for none). */
+  maxImagePixels: number;
 }
 
 /**
@@ -95,6 +105,7 @@ export function buildPipeline(
     head: [...cached, ...fuse(ts.slice(plan.cacheAt))],
     cacheAt: plan.cacheAt,
     draft,
+    maxImagePixels: plan.maxImagePixels,
   };
 }
 
@@ -125,7 +136,8 @@ export interface SampleResult {
  * @param job What to make.
  * @param keepCache Whether to return the prefix output for caching.
  * @returns The result.
- * @throws {DataError} When the file cannot be read or decoded.
+ * @throws {DataError} When the file cannot be read or decoded (a
+ * `DecompressionBombError` over the plan's pixel limit).
  */
 export async function runSample(
   p: Pipeline,
@@ -137,7 +149,10 @@ export async function runSample(
   let cache: RawImage | undefined;
   if (job.cached) x = job.cached;
   else {
-    x = await readImage(job.path, p.draft ? { draft: p.draft } : {});
+    x = await readImage(job.path, {
+      draft: p.draft,
+      maxImagePixels: p.maxImagePixels,
+    });
     for (let i = 0; i < p.cacheAt; i++) x = p.head[i].apply(x, g);
     if (keepCache) cache = x as RawImage;
   }

@@ -2,9 +2,23 @@
  * A fixed set of decode Workers, each taking whole batches (as PyTorch's
  * DataLoader workers do), answered by id.
  *
+ * A batch in which a sample failed with anything but a `DataError` (a bad
+ * image, which the loader may skip) is rejected with that error rebuilt as
+ * its typed class, e.g. the `BackendUnavailableError` of codecs that cannot
+ * load without `--allow-env`.
+ *
  * @module
  */
 
+import {
+  BackendUnavailableError,
+  CheckpointError,
+  DataError,
+  DecompressionBombError,
+  DTypeError,
+  ShapeError,
+  TensorStateError,
+} from "../errors.ts";
 import type { PipelinePlan, SampleJob } from "./_pipeline.ts";
 import type { Packed, WorkerRequest, WorkerResult } from "./decode_worker.ts";
 
@@ -14,6 +28,37 @@ export interface BatchReply {
   results: WorkerResult[];
   /** The successful outputs packed into one buffer, when asked and possible. */
   packed?: Packed;
+}
+
+const TYPED: Record<string, new (message: string) => Error> = {
+  CheckpointError,
+  DataError,
+  DecompressionBombError,
+  DTypeError,
+  ShapeError,
+  TensorStateError,
+  RangeError,
+  TypeError,
+};
+
+/**
+ * Rebuilds the error a Worker reported, as its class (only its name and
+ * message cross `postMessage`).
+ *
+ * @param r The failed result.
+ * @returns The typed error; a plain `Error` with the name for other classes.
+ */
+export function reviveError(r: { name: string; message: string }): Error {
+  if (r.name === "BackendUnavailableError") {
+    const e = new BackendUnavailableError("", []);
+    e.message = r.message;
+    return e;
+  }
+  const T = Object.hasOwn(TYPED, r.name) ? TYPED[r.name] : undefined;
+  if (T) return new T(r.message);
+  const e = new Error(r.message);
+  e.name = r.name;
+  return e;
 }
 
 interface Pending {
@@ -44,7 +89,9 @@ export class WorkerPool {
         const { id, results, packed } = e.data as BatchReply & { id: number };
         const p = this.#pending.get(id);
         this.#pending.delete(id);
-        p?.resolve({ results, packed });
+        const fatal = results.find((r) => !r.ok && !r.dataError);
+        if (fatal && !fatal.ok) p?.reject(reviveError(fatal));
+        else p?.resolve({ results, packed });
       };
       w.onerror = (e: ErrorEvent) => {
         e.preventDefault();

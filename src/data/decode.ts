@@ -29,12 +29,33 @@
  * (imagescript cannot; its TIFF decoder traps), and give a `DataError` naming
  * the file and the format. Every failure is a `DataError` naming the file.
  *
+ * Untrusted files: the header is read before anything is decoded (PNG's
+ * IHDR and chunk lengths, JPEG's markers up to the frame header, GIF's
+ * logical screen and blocks up to the first image), and decoding is refused
+ *
+ * - with a `DecompressionBombError` (a `DataError`) when the image, or a
+ *   GIF's first frame, declares more than `maxImagePixels` pixels (default
+ *   {@linkcode MAX_IMAGE_PIXELS}, 89,478,485, Pillow's; `null` or `Infinity`
+ *   lifts it);
+ * - with a `DataError` ("corrupt or truncated") when the file is too small to
+ *   hold the pixels it declares, whatever the limit: each format has a best
+ *   compression ratio (see {@linkcode readImageHeader}), so no allocation is
+ *   larger than the header and the file size can justify.
+ *
+ * Only a GIF's first frame is decoded; the frames after it are never read.
+ * A codec that cannot load (e.g. without `--allow-env`) gives a
+ * `BackendUnavailableError` naming the missing permission.
+ *
  * Worker-safe: no tensor imports.
  *
  * @module
  */
 
-import { DataError } from "../errors.ts";
+import {
+  BackendUnavailableError,
+  DataError,
+  DecompressionBombError,
+} from "../errors.ts";
 import { newRawImage, type RawImage } from "./image.ts";
 
 /** Formats recognised by their first bytes. */
@@ -148,6 +169,249 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
   return undefined;
 }
 
+/**
+ * Pillow's `Image.MAX_IMAGE_PIXELS`: the most pixels (width × height) an
+ * image, or a GIF's first frame, may declare before {@linkcode decodeImage}
+ * refuses it with a `DecompressionBombError`.
+ */
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
+/** What an image's header declares, read without decoding. */
+export interface ImageHeader {
+  /** The format. */
+  format: "JPEG" | "PNG" | "GIF";
+  /** Width of the decoded image (of a GIF, its logical screen). */
+  width: number;
+  /** Height of the decoded image. */
+  height: number;
+  /**
+   * The rectangles the decoder allocates for: the image, and for a GIF its
+   * screen and first frame.
+   */
+  areas: { what: string; width: number; height: number }[];
+  /** Pixels the image data codes (a GIF's first frame; else the image). */
+  codedPixels: number;
+  /** The most pixels the file's image data could code. */
+  maxCodedPixels: number;
+  /** That data, for messages (e.g. `"3,412 bytes of IDAT data"`). */
+  data: string;
+}
+
+// The most pixels a byte of image data can code, from each format's best
+// compression: deflate stores at most 258 bytes in a 2-bit match (1032 per
+// byte; PNG pixels have 1 to 64 bits); an LZW code has at least 2 bits and
+// stands for at most 4096 pixels; every 8 × 8 JPEG block costs at least one
+// bit (its DC code). The densest real JPEGs, blank gray ones (cjpeg
+// -optimize), hold 255 pixels per byte of file; 2048 leaves room for any
+// subsampling.
+const DEFLATE_RATIO = 1032;
+const LZW_PIXELS_PER_BYTE = 4 * 4096;
+const JPEG_PIXELS_PER_BYTE = 2048;
+
+const fmtInt = (n: number) => n.toLocaleString("en-US");
+const fmtBytes = (n: number) => n === 1 ? "1 byte" : `${fmtInt(n)} bytes`;
+
+function ascii(b: Uint8Array, i: number, s: string): boolean {
+  for (let k = 0; k < s.length; k++) {
+    if (b[i + k] !== s.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads the header of a JPEG, PNG or GIF file without decoding: PNG's IHDR
+ * and the lengths of its IDAT chunks; JPEG's markers up to the frame header
+ * (SOFn), following segment lengths; GIF's logical screen, then its blocks
+ * (following sub-block lengths) up to the first image descriptor and the
+ * length of that image's LZW data. Its cost is a walk over chunk and block
+ * headers.
+ *
+ * `maxCodedPixels` bounds what the image data can code from each format's
+ * best compression: 1032 bytes per deflated byte (PNG), 16384 pixels per
+ * byte of LZW data (GIF: a code of at least 2 bits stands for at most 4096
+ * pixels), 2048 pixels per byte of file (JPEG: every 8 × 8 block costs at
+ * least a bit; blank gray JPEGs, the densest, hold 255 per byte).
+ *
+ * @param bytes The file's bytes.
+ * @param options `path` for messages.
+ * @returns What the header declares.
+ * @throws {DataError} For a file that is not a JPEG, PNG or GIF, or whose
+ * header is malformed or truncated, naming `path`.
+ */
+export function readImageHeader(
+  bytes: Uint8Array,
+  options: { path?: string } = {},
+): ImageHeader {
+  const format = checkFormat(bytes, options.path);
+  try {
+    if (format === "PNG") return pngHeader(bytes);
+    if (format === "GIF") return gifHeader(bytes);
+    const h = readJpegHeader(bytes);
+    if (!h) throw new Error("no frame header");
+    if (h.arithmetic) {
+      throw fail(options.path, "unsupported JPEG: arithmetic-coded");
+    }
+    return {
+      format,
+      width: h.width,
+      height: h.height,
+      areas: [{ what: "image", width: h.width, height: h.height }],
+      codedPixels: h.width * h.height,
+      maxCodedPixels: JPEG_PIXELS_PER_BYTE * bytes.length,
+      data: `a ${fmtInt(bytes.length)}-byte file`,
+    };
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw fail(
+      options.path,
+      `corrupt or truncated ${format} (${(e as Error).message})`,
+    );
+  }
+}
+
+function pngHeader(b: Uint8Array): ImageHeader {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 33 || dv.getUint32(8) !== 13 || !ascii(b, 12, "IHDR")) {
+    throw new Error("no IHDR chunk at byte 8");
+  }
+  const width = dv.getUint32(16), height = dv.getUint32(20);
+  const depth = b[24], colorType = b[25];
+  const channels = [1, 0, 3, 1, 2, 0, 4][colorType] ?? 0;
+  if (channels === 0 || ![1, 2, 4, 8, 16].includes(depth)) {
+    throw new Error(
+      `IHDR declares colour type ${colorType} with bit depth ${depth}`,
+    );
+  }
+  // Chunk headers only: IDAT bytes present in the file, up to IEND.
+  let idat = 0;
+  for (let p = 33; p + 8 <= b.length;) {
+    const len = dv.getUint32(p);
+    if (ascii(b, p + 4, "IEND")) break;
+    if (ascii(b, p + 4, "IDAT")) idat += Math.min(len, b.length - p - 8);
+    p += 12 + len;
+  }
+  return {
+    format: "PNG",
+    width,
+    height,
+    areas: [{ what: "image", width, height }],
+    codedPixels: width * height,
+    maxCodedPixels: Math.floor(idat * DEFLATE_RATIO * 8 / (channels * depth)),
+    data: `${fmtBytes(idat)} of IDAT data`,
+  };
+}
+
+function gifHeader(b: Uint8Array): ImageHeader {
+  if (b.length < 13) throw new Error("the logical screen descriptor is cut");
+  const u16 = (i: number) => b[i] | (b[i + 1] << 8);
+  const table = (flags: number) => flags & 0x80 ? 3 << ((flags & 7) + 1) : 0;
+  const width = u16(6), height = u16(8);
+  let p = 13 + table(b[10]);
+  // Sub-blocks: a length byte, that many bytes, until a 0 length.
+  const subBlocks = () => {
+    let n = 0;
+    while (p < b.length) {
+      const len = b[p++];
+      if (len === 0) return n;
+      n += Math.min(len, b.length - p);
+      p += len;
+    }
+    return n;
+  };
+  while (p < b.length && b[p] === 0x21) { // extensions
+    p += 2;
+    subBlocks();
+  }
+  if (p >= b.length) throw new Error("no image before the end of the file");
+  if (b[p] === 0x3b) throw new Error("no image before the trailer");
+  if (b[p] !== 0x2c) {
+    throw new Error(
+      `unknown block 0x${b[p].toString(16).padStart(2, "0")} at byte ${p}`,
+    );
+  }
+  if (p + 10 > b.length) throw new Error("the image descriptor is cut");
+  const fw = u16(p + 5), fh = u16(p + 7);
+  p += 10 + table(b[p + 9]) + 1; // and the LZW minimum code size
+  const lzw = subBlocks();
+  return {
+    format: "GIF",
+    width,
+    height,
+    areas: [
+      { what: "screen", width, height },
+      { what: "first frame", width: fw, height: fh },
+    ],
+    codedPixels: fw * fh,
+    maxCodedPixels: lzw * LZW_PIXELS_PER_BYTE,
+    data: `${fmtBytes(lzw)} of LZW data`,
+  };
+}
+
+/**
+ * The pixel limit an option asks for.
+ *
+ * @param value `maxImagePixels` as given: a positive number, `Infinity`,
+ * `null` (no limit) or `undefined` (the default).
+ * @param who The caller, for the message.
+ * @returns The limit (`Infinity` for none).
+ * @throws {RangeError} When `value` is not a positive number or `null`.
+ */
+export function resolveMaxImagePixels(
+  value: number | null | undefined,
+  who: string,
+): number {
+  if (value === undefined) return MAX_IMAGE_PIXELS;
+  if (value === null) return Infinity;
+  if (typeof value !== "number" || !(value > 0)) {
+    throw new RangeError(
+      `${who}: maxImagePixels must be a positive number, Infinity or null, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Refuses what a header declares before anything is allocated: too many
+ * pixels for the limit (`DecompressionBombError`), an empty image, or more
+ * pixels than the file's image data can code.
+ */
+function checkHeader(
+  h: ImageHeader,
+  size: number,
+  limit: number,
+  path: string | undefined,
+): void {
+  for (const a of h.areas) {
+    const n = a.width * a.height;
+    if (n > limit) {
+      throw new DecompressionBombError(
+        `Cannot decode image ${path ?? "<bytes>"}: the ${
+          fmtInt(size)
+        }-byte ${h.format} declares a ${a.width} × ${a.height} ${a.what} (${
+          fmtInt(n)
+        } pixels), over the limit of ${
+          fmtInt(limit)
+        } (maxImagePixels: raise it, or pass null to lift it, for trusted files)`,
+      );
+    }
+  }
+  if (h.width === 0 || h.height === 0) {
+    throw fail(
+      path,
+      `corrupt or truncated ${h.format} (it declares an empty ${h.width} × ${h.height} image)`,
+    );
+  }
+  if (h.codedPixels > h.maxCodedPixels) {
+    const a = h.areas[h.areas.length - 1];
+    throw fail(
+      path,
+      `corrupt or truncated ${h.format} (its ${a.what} is ${a.width} × ${a.height}, ${
+        fmtInt(h.codedPixels)
+      } pixels, but ${h.data} can code at most ${fmtInt(h.maxCodedPixels)})`,
+    );
+  }
+}
+
 // ---- the codecs, loaded on first use -----------------------------------------
 
 interface JpegLib {
@@ -205,22 +469,49 @@ export async function loadCodecs(): Promise<void> {
 
 function getCodecs() {
   codecs ??= (async () => {
-    const [jpeg, png, gif] = await Promise.all([
-      import("npm:imagescript@1.3.1/wasm/node/jpeg.js"),
-      import("npm:imagescript@1.3.1/wasm/node/png.js"),
-      import("npm:imagescript@1.3.1/wasm/node/gif.js"),
-    ]);
+    let jpeg, png, gif;
+    try {
+      [jpeg, png, gif] = await Promise.all([
+        import("npm:imagescript@1.3.1/wasm/node/jpeg.js"),
+        import("npm:imagescript@1.3.1/wasm/node/png.js"),
+        import("npm:imagescript@1.3.1/wasm/node/gif.js"),
+      ]);
+    } catch (e) {
+      throw codecsUnavailable(e);
+    }
     const c = {
       jpeg: (jpeg.default ?? jpeg) as Codec<JpegLib>,
       png: (png.default ?? png) as Codec<PngLib>,
       gif: (gif.default ?? gif) as Codec<GifLib>,
     };
     // init() compiles the module once; later new() calls only instantiate.
-    await Promise.all([c.jpeg.init(), c.png.init(), c.gif.init()]);
+    try {
+      await Promise.all([c.jpeg.init(), c.png.init(), c.gif.init()]);
+    } catch (e) {
+      throw codecsUnavailable(e);
+    }
     return c;
   })();
   codecs.catch(() => codecs = undefined);
   return codecs;
+}
+
+/**
+ * The codecs' modules read `IMAGESCRIPT_WASM_SIMD` on import and their
+ * `.wasm` files on `init()`: without `--allow-env` or `--allow-read` Deno
+ * throws `NotCapable`, which becomes a typed error naming the permission
+ * (not a `DataError`: no image is at fault, and `onError: "skip"` must not
+ * skip every file for it).
+ */
+function codecsUnavailable(e: unknown): BackendUnavailableError {
+  const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+  return new BackendUnavailableError(
+    "imagescript's image codecs (npm:imagescript@1.3.1/wasm/node)",
+    [`jpeg.js, png.js, gif.js: ${why}`],
+    e instanceof Deno.errors.NotCapable
+      ? "Image decoding needs --allow-read (imagescript reads its .wasm files) and --allow-env (it reads IMAGESCRIPT_WASM_SIMD)"
+      : "",
+  );
 }
 
 // One instance per codec per thread, replaced after any failure (a trap
@@ -243,6 +534,13 @@ export interface DecodeOptions {
   draft?:
     | { width: number; height: number }
     | ((width: number, height: number) => { width: number; height: number });
+  /**
+   * The most pixels the image (and a GIF's first frame) may declare, checked
+   * from the header before decoding: more gives a `DecompressionBombError`.
+   * Default {@linkcode MAX_IMAGE_PIXELS} (89,478,485, Pillow's); `null` or
+   * `Infinity` lifts the limit (for trusted files only).
+   */
+  maxImagePixels?: number | null;
 }
 
 function fail(path: string | undefined, reason: string): DataError {
@@ -277,11 +575,30 @@ export function draftScale(
  * `Image.open(f).convert("RGB")` would see it (see the module notes for the
  * exact rules).
  *
+ * Limits, checked from the header before anything is decoded (see
+ * {@linkcode readImageHeader}):
+ *
+ * - `maxImagePixels` (default {@linkcode MAX_IMAGE_PIXELS}, 89,478,485,
+ *   Pillow's `MAX_IMAGE_PIXELS`; `null` or `Infinity` lifts it): an image,
+ *   GIF screen or GIF first frame of more pixels gives a
+ *   `DecompressionBombError`. Unlike Pillow, which warns up to twice the
+ *   limit, kdeno refuses above it;
+ * - whatever the limit, a file too small to code the pixels it declares
+ *   (more than 1032 deflated bytes per IDAT byte, 16384 pixels per LZW byte,
+ *   2048 pixels per JPEG byte) is refused as corrupt or truncated, so every
+ *   allocation is bounded by the header and the file size;
+ * - an empty (0-pixel) image is refused as corrupt.
+ *
  * @param bytes The file's bytes.
- * @param options `path` for messages; `draft` for scaled JPEG decoding.
+ * @param options `path` for messages; `draft` for scaled JPEG decoding;
+ * `maxImagePixels`.
  * @returns The decoded image.
+ * @throws {DecompressionBombError} When the header declares more than
+ * `maxImagePixels` pixels.
  * @throws {DataError} For empty, truncated, corrupt or unsupported files,
  * naming `path`.
+ * @throws {BackendUnavailableError} When imagescript's codecs cannot load
+ * (without `--allow-env` or `--allow-read`), naming the permission.
  *
  * @example Decode a PNG
  * ```ts
@@ -294,12 +611,47 @@ export function draftScale(
  * const img = await data.decodeImage(bytes);
  * assert.deepEqual([img.width, img.height, img.mode], [28, 28, "RGB"]);
  * ```
+ *
+ * @example Refuse images over a limit
+ * ```ts
+ * import { data, DecompressionBombError } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(
+ *   "examples/data/fashion-binary/test/shirt/test_00007.png",
+ * );
+ * await assert.rejects(
+ *   data.decodeImage(bytes, { maxImagePixels: 28 * 27 }),
+ *   DecompressionBombError,
+ * );
+ * ```
  */
 export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): Promise<RawImage> {
   const { path } = options;
+  const limit = resolveMaxImagePixels(options.maxImagePixels, "decodeImage");
+  const header = readImageHeader(bytes, { path });
+  checkHeader(header, bytes.length, limit, path);
+  const c = await getCodecs();
+  const { format } = header;
+  try {
+    if (format === "JPEG") return decodeJpeg(c.jpeg, bytes, header, options);
+    if (format === "PNG") return decodePng(c.png, bytes);
+    return decodeGif(c.gif, bytes);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const msg = e instanceof Error ? e.message : String(e);
+    throw fail(path, `corrupt or truncated ${format} (${msg})`);
+  }
+}
+
+/** Refuses empty files, non-images and the formats not decoded. */
+function checkFormat(
+  bytes: Uint8Array,
+  path: string | undefined,
+): "JPEG" | "PNG" | "GIF" {
   if (bytes.length === 0) throw fail(path, "the file is empty (0 bytes)");
   const format = sniffFormat(bytes);
   if (format === undefined) {
@@ -310,7 +662,7 @@ export async function decodeImage(
       })`,
     );
   }
-  if (!DECODABLE_FORMATS.includes(format)) {
+  if (format !== "JPEG" && format !== "PNG" && format !== "GIF") {
     throw fail(
       path,
       `unsupported format ${format} (imagescript decodes ${
@@ -318,30 +670,15 @@ export async function decodeImage(
       }; convert the file, e.g. with ImageMagick: convert in out.png)`,
     );
   }
-  const c = await getCodecs();
-  try {
-    if (format === "JPEG") return decodeJpeg(c.jpeg, bytes, options);
-    if (format === "PNG") return decodePng(c.png, bytes);
-    return decodeGif(c.gif, bytes);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    throw fail(path, `corrupt or truncated ${format} (${msg})`);
-  }
+  return format;
 }
 
 function decodeJpeg(
   codec: Codec<JpegLib>,
   bytes: Uint8Array,
+  h: ImageHeader,
   options: DecodeOptions,
 ): RawImage {
-  const h = readJpegHeader(bytes);
-  if (!h) {
-    throw fail(options.path, "corrupt or truncated JPEG (no frame header)");
-  }
-  if (h.arithmetic) {
-    throw fail(options.path, "unsupported JPEG: arithmetic-coded");
-  }
   let r;
   try {
     jpegInst ??= codec.new();
@@ -409,10 +746,6 @@ function decodePng(codec: Codec<PngLib>, bytes: Uint8Array): RawImage {
     for (let i = 0; i < n; i++) out.data[i] = rgba[4 * i];
     return out;
   }
-  return rgbaToRgb(rgba, width, height);
-}
-
-function rgbaToRgb(rgba: Uint8Array, width: number, height: number): RawImage {
   const out = newRawImage(width, height, 3, "RGB");
   const d = out.data;
   for (let i = 0, o = 0; o < d.length; i += 4) {
@@ -428,33 +761,38 @@ function decodeGif(codec: Codec<GifLib>, bytes: Uint8Array): RawImage {
   try {
     const f = dec.frame();
     if (!f) throw new Error("gif: no frames");
+    // The first frame, clipped to the screen, over a black background.
     const { width, height } = dec;
-    const canvas = new Uint8Array(width * height * 4);
-    for (let y = 0; y < f.height; y++) {
-      const cy = y + f.y;
-      if (cy >= height) break;
-      for (let x = 0; x < f.width; x++) {
-        const cx = x + f.x;
-        if (cx >= width) break;
-        const s = 4 * (y * f.width + x), o = 4 * (cy * width + cx);
-        canvas[o] = f.buffer[s];
-        canvas[o + 1] = f.buffer[s + 1];
-        canvas[o + 2] = f.buffer[s + 2];
+    const out = newRawImage(width, height, 3, "RGB");
+    const d = out.data;
+    const w = Math.min(f.width, width - f.x);
+    for (let y = 0; y < f.height && y + f.y < height; y++) {
+      for (let x = 0; x < w; x++) {
+        const s = 4 * (y * f.width + x), o = 3 * ((y + f.y) * width + x + f.x);
+        d[o] = f.buffer[s];
+        d[o + 1] = f.buffer[s + 1];
+        d[o + 2] = f.buffer[s + 2];
       }
     }
-    return rgbaToRgb(canvas, width, height);
+    return out;
   } finally {
     dec.free();
   }
 }
 
 /**
- * Reads and decodes an image file.
+ * Reads and decodes an image file. Only regular files are read (a FIFO or
+ * a device named `x.jpg` would block or never end); the limits are
+ * {@linkcode decodeImage}'s.
  *
  * @param path The file.
- * @param options `draft` as for {@linkcode decodeImage}.
+ * @param options `draft` and `maxImagePixels` as for
+ * {@linkcode decodeImage}.
  * @returns The decoded image.
+ * @throws {DecompressionBombError} When the header declares more than
+ * `maxImagePixels` pixels.
  * @throws {DataError} When the file cannot be read or decoded, naming it.
+ * @throws {BackendUnavailableError} When the codecs cannot load.
  */
 export async function readImage(
   path: string,
@@ -462,6 +800,10 @@ export async function readImage(
 ): Promise<RawImage> {
   let bytes: Uint8Array;
   try {
+    const st = Deno.statSync(path);
+    if (!st.isFile) {
+      throw new Error(`not a regular file (${fileKind(st)})`);
+    }
     // Synchronous: for image-sized files it is several times cheaper than
     // the async op, and decoding blocks this thread anyway.
     bytes = Deno.readFileSync(path);
@@ -471,4 +813,17 @@ export async function readImage(
     );
   }
   return await decodeImage(bytes, { ...options, path });
+}
+
+/** Names what a path that is not a regular file is. */
+function fileKind(st: Deno.FileInfo): string {
+  return st.isDirectory
+    ? "a directory"
+    : st.isFifo
+    ? "a FIFO"
+    : st.isSocket
+    ? "a socket"
+    : st.isCharDevice || st.isBlockDevice
+    ? "a device"
+    : "of an unknown kind";
 }

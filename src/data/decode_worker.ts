@@ -5,7 +5,14 @@
  *
  * Messages in: `{ type: "init", plan }`, then `{ type: "batch", id, jobs,
  * keepCache }`. Out: `{ type: "batch", id, results }`, each result either
- * `{ ok: true, out, cache?, state }` or `{ ok: false, message }`.
+ * `{ ok: true, out, cache?, state }` or `{ ok: false, name, message,
+ * dataError }`: an error's class does not survive `postMessage`, so its
+ * `name` goes along and the pool rebuilds the typed error from it.
+ *
+ * The plan carries the folder's `maxImagePixels`, so the Workers refuse the
+ * same images as the main thread. A codec that cannot load (e.g. without
+ * `--allow-env`) fails each sample with a `BackendUnavailableError` naming
+ * the permission, rather than the Worker itself.
  *
  * @module
  */
@@ -55,7 +62,14 @@ export type WorkerResult =
     cache?: RawImage;
     state: number[];
   }
-  | { ok: false; message: string; dataError: boolean };
+  | {
+    ok: false;
+    /** The error's class name, e.g. `"DecompressionBombError"`. */
+    name: string;
+    message: string;
+    /** Whether it is a `DataError` (a bad image: skippable). */
+    dataError: boolean;
+  };
 
 let pipeline: Pipeline | undefined;
 
@@ -70,7 +84,8 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   if (msg.type === "init") {
     pipeline = buildPipeline(msg.plan);
-    await loadCodecs();
+    // Early, off the first batch; a failure resurfaces, typed, per sample.
+    await loadCodecs().catch(() => {});
     return;
   }
   const results: WorkerResult[] = [];
@@ -83,6 +98,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     } catch (err) {
       results.push({
         ok: false,
+        name: err instanceof Error ? err.name : "Error",
         message: err instanceof Error ? err.message : String(err),
         dataError: err instanceof DataError,
       });

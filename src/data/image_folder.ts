@@ -12,7 +12,11 @@ import { Generator, globalGenerator } from "../random.ts";
 import { tensor } from "../ops/creation.ts";
 import type { Tensor } from "../tensor.ts";
 import { checkIndex, type Dataset } from "./dataset.ts";
-import { IMAGE_EXTENSIONS, readImage } from "./decode.ts";
+import {
+  IMAGE_EXTENSIONS,
+  readImage,
+  resolveMaxImagePixels,
+} from "./decode.ts";
 import type { FloatImage, RawImage } from "./image.ts";
 import {
   buildPipeline,
@@ -83,6 +87,15 @@ export interface ImageFolderOptions {
   draft?: number;
   /** Accept class folders with no images (default false: a `DataError`). */
   allowEmpty?: boolean;
+  /**
+   * The most pixels an image (or a GIF's first frame) may declare, checked
+   * from its header before decoding: a larger one is a decompression bomb
+   * and gives a `DecompressionBombError` (a `DataError`: skipped and counted
+   * under `onError: "skip"`). Default 89,478,485 (`MAX_IMAGE_PIXELS`,
+   * Pillow's); `null` or `Infinity` lifts it, for trusted files. Workers
+   * get the folder's limit.
+   */
+  maxImagePixels?: number | null;
 }
 
 /** Folder names that are never classes (and never walked into). */
@@ -102,13 +115,27 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function isDir(path: string, entry: Deno.DirEntry): boolean {
-  if (entry.isDirectory) return true;
-  if (!entry.isSymlink) return false;
+/**
+ * What an entry is, a symbolic link followed: a regular file, a folder, or
+ * neither (a FIFO, socket or device, a broken or looping link), ignored.
+ */
+function kind(path: string, entry: Deno.DirEntry): "file" | "dir" | undefined {
+  if (entry.isFile) return "file";
+  if (entry.isDirectory) return "dir";
+  if (!entry.isSymlink) return undefined;
   try {
-    return Deno.statSync(path).isDirectory;
+    const st = Deno.statSync(path);
+    return st.isFile ? "file" : st.isDirectory ? "dir" : undefined;
   } catch {
-    return false;
+    return undefined;
+  }
+}
+
+function realPath(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return undefined;
   }
 }
 
@@ -136,7 +163,7 @@ function readDir(path: string, what: string): Deno.DirEntry[] {
 export function findClasses(root: string): string[] {
   const entries = readDir(root, "image folder");
   const classes = entries
-    .filter((e) => !isJunk(e.name) && isDir(join(root, e.name), e))
+    .filter((e) => !isJunk(e.name) && kind(join(root, e.name), e) === "dir")
     .map((e) => e.name)
     .sort(cmp);
   if (classes.length === 0) {
@@ -151,18 +178,32 @@ export function findClasses(root: string): string[] {
   return classes;
 }
 
-/** Every file under `dir`, in os.walk order with sorted names. */
-function walk(dir: string, out: string[]): void {
+/**
+ * Every regular file under `dir`, in os.walk order with sorted names,
+ * following links; a folder whose real path is in `seen`, or that holds the
+ * dataset folder `top` (a real path), is not walked, so links cannot loop,
+ * repeat a folder or climb above the dataset.
+ */
+function walk(
+  dir: string,
+  out: string[],
+  seen: Set<string>,
+  top: string,
+): void {
+  const real = realPath(dir) ?? dir;
+  if (seen.has(real) || top.startsWith(real.replace(/\/?$/, "/"))) return;
+  seen.add(real);
   const files: string[] = [];
   const dirs: string[] = [];
   for (const e of readDir(dir, "class folder")) {
     if (isJunk(e.name)) continue;
     const p = join(dir, e.name);
-    if (isDir(p, e)) dirs.push(p);
-    else files.push(p);
+    const k = kind(p, e);
+    if (k === "dir") dirs.push(p);
+    else if (k === "file") files.push(p);
   }
   out.push(...files.sort(cmp));
-  for (const d of dirs.sort(cmp)) walk(d, out);
+  for (const d of dirs.sort(cmp)) walk(d, out, seen, top);
 }
 
 interface Internals {
@@ -186,6 +227,19 @@ let internals: (f: ImageFolder) => Internals;
  * order (hidden files such as `._x.jpg` are skipped). Images are decoded with
  * imagescript as PIL's `convert("RGB")` would see them: gray and palette
  * images become 3 channels, alpha is dropped.
+ *
+ * Links are followed, as torchvision's `os.walk(followlinks=True)` does, but
+ * each real folder is walked at most once per class, and never the dataset
+ * folder, a folder above it or another class's folder (compared by real
+ * path): a link to `.`, to `..` or to a sibling class adds no sample, and a
+ * link to a folder elsewhere adds its images once. Only regular files (or links to them) are
+ * samples; FIFOs, sockets, devices and broken links are ignored.
+ *
+ * Untrusted files: an image that declares more than `maxImagePixels` pixels
+ * (default 89,478,485, Pillow's) is refused from its header with a
+ * `DecompressionBombError`, and one too small to hold the pixels it declares
+ * with a `DataError`, before anything is decoded (see `decodeImage`); under
+ * `onError: "skip"` both are skipped and counted.
  *
  * `get(i)` returns `[image, label]`: the transform's output as a float32
  * `[C, H, W]` tensor. A `DataLoader` over it decodes on Workers.
@@ -223,6 +277,8 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
   readonly onError: OnError;
   /** The file extensions loaded (lower case, no dot). */
   readonly extensions: readonly string[];
+  /** The decoder's pixel limit (`Infinity`: none). */
+  readonly maxImagePixels: number;
   readonly #internals: Internals;
   readonly #skipped = new Map<number, SkippedFile>();
 
@@ -235,9 +291,10 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
    *
    * @param root The dataset folder, e.g. `"chest_xray/train"`.
    * @param options `transform`, `targetTransform`, `extensions`, `onError`,
-   * `cache`, `draft`, `allowEmpty`.
+   * `cache`, `draft`, `allowEmpty`, `maxImagePixels`.
    * @throws {DataError} When `root` is missing, has no class folders, or a
    * class folder has no images (unless `allowEmpty`).
+   * @throws {RangeError} For an `onError` or `maxImagePixels` out of range.
    */
   constructor(root: string, options: ImageFolderOptions = {}) {
     this.root = root;
@@ -247,15 +304,27 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
         `ImageFolder: onError must be "raise" or "skip", got "${this.onError}"`,
       );
     }
+    this.maxImagePixels = resolveMaxImagePixels(
+      options.maxImagePixels,
+      "ImageFolder",
+    );
     this.extensions = (options.extensions ?? IMAGE_EXTENSIONS).map((e) =>
       e.replace(/^\./, "").toLowerCase()
     );
     this.classes = findClasses(root);
     this.classToIdx = Object.fromEntries(this.classes.map((c, i) => [c, i]));
+    // The dataset folder and every class folder, by real path: no class's
+    // walk enters them through a link.
+    const top = realPath(root) ?? root;
+    const reserved = [top, ...this.classes.map((c) => join(root, c))]
+      .map(realPath).filter((p) => p !== undefined);
     const samples: [string, number][] = [];
     for (const [label, cls] of this.classes.entries()) {
       const all: string[] = [];
-      walk(join(root, cls), all);
+      const dir = join(root, cls);
+      const seen = new Set(reserved);
+      seen.delete(realPath(dir) ?? dir);
+      walk(dir, all, seen, top + "/");
       const ok = all.filter((p) => {
         const dot = p.lastIndexOf(".");
         return dot > p.lastIndexOf("/") &&
@@ -277,10 +346,10 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
     this.targets = samples.map((s) => s[1]);
     this.transforms = flattenTransforms(options.transform);
     this.targetTransform = options.targetTransform;
-    const { plan, head, tail } = planPipeline(
-      this.transforms,
-      options.draft ?? 0,
-    );
+    const { plan, head, tail } = planPipeline(this.transforms, {
+      draft: options.draft ?? 0,
+      maxImagePixels: this.maxImagePixels,
+    });
     this.#internals = {
       plan,
       pipeline: buildPipeline(plan, head),
@@ -355,7 +424,9 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
    */
   async getImage(index: number): Promise<RawImage> {
     checkIndex(index, this.length);
-    return await readImage(this.samples[index][0]);
+    return await readImage(this.samples[index][0], {
+      maxImagePixels: this.maxImagePixels,
+    });
   }
 }
 
