@@ -8,6 +8,8 @@
 
 import assert from "node:assert/strict";
 import { setBackend, Tensor, tensor } from "../mod.ts";
+import type { DeviceName } from "../mod.ts";
+import { deviceNames } from "../src/backend/registry.ts";
 
 // ---- fixtures ----------------------------------------------------------------
 
@@ -359,10 +361,10 @@ export function checkCase(
 
 // ---- backends --------------------------------------------------------------------
 
-/** The devices the suites know about. */
-export type BackendName = "cpu" | "cuda";
+/** The devices the suites know about: every device in the registry. */
+export type BackendName = DeviceName;
 
-const ALL_BACKENDS: BackendName[] = ["cpu", "cuda"];
+const ALL_BACKENDS: BackendName[] = deviceNames();
 let probed: Map<BackendName, string | null> | undefined;
 
 function probe(): Map<BackendName, string | null> {
@@ -396,7 +398,8 @@ function probe(): Map<BackendName, string | null> {
 }
 
 /**
- * The backends that load here (limited by `KDENO_TEST_BACKENDS=cpu,cuda`).
+ * The backends that load here (limited by a comma-separated list in
+ * `KDENO_TEST_BACKENDS`, e.g. `cpu,cuda`).
  *
  * @returns Their names.
  */

@@ -13,14 +13,9 @@
  * @module
  */
 
-/** Element types a tensor can hold. */
-export type DType = "float32" | "int32";
+import type { DeviceName, DType, TypedArray } from "./types.ts";
 
-/** The names of the devices kdeno knows. */
-export type DeviceName = "cpu" | "cuda";
-
-/** The host array type for a dtype. */
-export type TypedArray = Float32Array | Int32Array;
+export type { DeviceName, DType, TypedArray } from "./types.ts";
 
 /** A block of memory owned by one backend. Opaque above `src/backend/`. */
 export interface Storage {
@@ -123,6 +118,71 @@ export interface Pool2dGeometry {
   dilation: [number, number];
   /** Average pooling: count padded cells in the divisor (PyTorch default true). */
   countIncludePad: boolean;
+}
+
+/** Sizes of an adaptive 2-D pooling over an NCHW input, PyTorch's bins. */
+export interface AdaptivePool2dGeometry {
+  /** Batch size. */
+  n: number;
+  /** Channels. */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Output height. */
+  oh: number;
+  /** Output width. */
+  ow: number;
+}
+
+/** An activation a backend may apply as a kernel writes its output. */
+export type FusedActivation = "none" | "relu";
+
+/**
+ * One batch norm over `[n, c, hw]` (`hw` is the product of the dims after the
+ * channel): its sizes and constants, shared by forward and backward.
+ */
+export interface BatchNormGeometry {
+  /** Batch size. */
+  n: number;
+  /** Channels. */
+  c: number;
+  /** Elements per channel and sample (`h * w` for NCHW). */
+  hw: number;
+  /** Added to the variance. */
+  eps: number;
+  /** Weight of the new batch in the running averages (training only). */
+  momentum: number;
+  /**
+   * Activation applied to `y`. Only the optional fused entry points
+   * (`batchNormTrainRelu`, `batchNormEvalRelu`) apply it; the plain kernels
+   * ignore it and `fused.ts` composes the activation after them.
+   */
+  activation: FusedActivation;
+}
+
+/**
+ * The per-channel `[c]` inputs of a batch norm; null where absent. `S` is
+ * the backend's storage (a CPU kernel takes `Float32Array`s).
+ */
+export interface BatchNormParams<S = Storage> {
+  /** Scale, or null for 1. */
+  weight: S | null;
+  /** Shift, or null for 0. */
+  bias: S | null;
+  /** Running mean: updated in training (when given), read in eval. */
+  runningMean: S | null;
+  /** Running variance: updated in training (when given), read in eval. */
+  runningVar: S | null;
+}
+
+/** What training-mode batch norm saves for backward, each `[c]`. */
+export interface BatchNormSaved<S = Storage> {
+  /** The batch mean. */
+  mean: S;
+  /** `1 / sqrt(var + eps)` of the batch. */
+  invStd: S;
 }
 
 /** Options of one SGD update, as `torch.optim.SGD` defines them. */
@@ -360,95 +420,55 @@ export interface Backend {
   /** Gradient of average pooling. */
   avgPool2dBackward(dy: Storage, g: Pool2dGeometry): Storage;
   /** Adaptive average pooling `[n, c, h, w]` → `[n, c, oh, ow]` (PyTorch's bins). */
-  adaptiveAvgPool2d(
-    x: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): Storage;
-  /** Gradient of adaptive average pooling. */
-  adaptiveAvgPool2dBackward(
-    dy: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): Storage;
+  adaptiveAvgPool2d(x: Storage, g: AdaptivePool2dGeometry): Storage;
+  /** Gradient of adaptive average pooling: dy `[n, c, oh, ow]` → `[n, c, h, w]`. */
+  adaptiveAvgPool2dBackward(dy: Storage, g: AdaptivePool2dGeometry): Storage;
 
   // ---- batch norm --------------------------------------------------------
   /**
    * Batch norm in training mode over `[n, c, hw]`: normalises with the batch
-   * statistics and updates `runningMean`/`runningVar` in place (PyTorch's
+   * statistics and updates `p.runningMean`/`p.runningVar` in place (PyTorch's
    * momentum, unbiased variance for the running estimate) when they are given.
-   * Returns `y`, the batch mean `[c]` and `invStd` `[c]` for backward.
+   * Returns `y`, the batch `mean` and `invStd` for backward. Ignores
+   * `g.activation`.
    */
   batchNormTrain(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage | null,
-    runningVar: Storage | null,
-    n: number,
-    c: number,
-    hw: number,
-    momentum: number,
-    eps: number,
-  ): { y: Storage; mean: Storage; invStd: Storage };
-  /** Batch norm with fixed statistics. */
-  batchNormEval(
-    x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    hw: number,
-    eps: number,
-  ): Storage;
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: Storage } & BatchNormSaved;
   /**
-   * Optional: training-mode batch norm (as `batchNormTrain`) whose `y` is
-   * passed through a ReLU as it is written.
+   * Batch norm with fixed statistics (`p.runningMean` and `p.runningVar` are
+   * given). Ignores `g.activation`.
+   */
+  batchNormEval(x: Storage, p: BatchNormParams, g: BatchNormGeometry): Storage;
+  /**
+   * Optional fused entry point: `batchNormTrain` whose `y` is passed through
+   * a ReLU as it is written. Call it through `fused.ts`, which falls back to
+   * the plain kernel and a ReLU when a backend leaves it out.
    */
   batchNormTrainRelu?(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage | null,
-    runningVar: Storage | null,
-    n: number,
-    c: number,
-    hw: number,
-    momentum: number,
-    eps: number,
-  ): { y: Storage; mean: Storage; invStd: Storage };
-  /** Optional: batch norm with fixed statistics, then ReLU, in one pass. */
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: Storage } & BatchNormSaved;
+  /** Optional fused entry point: `batchNormEval`, then ReLU, in one pass. */
   batchNormEvalRelu?(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    hw: number,
-    eps: number,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
   ): Storage;
-  /** Gradients of training-mode batch norm: `dx`, `dweight` `[c]`, `dbias` `[c]`. */
+  /**
+   * Gradients of training-mode batch norm given the forward's saved
+   * statistics and the same geometry: `dx`, `dweight` `[c]`, `dbias` `[c]`.
+   * `dy` is the gradient of the normalised output (before any activation).
+   */
   batchNormBackward(
     x: Storage,
     dy: Storage,
     weight: Storage | null,
-    mean: Storage,
-    invStd: Storage,
-    n: number,
-    c: number,
-    hw: number,
+    saved: BatchNormSaved,
+    g: BatchNormGeometry,
   ): { dx: Storage; dweight: Storage; dbias: Storage };
 
   // ---- optimizers (in place) ---------------------------------------------

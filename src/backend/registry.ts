@@ -6,28 +6,64 @@
  * @module
  */
 
-import type { Backend, DeviceName } from "./backend.ts";
+import type { Backend } from "./backend.ts";
 import { CpuBackend } from "./cpu/mod.ts";
 import { createCudaBackend } from "./cuda/mod.ts";
 import { BackendUnavailableError } from "../../ffi/find_library.ts";
 
-const factories: Record<DeviceName, () => Backend> = {
+// Written out rather than `keyof typeof factories`: a public type may not
+// name a private value (`deno doc --lint`). The map's type below makes the
+// compiler reject a name without a factory and a factory without a name.
+/** The names of the devices kdeno knows: the keys of the registry's map. */
+export type DeviceName = "cpu" | "cuda";
+
+/**
+ * The one list of backends: a device name and how to construct its backend.
+ * A new backend is a folder under `src/backend/`, its line here and its name
+ * in `DeviceName` above; `deviceNames()`, `isDeviceName` and the error
+ * messages all follow from this map.
+ */
+const factories: { readonly [D in DeviceName]: () => Backend } = {
   cpu: () => new CpuBackend(),
   cuda: () => createCudaBackend(),
 };
 
+const names = Object.keys(factories) as DeviceName[];
 const instances = new Map<DeviceName, Backend>();
 const failures = new Map<DeviceName, Error>();
 let current: DeviceName | null = null;
 
-function isDeviceName(name: string): name is DeviceName {
-  return name === "cpu" || name === "cuda";
+/**
+ * The devices kdeno knows, in the registry's order (`cpu` first).
+ *
+ * @returns Their names.
+ */
+export function deviceNames(): DeviceName[] {
+  return [...names];
+}
+
+/**
+ * Says whether a string names a device kdeno knows.
+ *
+ * @param name Any string.
+ * @returns True for a key of the registry's map.
+ */
+export function isDeviceName(name: string): name is DeviceName {
+  return Object.hasOwn(factories, name);
+}
+
+/** The known devices for messages: `"cpu" and "cuda"`. */
+function knownList(): string {
+  const q = names.map((n) => `"${n}"`);
+  return q.length < 2
+    ? q.join("")
+    : `${q.slice(0, -1).join(", ")} and ${q[q.length - 1]}`;
 }
 
 /**
  * Returns the backend for a device, constructing it on first use.
  *
- * @param name `"cpu"` or `"cuda"`.
+ * @param name A device name (`"cpu"`, `"cuda"`).
  * @returns The backend.
  * @throws BackendUnavailableError when the device cannot be used here.
  */
@@ -38,7 +74,7 @@ export function getBackend(name: DeviceName): Backend {
     throw new BackendUnavailableError(
       `device "${name}"`,
       [],
-      'Known devices are "cpu" and "cuda"',
+      `Known devices are ${knownList()}`,
     );
   }
   const failed = failures.get(name);
@@ -74,7 +110,7 @@ export function backendStatus(
 /**
  * Makes `name` the device new tensors are created on.
  *
- * @param name `"cpu"` or `"cuda"`.
+ * @param name A device name (`"cpu"`, `"cuda"`).
  * @throws BackendUnavailableError when the device cannot be used here.
  */
 export function setBackend(name: DeviceName): void {
@@ -97,7 +133,7 @@ export function currentDevice(): DeviceName {
   } catch {
     env = undefined;
   }
-  if (env === "cpu" || env === "cuda") {
+  if (env !== undefined && isDeviceName(env)) {
     setBackend(env);
     return env;
   }

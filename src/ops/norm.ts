@@ -9,6 +9,8 @@ import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { backendOf, requireFloat, sizeOf, wrap } from "./_util.ts";
 import { add, mul, relu as reluOp, rsqrt, sub } from "./elementwise.ts";
+import type { BatchNormGeometry } from "../backend/backend.ts";
+import * as fused from "../backend/fused.ts";
 import { reshape } from "./shape.ts";
 
 /** Options of `batchNorm`. */
@@ -26,8 +28,9 @@ export interface BatchNormOptions {
   /**
    * Apply a ReLU to the result (default false). Where the backend has a
    * fused kernel (the CPU backend) the ReLU is applied as the output is
-   * written, with no pass of its own, and in training the two are one graph
-   * node; otherwise it is an ordinary `relu` after the norm.
+   * written, with no pass of its own; otherwise the backend's `relu` runs
+   * after the norm (see `src/backend/fused.ts`). In training the two are one
+   * graph node.
    */
   relu?: boolean;
 }
@@ -88,6 +91,14 @@ export function batchNorm(
   );
   const needGrad = isGradEnabled() &&
     [x, weight, bias].some((t) => t?.requiresGrad);
+  const g: BatchNormGeometry = {
+    n,
+    c,
+    hw,
+    eps,
+    momentum,
+    activation: relu ? "relu" : "none",
+  };
   if (training) {
     if (n * hw <= 1) {
       throw new ShapeError(
@@ -96,69 +107,46 @@ export function batchNorm(
         } has 1 value per channel`,
       );
     }
-    // with a fused kernel the ReLU is applied as y is written: y is then the
-    // ReLU's output, which (with x) is all the backward pass needs
-    const fused = relu && be.batchNormTrainRelu !== undefined;
-    const r = (fused ? be.batchNormTrainRelu! : be.batchNormTrain).call(
-      be,
-      x.storage,
-      weight?.storage ?? null,
-      bias?.storage ?? null,
-      runningMean?.storage ?? null,
-      runningVar?.storage ?? null,
-      n,
-      c,
-      hw,
-      momentum,
-      eps,
-    );
+    // with the activation applied y is the ReLU's output, which (with x) is
+    // all the backward pass needs
+    const r = fused.batchNormTrain(be, x.storage, {
+      weight: weight?.storage ?? null,
+      bias: bias?.storage ?? null,
+      runningMean: runningMean?.storage ?? null,
+      runningVar: runningVar?.storage ?? null,
+    }, g);
     const y = wrap(be, r.y, x.shape);
     const mean = wrap(be, r.mean, [c]);
     const invStd = wrap(be, r.invStd, [c]);
     if (!needGrad) {
       mean.dispose();
       invStd.dispose();
-      return relu && !fused ? reluAfter(y, false) : y;
+      return y;
     }
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    const strides = x.shape.map((_, i) => sizeOf(x.shape.slice(i + 1)));
-    const out = record(
+    return record(
       y,
       inputs,
-      fused ? "batchNormRelu" : "batchNorm",
+      relu ? "batchNormRelu" : "batchNorm",
       (dy) => {
-        // through the fused ReLU first: mask the gradient by its output
-        const g0 = fused
-          ? be.binary(
-            "reluGrad",
-            dy.storage,
-            strides,
-            y.storage,
-            strides,
-            x.shape,
-          )
-          : dy.storage;
-        const g = be.batchNormBackward(
+        const d = fused.batchNormBackward(
+          be,
           x.storage,
-          g0,
+          dy.storage,
+          relu ? y.storage : null,
           weight?.storage ?? null,
-          mean.storage,
-          invStd.storage,
-          n,
-          c,
-          hw,
+          { mean: mean.storage, invStd: invStd.storage },
+          g,
         );
-        if (fused) be.free(g0);
-        const grads: (Tensor | null)[] = [wrap(be, g.dx, x.shape)];
-        if (weight) grads.push(wrap(be, g.dweight, [c]));
-        else be.free(g.dweight);
-        if (bias) grads.push(wrap(be, g.dbias, [c]));
-        else be.free(g.dbias);
+        const grads: (Tensor | null)[] = [wrap(be, d.dx, x.shape)];
+        if (weight) grads.push(wrap(be, d.dweight, [c]));
+        else be.free(d.dweight);
+        if (bias) grads.push(wrap(be, d.dbias, [c]));
+        else be.free(d.dbias);
         return grads;
       },
       [mean, invStd],
     );
-    return relu && !fused ? reluAfter(out, true) : out;
   }
   if (!runningMean || !runningVar) {
     throw new ShapeError(
@@ -166,24 +154,16 @@ export function batchNorm(
     );
   }
   if (!needGrad) {
-    const fused = relu && be.batchNormEvalRelu !== undefined;
-    const y = wrap(
+    return wrap(
       be,
-      (fused ? be.batchNormEvalRelu! : be.batchNormEval).call(
-        be,
-        x.storage,
-        weight?.storage ?? null,
-        bias?.storage ?? null,
-        runningMean.storage,
-        runningVar.storage,
-        n,
-        c,
-        hw,
-        eps,
-      ),
+      fused.batchNormEval(be, x.storage, {
+        weight: weight?.storage ?? null,
+        bias: bias?.storage ?? null,
+        runningMean: runningMean.storage,
+        runningVar: runningVar.storage,
+      }, g),
       x.shape,
     );
-    return relu && !fused ? reluAfter(y, false) : y;
   }
   // eval mode with gradients: compose, so autograd differentiates it
   const bshape = [1, c, ...x.shape.slice(2).map(() => 1)];
@@ -192,12 +172,5 @@ export function batchNorm(
   const s = reshape(scale, bshape);
   let y = mul(sub(x, reshape(runningMean, bshape)), s);
   if (bias) y = add(y, reshape(bias, bshape));
-  return relu ? reluAfter(y, true) : y;
-}
-
-/** `relu(y)`; frees `y` when no graph can need it. */
-function reluAfter(y: Tensor, graph: boolean): Tensor {
-  const r = reluOp(y);
-  if (!graph) y.dispose();
-  return r;
+  return relu ? reluOp(y) : y;
 }

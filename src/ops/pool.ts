@@ -4,7 +4,10 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "../backend/backend.ts";
+import type {
+  AdaptivePool2dGeometry,
+  Pool2dGeometry,
+} from "../backend/backend.ts";
 import { record } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
@@ -183,16 +186,9 @@ export function adaptiveAvgPool2d(
     );
   }
   const be = x.backend;
-  const y = wrap(
-    be,
-    be.adaptiveAvgPool2d(x.storage, n, c, h, w, oh, ow),
-    [n, c, oh, ow],
-  );
+  const g: AdaptivePool2dGeometry = { n, c, h, w, oh, ow };
+  const y = wrap(be, be.adaptiveAvgPool2d(x.storage, g), [n, c, oh, ow]);
   return record(y, [x], "adaptiveAvgPool2d", (dy) => [
-    wrap(
-      be,
-      be.adaptiveAvgPool2dBackward(dy.storage, n, c, h, w, oh, ow),
-      x.shape,
-    ),
+    wrap(be, be.adaptiveAvgPool2dBackward(dy.storage, g), x.shape),
   ]);
 }

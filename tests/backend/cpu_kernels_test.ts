@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import type {
   AdamUpdate,
+  BatchNormGeometry,
   Conv2dGeometry,
   Pool2dGeometry,
   SgdUpdate,
@@ -902,7 +903,8 @@ Deno.test("adaptiveAvgPool2d() matches PyTorch's bins", async (t) => {
       const n = 2;
       const c = 3;
       const x = randn(n * c * h * w);
-      const y = adaptiveAvgPool2d(x, n, c, h, w, oh, ow);
+      const ag = { n, c, h, w, oh, ow };
+      const y = adaptiveAvgPool2d(x, ag);
       const ref = new Float64Array(n * c * oh * ow);
       let q = 0;
       for (let pl = 0; pl < n * c; pl++) {
@@ -922,7 +924,7 @@ Deno.test("adaptiveAvgPool2d() matches PyTorch's bins", async (t) => {
       }
       assertClose(y, ref, "forward");
       const dy = randn(y.length);
-      const dx = adaptiveAvgPool2dBackward(dy, n, c, h, w, oh, ow);
+      const dx = adaptiveAvgPool2dBackward(dy, ag);
       assertNear(dot(x, dx), dot(y, dy), "adjoint");
     });
   }
@@ -967,6 +969,16 @@ function bnNaive(
   return { y, mean, varB };
 }
 
+function bnGeom(
+  n: number,
+  c: number,
+  hw: number,
+  eps: number,
+  momentum = 0.1,
+): BatchNormGeometry {
+  return { n, c, hw, eps, momentum, activation: "none" };
+}
+
 Deno.test("batchNormTrain() matches the naive batch norm and updates running stats", () => {
   for (const [n, c, hw] of [[4, 3, 10], [2, 5, 1], [3, 2, 49]]) {
     for (const affine of [true, false]) {
@@ -980,7 +992,9 @@ Deno.test("batchNormTrain() matches the naive batch norm and updates running sta
       const rv0 = rv.slice();
       const eps = 1e-5;
       const mom = 0.1;
-      const out = batchNormTrain(x, weight, bias, rm, rv, n, c, hw, mom, eps);
+      const g = bnGeom(n, c, hw, eps, mom);
+      const p = { weight, bias, runningMean: rm, runningVar: rv };
+      const out = batchNormTrain(x, p, g);
       const ref = bnNaive(x, weight, bias, n, c, hw, eps);
       assertClose(out.y, ref.y, "y");
       assertClose(out.mean, ref.mean, "mean");
@@ -1006,15 +1020,8 @@ Deno.test("batchNormTrain() matches the naive batch norm and updates running sta
       // without running stats
       const out2 = batchNormTrain(
         x,
-        weight,
-        bias,
-        null,
-        null,
-        n,
-        c,
-        hw,
-        mom,
-        eps,
+        { weight, bias, runningMean: null, runningVar: null },
+        g,
       );
       assertClose(out2.y, ref.y, "y without running stats");
     }
@@ -1028,13 +1035,22 @@ Deno.test("batchNormEval() uses the running statistics", () => {
   const b = randn(c);
   const rm = randn(c);
   const rv = new Float32Array(c).map(() => 0.5 + rand());
-  const y = batchNormEval(x, w, b, rm, rv, n, c, hw, 1e-5);
+  const g = bnGeom(n, c, hw, 1e-5);
+  const y = batchNormEval(
+    x,
+    { weight: w, bias: b, runningMean: rm, runningVar: rv },
+    g,
+  );
   const ref = Array.from(x, (v, i) => {
     const ch = Math.floor(i / hw) % c;
     return ((v - rm[ch]) / Math.sqrt(rv[ch] + 1e-5)) * w[ch] + b[ch];
   });
   assertClose(y, ref, "eval");
-  const y2 = batchNormEval(x, null, null, rm, rv, n, c, hw, 1e-5);
+  const y2 = batchNormEval(
+    x,
+    { weight: null, bias: null, runningMean: rm, runningVar: rv },
+    g,
+  );
   assertClose(
     y2,
     Array.from(x, (v, i) => {
@@ -1053,28 +1069,13 @@ Deno.test("batchNormBackward() matches finite differences", () => {
     const bias = affine ? randn(c) : null;
     const dy = randn(x.length);
     const eps = 1e-5;
-    const { mean, invStd } = batchNormTrain(
+    const g = bnGeom(n, c, hw, eps);
+    const saved = batchNormTrain(
       x,
-      weight,
-      bias,
-      null,
-      null,
-      n,
-      c,
-      hw,
-      0.1,
-      eps,
+      { weight, bias, runningMean: null, runningVar: null },
+      g,
     );
-    const { dx, dweight, dbias } = batchNormBackward(
-      x,
-      dy,
-      weight,
-      mean,
-      invStd,
-      n,
-      c,
-      hw,
-    );
+    const { dx, dweight, dbias } = batchNormBackward(x, dy, weight, saved, g);
     const loss = (
       xx: ArrayLike<number>,
       ww: Float32Array | null,

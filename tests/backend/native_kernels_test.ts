@@ -9,7 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { Pool2dGeometry } from "../../src/backend/backend.ts";
+import type {
+  BatchNormGeometry,
+  Pool2dGeometry,
+} from "../../src/backend/backend.ts";
 import {
   nativeKernels,
   nativeKernelsError,
@@ -170,21 +173,23 @@ Deno.test("native batch norm equals the TypeScript kernel", async (t) => {
         const rm = [m0, m0.slice()];
         const rv = [v0, v0.slice()];
         let k = 0;
+        const g: BatchNormGeometry = {
+          n,
+          c,
+          hw,
+          eps: 1e-5,
+          momentum: 0.1,
+          activation: relu ? "relu" : "none",
+        };
         const [ta, tb] = both(() => {
           const i = k++;
-          return batchNormTrain(
-            x,
-            w,
-            b,
-            rm[i],
-            rv[i],
-            n,
-            c,
-            hw,
-            0.1,
-            1e-5,
-            relu,
-          );
+          const p = {
+            weight: w,
+            bias: b,
+            runningMean: rm[i],
+            runningVar: rv[i],
+          };
+          return batchNormTrain(x, p, g);
         });
         assertNear(ta.y, tb.y, `train y (relu ${relu})`);
         assertNear(ta.mean, tb.mean, "mean");
@@ -192,27 +197,30 @@ Deno.test("native batch norm equals the TypeScript kernel", async (t) => {
         assertNear(rm[0], rm[1], "running mean");
         assertNear(rv[0], rv[1], "running var");
         const [ea, eb] = both(() =>
-          batchNormEval(x, w, b, rm[1], rv[1], n, c, hw, 1e-5, relu)
+          batchNormEval(
+            x,
+            { weight: w, bias: b, runningMean: rm[1], runningVar: rv[1] },
+            g,
+          )
         );
         // fixed statistics: the same float64 arithmetic, so the same bits
         assertSame(ea, eb, `eval y (relu ${relu})`);
       }
-      const { mean, invStd } = batchNormTrain(
-        x,
-        w,
-        b,
-        null,
-        null,
+      const g: BatchNormGeometry = {
         n,
         c,
         hw,
-        0.1,
-        1e-5,
+        eps: 1e-5,
+        momentum: 0.1,
+        activation: "none",
+      };
+      const saved = batchNormTrain(
+        x,
+        { weight: w, bias: b, runningMean: null, runningVar: null },
+        g,
       );
       const dy = randn(n * c * hw);
-      const [ba, bb] = both(() =>
-        batchNormBackward(x, dy, w, mean, invStd, n, c, hw)
-      );
+      const [ba, bb] = both(() => batchNormBackward(x, dy, w, saved, g));
       assertNear(ba.dx, bb.dx, "dx", 1e-5);
       assertNear(ba.dweight, bb.dweight, "dweight", 1e-5);
       assertNear(ba.dbias, bb.dbias, "dbias", 1e-5);

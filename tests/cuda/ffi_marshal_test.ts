@@ -22,6 +22,8 @@ import { CudaBackend } from "../../src/backend/cuda/backend.ts";
 import { setCudaMathMode } from "../../src/backend/cuda/gemm.ts";
 import type { CudaStorage } from "../../src/backend/cuda/runtime.ts";
 import type {
+  AdaptivePool2dGeometry,
+  BatchNormGeometry,
   Conv2dGeometry,
   Pool2dGeometry,
 } from "../../src/backend/backend.ts";
@@ -463,6 +465,15 @@ test("every CudaBackend method runs through to the kernels it should launch", (m
     dilation: [1, 1],
     countIncludePad: true,
   };
+  const ag: AdaptivePool2dGeometry = { n: 1, c: 2, h: 4, w: 3, oh: 2, ow: 2 };
+  const bg: BatchNormGeometry = {
+    n: 1,
+    c: 2,
+    hw: 12,
+    eps: 1e-5,
+    momentum: 0.1,
+    activation: "none",
+  };
   const cg: Conv2dGeometry = {
     n: 1,
     c: 2,
@@ -568,27 +579,39 @@ test("every CudaBackend method runs through to the kernels it should launch", (m
     ["avgPool2dBackward", () => b.avgPool2dBackward(f32(b, range(4)), pg), [
       "kd_avgpool_bwd",
     ]],
-    ["adaptiveAvgPool2d", () => b.adaptiveAvgPool2d(x, 1, 2, 4, 3, 2, 2), [
+    ["adaptiveAvgPool2d", () => b.adaptiveAvgPool2d(x, ag), [
       "kd_adaptive_avg_fwd",
     ]],
     [
       "adaptiveAvgPool2dBackward",
-      () => b.adaptiveAvgPool2dBackward(f32(b, range(8)), 1, 2, 4, 3, 2, 2),
+      () => b.adaptiveAvgPool2dBackward(f32(b, range(8)), ag),
       ["kd_adaptive_avg_bwd"],
     ],
     [
       "batchNormTrain",
-      () => b.batchNormTrain(x, c2, null, c2, c2, 1, 2, 12, 0.1, 1e-5),
+      () =>
+        b.batchNormTrain(x, {
+          weight: c2,
+          bias: null,
+          runningMean: c2,
+          runningVar: c2,
+        }, bg),
       ["kd_bn_train"],
     ],
     [
       "batchNormEval",
-      () => b.batchNormEval(x, null, c2, c2, c2, 1, 2, 12, 1e-5),
+      () =>
+        b.batchNormEval(x, {
+          weight: null,
+          bias: c2,
+          runningMean: c2,
+          runningVar: c2,
+        }, bg),
       ["kd_bn_eval"],
     ],
     [
       "batchNormBackward",
-      () => b.batchNormBackward(x, x, c2, c2, c2, 1, 2, 12),
+      () => b.batchNormBackward(x, x, c2, { mean: c2, invStd: c2 }, bg),
       ["kd_bn_bwd"],
     ],
     [

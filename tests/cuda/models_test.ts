@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { backendStatus, models, nn, tensor } from "../../mod.ts";
+import type { DeviceName } from "../../mod.ts";
 import { initFormula, inputFormula } from "../nn/_formula.ts";
 
 const cuda = backendStatus("cuda");
@@ -24,7 +25,7 @@ function maxRelErr(
 
 function run(
   model: nn.Module,
-  device: "cpu" | "cuda",
+  device: DeviceName,
   shape: number[],
   labels: number[],
 ) {

@@ -7,6 +7,11 @@
  * @module
  */
 
+import type {
+  BatchNormGeometry,
+  BatchNormParams,
+  BatchNormSaved,
+} from "../backend.ts";
 import { f32, f32Out } from "./_pool.ts";
 import { reluBitsRange } from "./_bits.ts";
 import { nativeKernels } from "./native.ts";
@@ -18,31 +23,19 @@ import { nativeKernels } from "./native.ts";
  * for `runningVar`).
  *
  * @param x Input `[n, c, hw]`.
- * @param weight Scale `[c]` or `null` (1).
- * @param bias Shift `[c]` or `null` (0).
- * @param runningMean Running mean `[c]`, updated in place, or `null`.
- * @param runningVar Running variance `[c]`, updated in place, or `null`.
- * @param n Batch size.
- * @param c Channels.
- * @param hw Spatial size.
- * @param momentum Running-average factor.
- * @param eps Added to the variance.
- * @param relu Apply a ReLU to `y` as it is written (default false).
+ * @param p Scale and shift `[c]` (`null` for 1 and 0) and the running mean
+ * and variance `[c]`, updated in place, or `null`.
+ * @param g Sizes, momentum, eps, and the activation: with `"relu"` a ReLU is
+ * applied to `y` as it is written.
  * @returns `y` `[n, c, hw]`, the batch `mean` `[c]` and `invStd` `[c]`.
  */
 export function batchNormTrain(
   x: Float32Array,
-  weight: Float32Array | null,
-  bias: Float32Array | null,
-  runningMean: Float32Array | null,
-  runningVar: Float32Array | null,
-  n: number,
-  c: number,
-  hw: number,
-  momentum: number,
-  eps: number,
-  relu = false,
-): { y: Float32Array; mean: Float32Array; invStd: Float32Array } {
+  p: BatchNormParams<Float32Array>,
+  g: BatchNormGeometry,
+): { y: Float32Array } & BatchNormSaved<Float32Array> {
+  const { weight, bias, runningMean, runningVar } = p;
+  const { n, c, hw, momentum, eps } = g;
   const y = f32Out(n * c * hw);
   const mean = f32(c);
   const invStd = f32(c);
@@ -62,7 +55,7 @@ export function batchNormTrain(
     shift[ch] = (bias ? bias[ch] : 0) - m * scale[ch];
     updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
   }
-  k.affine(x, y, scale, shift, n, c, hw, relu);
+  k.affine(x, y, scale, shift, n, c, hw, g.activation === "relu");
   return { y, mean, invStd };
 }
 
@@ -88,29 +81,21 @@ function updateRunning(
  * Evaluation-mode batch norm with fixed statistics.
  *
  * @param x Input `[n, c, hw]`.
- * @param weight Scale `[c]` or `null` (1).
- * @param bias Shift `[c]` or `null` (0).
- * @param runningMean Mean `[c]`.
- * @param runningVar Variance `[c]`.
- * @param n Batch size.
- * @param c Channels.
- * @param hw Spatial size.
- * @param eps Added to the variance.
- * @param relu Apply a ReLU to the output as it is written (default false).
+ * @param p Scale and shift `[c]` (`null` for 1 and 0) and the running mean
+ * and variance `[c]` (required).
+ * @param g Sizes, eps, and the activation: with `"relu"` a ReLU is applied
+ * to the output as it is written.
  * @returns `y` `[n, c, hw]`.
  */
 export function batchNormEval(
   x: Float32Array,
-  weight: Float32Array | null,
-  bias: Float32Array | null,
-  runningMean: Float32Array,
-  runningVar: Float32Array,
-  n: number,
-  c: number,
-  hw: number,
-  eps: number,
-  relu = false,
+  p: BatchNormParams<Float32Array>,
+  g: BatchNormGeometry,
 ): Float32Array {
+  const { weight, bias } = p;
+  const runningMean = p.runningMean!;
+  const runningVar = p.runningVar!;
+  const { n, c, hw, eps } = g;
   const y = f32Out(n * c * hw);
   const scale = new Float64Array(c);
   const shift = new Float64Array(c);
@@ -119,7 +104,7 @@ export function batchNormEval(
     scale[ch] = inv * (weight ? weight[ch] : 1);
     shift[ch] = (bias ? bias[ch] : 0) - runningMean[ch] * scale[ch];
   }
-  kernels().affine(x, y, scale, shift, n, c, hw, relu);
+  kernels().affine(x, y, scale, shift, n, c, hw, g.activation === "relu");
   return y;
 }
 
@@ -130,23 +115,19 @@ export function batchNormEval(
  * @param x Input of the forward pass `[n, c, hw]`.
  * @param dy Gradient of the output `[n, c, hw]`.
  * @param weight Scale `[c]` or `null` (1).
- * @param mean Batch mean `[c]`.
- * @param invStd Batch `1 / sqrt(var + eps)` `[c]`.
- * @param n Batch size.
- * @param c Channels.
- * @param hw Spatial size.
+ * @param saved Batch mean `[c]` and `invStd` (`1 / sqrt(var + eps)`) `[c]`.
+ * @param g Sizes (the rest is not needed).
  * @returns `dx` `[n, c, hw]`, `dweight` `[c]` and `dbias` `[c]`.
  */
 export function batchNormBackward(
   x: Float32Array,
   dy: Float32Array,
   weight: Float32Array | null,
-  mean: Float32Array,
-  invStd: Float32Array,
-  n: number,
-  c: number,
-  hw: number,
+  saved: BatchNormSaved<Float32Array>,
+  g: Pick<BatchNormGeometry, "n" | "c" | "hw">,
 ): { dx: Float32Array; dweight: Float32Array; dbias: Float32Array } {
+  const { mean, invStd } = saved;
+  const { n, c, hw } = g;
   const dx = f32Out(n * c * hw);
   const dweight = f32(c);
   const dbias = f32(c);

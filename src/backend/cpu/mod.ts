@@ -7,7 +7,11 @@
 
 import type {
   AdamUpdate,
+  AdaptivePool2dGeometry,
   Backend,
+  BatchNormGeometry,
+  BatchNormParams,
+  BatchNormSaved,
   BinaryOp,
   Conv2dGeometry,
   DType,
@@ -57,6 +61,13 @@ const f32 = (s: Storage): Float32Array =>
   (s as CpuStorage).data as Float32Array;
 const i32 = (s: Storage): Int32Array => (s as CpuStorage).data as Int32Array;
 const arr = (s: Storage): TypedArray => (s as CpuStorage).data;
+const orNull = (s: Storage | null): Float32Array | null => s ? f32(s) : null;
+const arrays = (p: BatchNormParams): BatchNormParams<Float32Array> => ({
+  weight: orNull(p.weight),
+  bias: orNull(p.bias),
+  runningMean: orNull(p.runningMean),
+  runningVar: orNull(p.runningVar),
+});
 
 /** The CPU backend. */
 export class CpuBackend implements Backend {
@@ -322,115 +333,65 @@ export class CpuBackend implements Backend {
   avgPool2dBackward(dy: Storage, g: Pool2dGeometry): Storage {
     return wrap(pool.avgPool2dBackward(f32(dy), g));
   }
-  adaptiveAvgPool2d(
-    x: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): Storage {
-    return wrap(pool.adaptiveAvgPool2d(f32(x), n, c, h, w, oh, ow));
+  adaptiveAvgPool2d(x: Storage, g: AdaptivePool2dGeometry): Storage {
+    return wrap(pool.adaptiveAvgPool2d(f32(x), g));
   }
-  adaptiveAvgPool2dBackward(
-    dy: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): Storage {
-    return wrap(pool.adaptiveAvgPool2dBackward(f32(dy), n, c, h, w, oh, ow));
+  adaptiveAvgPool2dBackward(dy: Storage, g: AdaptivePool2dGeometry): Storage {
+    return wrap(pool.adaptiveAvgPool2dBackward(f32(dy), g));
   }
 
   batchNormTrain(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage | null,
-    runningVar: Storage | null,
-    n: number,
-    c: number,
-    hw: number,
-    momentum: number,
-    eps: number,
-    relu = false,
-  ): { y: Storage; mean: Storage; invStd: Storage } {
-    const r = bn.batchNormTrain(
-      f32(x),
-      weight ? f32(weight) : null,
-      bias ? f32(bias) : null,
-      runningMean ? f32(runningMean) : null,
-      runningVar ? f32(runningVar) : null,
-      n,
-      c,
-      hw,
-      momentum,
-      eps,
-      relu,
-    );
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: Storage } & BatchNormSaved {
+    return this.#batchNormTrain(x, p, { ...g, activation: "none" });
+  }
+  batchNormEval(x: Storage, p: BatchNormParams, g: BatchNormGeometry): Storage {
+    return this.#batchNormEval(x, p, { ...g, activation: "none" });
+  }
+  batchNormTrainRelu(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: Storage } & BatchNormSaved {
+    return this.#batchNormTrain(x, p, { ...g, activation: "relu" });
+  }
+  batchNormEvalRelu(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): Storage {
+    return this.#batchNormEval(x, p, { ...g, activation: "relu" });
+  }
+  #batchNormTrain(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: Storage } & BatchNormSaved {
+    const r = bn.batchNormTrain(f32(x), arrays(p), g);
     return { y: wrap(r.y), mean: wrap(r.mean), invStd: wrap(r.invStd) };
   }
-
-  batchNormEval(
+  #batchNormEval(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    hw: number,
-    eps: number,
-    relu = false,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
   ): Storage {
-    return wrap(
-      bn.batchNormEval(
-        f32(x),
-        weight ? f32(weight) : null,
-        bias ? f32(bias) : null,
-        f32(runningMean),
-        f32(runningVar),
-        n,
-        c,
-        hw,
-        eps,
-        relu,
-      ),
-    );
-  }
-
-  batchNormTrainRelu(
-    ...args: Parameters<CpuBackend["batchNormTrain"]>
-  ): { y: Storage; mean: Storage; invStd: Storage } {
-    const [x, w, b, rm, rv, n, c, hw, momentum, eps] = args;
-    return this.batchNormTrain(x, w, b, rm, rv, n, c, hw, momentum, eps, true);
-  }
-  batchNormEvalRelu(...args: Parameters<CpuBackend["batchNormEval"]>): Storage {
-    const [x, w, b, rm, rv, n, c, hw, eps] = args;
-    return this.batchNormEval(x, w, b, rm, rv, n, c, hw, eps, true);
+    return wrap(bn.batchNormEval(f32(x), arrays(p), g));
   }
   batchNormBackward(
     x: Storage,
     dy: Storage,
     weight: Storage | null,
-    mean: Storage,
-    invStd: Storage,
-    n: number,
-    c: number,
-    hw: number,
+    saved: BatchNormSaved,
+    g: BatchNormGeometry,
   ): { dx: Storage; dweight: Storage; dbias: Storage } {
     const r = bn.batchNormBackward(
       f32(x),
       f32(dy),
       weight ? f32(weight) : null,
-      f32(mean),
-      f32(invStd),
-      n,
-      c,
-      hw,
+      { mean: f32(saved.mean), invStd: f32(saved.invStd) },
+      g,
     );
     return { dx: wrap(r.dx), dweight: wrap(r.dweight), dbias: wrap(r.dbias) };
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "../backend.ts";
+import type { AdaptivePool2dGeometry, Pool2dGeometry } from "../backend.ts";
 import { f32, f32Out, i32, i32Out } from "./_pool.ts";
 import { floatKey, keyBits, nanBit } from "./_bits.ts";
 import { nativeKernels } from "./native.ts";
@@ -633,23 +633,14 @@ function adaptiveBins(size: number, out: number): Int32Array {
  * bins.
  *
  * @param x Input.
- * @param n Batch size.
- * @param c Channels.
- * @param h Input height.
- * @param w Input width.
- * @param oh Output height.
- * @param ow Output width.
+ * @param g Sizes `n, c, h, w, oh, ow`.
  * @returns The output.
  */
 export function adaptiveAvgPool2d(
   x: Float32Array,
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  oh: number,
-  ow: number,
+  g: AdaptivePool2dGeometry,
 ): Float32Array {
+  const { n, c, h, w, oh, ow } = g;
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;
@@ -691,23 +682,14 @@ export function adaptiveAvgPool2d(
  * Gradient of adaptive average pooling.
  *
  * @param dy Gradient of the output `[n, c, oh, ow]`.
- * @param n Batch size.
- * @param c Channels.
- * @param h Input height.
- * @param w Input width.
- * @param oh Output height.
- * @param ow Output width.
+ * @param g Sizes `n, c, h, w, oh, ow`.
  * @returns `dx` `[n, c, h, w]`.
  */
 export function adaptiveAvgPool2dBackward(
   dy: Float32Array,
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  oh: number,
-  ow: number,
+  g: AdaptivePool2dGeometry,
 ): Float32Array {
+  const { n, c, h, w, oh, ow } = g;
   const planes = n * c;
   const hw = h * w;
   const ohw = oh * ow;

@@ -8,7 +8,11 @@
 
 import type {
   AdamUpdate,
+  AdaptivePool2dGeometry,
   Backend,
+  BatchNormGeometry,
+  BatchNormParams,
+  BatchNormSaved,
   BinaryOp,
   Conv2dGeometry,
   DType,
@@ -94,8 +98,6 @@ export class CudaBackend implements Backend {
   readonly #rt: CudaRuntime;
   readonly #blas: Blas;
   readonly #dnn: Cudnn | null = null;
-  /** eps of each batch-norm forward, keyed by its saved invStd (backward needs it). */
-  readonly #bnEps = new WeakMap<Storage, number>();
   /** Buffers of ones and zeros for batch norm without affine parameters. */
   readonly #affine = new Map<string, CudaStorage>();
 
@@ -488,28 +490,15 @@ export class CudaBackend implements Backend {
     return pool.avgPool2dBackward(this.#rt, dy, g);
   }
 
-  adaptiveAvgPool2d(
-    x: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): CudaStorage {
-    return pool.adaptiveAvgPool2d(this.#rt, x, [n, c, h, w, oh, ow], false);
+  adaptiveAvgPool2d(x: Storage, g: AdaptivePool2dGeometry): CudaStorage {
+    return pool.adaptiveAvgPool2d(this.#rt, x, g, false);
   }
 
   adaptiveAvgPool2dBackward(
     dy: Storage,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
+    g: AdaptivePool2dGeometry,
   ): CudaStorage {
-    return pool.adaptiveAvgPool2d(this.#rt, dy, [n, c, h, w, oh, ow], true);
+    return pool.adaptiveAvgPool2d(this.#rt, dy, g, true);
   }
 
   /** A cached device buffer of `c` ones (or zeros), for cuDNN's scale/bias. */
@@ -524,93 +513,63 @@ export class CudaBackend implements Backend {
     return s;
   }
 
+  // Batch norm runs on cuDNN when it loaded and eps >= 1e-5, else on the
+  // NVRTC kernels. The choice depends only on the geometry, so backward
+  // (which cuDNN gives the forward's eps) always makes its forward's choice.
+  #bnOnDnn(g: BatchNormGeometry): Cudnn | null {
+    return this.#dnn && g.eps >= 1e-5 ? this.#dnn : null;
+  }
+
   batchNormTrain(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage | null,
-    runningVar: Storage | null,
-    n: number,
-    c: number,
-    hw: number,
-    momentum: number,
-    eps: number,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
   ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
-    if (!this.#dnn || eps < 1e-5) {
-      return norm.batchNormTrain(
-        this.#rt,
-        x,
-        weight,
-        bias,
-        runningMean,
-        runningVar,
-        n,
-        c,
-        hw,
-        momentum,
-        eps,
-      );
-    }
+    const { n, c, hw } = g;
+    const dnn = this.#bnOnDnn(g);
+    if (!dnn) return norm.batchNormTrain(this.#rt, x, p, g);
     const y = this.#rt.alloc("float32", n * c * hw);
     const mean = this.#rt.alloc("float32", c);
     const invStd = this.#rt.alloc("float32", c);
-    this.#dnn.batchNormTrain(
+    dnn.batchNormTrain(
       cuda(x).ptr,
       y.ptr,
-      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
-      (bias ? cuda(bias) : this.#constant(0, c)).ptr,
-      runningMean ? cuda(runningMean).ptr : null,
-      runningVar ? cuda(runningVar).ptr : null,
+      (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
+      (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
+      p.runningMean ? cuda(p.runningMean).ptr : null,
+      p.runningVar ? cuda(p.runningVar).ptr : null,
       mean.ptr,
       invStd.ptr,
       n,
       c,
       hw,
-      momentum,
-      eps,
+      g.momentum,
+      g.eps,
     );
     this.#afterDnn();
-    this.#bnEps.set(invStd, eps);
     return { y, mean, invStd };
   }
 
   batchNormEval(
     x: Storage,
-    weight: Storage | null,
-    bias: Storage | null,
-    runningMean: Storage,
-    runningVar: Storage,
-    n: number,
-    c: number,
-    hw: number,
-    eps: number,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
   ): CudaStorage {
-    if (!this.#dnn || eps < 1e-5) {
-      return norm.batchNormEval(
-        this.#rt,
-        x,
-        weight,
-        bias,
-        runningMean,
-        runningVar,
-        n,
-        c,
-        hw,
-        eps,
-      );
-    }
+    const { n, c, hw } = g;
+    const dnn = this.#bnOnDnn(g);
+    if (!dnn) return norm.batchNormEval(this.#rt, x, p, g);
     const y = this.#rt.alloc("float32", n * c * hw);
-    this.#dnn.batchNormEval(
+    dnn.batchNormEval(
       cuda(x).ptr,
       y.ptr,
-      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
-      (bias ? cuda(bias) : this.#constant(0, c)).ptr,
-      cuda(runningMean).ptr,
-      cuda(runningVar).ptr,
+      (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
+      (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
+      cuda(p.runningMean!).ptr,
+      cuda(p.runningVar!).ptr,
       n,
       c,
       hw,
-      eps,
+      g.eps,
     );
     this.#afterDnn();
     return y;
@@ -620,42 +579,28 @@ export class CudaBackend implements Backend {
     x: Storage,
     dy: Storage,
     weight: Storage | null,
-    mean: Storage,
-    invStd: Storage,
-    n: number,
-    c: number,
-    hw: number,
+    saved: BatchNormSaved,
+    g: BatchNormGeometry,
   ): { dx: CudaStorage; dweight: CudaStorage; dbias: CudaStorage } {
-    const eps = this.#bnEps.get(invStd);
-    if (!this.#dnn || eps === undefined) {
-      return norm.batchNormBackward(
-        this.#rt,
-        x,
-        dy,
-        weight,
-        mean,
-        invStd,
-        n,
-        c,
-        hw,
-      );
-    }
+    const { n, c, hw } = g;
+    const dnn = this.#bnOnDnn(g);
+    if (!dnn) return norm.batchNormBackward(this.#rt, x, dy, weight, saved, g);
     const dx = this.#rt.alloc("float32", n * c * hw);
     const dweight = this.#rt.alloc("float32", c);
     const dbias = this.#rt.alloc("float32", c);
-    this.#dnn.batchNormBackward(
+    dnn.batchNormBackward(
       cuda(x).ptr,
       cuda(dy).ptr,
       (weight ? cuda(weight) : this.#constant(1, c)).ptr,
       dx.ptr,
       dweight.ptr,
       dbias.ptr,
-      cuda(mean).ptr,
-      cuda(invStd).ptr,
+      cuda(saved.mean).ptr,
+      cuda(saved.invStd).ptr,
       n,
       c,
       hw,
-      eps,
+      g.eps,
     );
     this.#afterDnn();
     return { dx, dweight, dbias };

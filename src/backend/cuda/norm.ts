@@ -8,7 +8,12 @@
  * @module
  */
 
-import type { Storage } from "../backend.ts";
+import type {
+  BatchNormGeometry,
+  BatchNormParams,
+  BatchNormSaved,
+  Storage,
+} from "../backend.ts";
 import { gridFor, type KernelModule } from "./kernels.ts";
 import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
 
@@ -153,34 +158,22 @@ function addr(s: Storage | null): bigint {
 }
 
 /**
- * Training-mode batch norm.
+ * Training-mode batch norm (ignores `g.activation`).
  *
  * @param rt The runtime.
  * @param x `[n, c, hw]`.
- * @param weight `[c]` or null.
- * @param bias `[c]` or null.
- * @param runningMean `[c]`, updated in place, or null.
- * @param runningVar `[c]`, updated in place, or null.
- * @param n Batch.
- * @param c Channels.
- * @param hw Spatial size.
- * @param momentum PyTorch's momentum.
- * @param eps Added to the variance.
+ * @param p Weight and bias (null for 1 and 0) and the running statistics,
+ * updated in place when given.
+ * @param g Sizes, momentum and eps.
  * @returns `y`, the batch `mean` and `invStd`.
  */
 export function batchNormTrain(
   rt: CudaRuntime,
   x: Storage,
-  weight: Storage | null,
-  bias: Storage | null,
-  runningMean: Storage | null,
-  runningVar: Storage | null,
-  n: number,
-  c: number,
-  hw: number,
-  momentum: number,
-  eps: number,
+  p: BatchNormParams,
+  g: BatchNormGeometry,
 ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
+  const { n, c, hw } = g;
   const xs = cuda(x);
   const y = rt.alloc("float32", xs.length);
   const mean = rt.alloc("float32", c);
@@ -188,48 +181,39 @@ export function batchNormTrain(
   if (c === 0) return { y, mean, invStd };
   const k = rt.kernel(NORM_MODULE, "kd_bn_train");
   k.args.ptr(0, y.ptr).ptr(1, mean.ptr).ptr(2, invStd.ptr)
-    .ptr(3, addr(runningMean)).ptr(4, addr(runningVar)).ptr(5, xs.ptr)
-    .ptr(6, addr(weight)).ptr(7, addr(bias)).i32(8, n).i32(9, c).i32(10, hw)
-    .f32(11, momentum).f32(12, eps);
+    .ptr(3, addr(p.runningMean)).ptr(4, addr(p.runningVar)).ptr(5, xs.ptr)
+    .ptr(6, addr(p.weight)).ptr(7, addr(p.bias)).i32(8, n).i32(9, c)
+    .i32(10, hw).f32(11, g.momentum).f32(12, g.eps);
   k.launch(c, BLOCK);
   return { y, mean, invStd };
 }
 
 /**
- * Evaluation-mode batch norm with fixed statistics.
+ * Evaluation-mode batch norm with fixed statistics (ignores `g.activation`).
  *
  * @param rt The runtime.
  * @param x `[n, c, hw]`.
- * @param weight `[c]` or null.
- * @param bias `[c]` or null.
- * @param runningMean `[c]`.
- * @param runningVar `[c]`.
- * @param n Batch.
- * @param c Channels.
- * @param hw Spatial size.
- * @param eps Added to the variance.
+ * @param p Weight and bias (null for 1 and 0) and the running statistics
+ * (required).
+ * @param g Sizes and eps.
  * @returns `y`.
  */
 export function batchNormEval(
   rt: CudaRuntime,
   x: Storage,
-  weight: Storage | null,
-  bias: Storage | null,
-  runningMean: Storage,
-  runningVar: Storage,
-  n: number,
-  c: number,
-  hw: number,
-  eps: number,
+  p: BatchNormParams,
+  g: BatchNormGeometry,
 ): CudaStorage {
+  const { n, c, hw } = g;
   const xs = cuda(x);
   const total = n * c * hw;
   const y = rt.alloc("float32", total);
   if (total === 0) return y;
   const k = rt.kernel(NORM_MODULE, "kd_bn_eval");
-  k.args.ptr(0, y.ptr).ptr(1, xs.ptr).ptr(2, addr(weight)).ptr(3, addr(bias))
-    .ptr(4, addr(runningMean)).ptr(5, addr(runningVar)).u32(6, total)
-    .i32(7, c).i32(8, hw).f32(9, eps);
+  k.args.ptr(0, y.ptr).ptr(1, xs.ptr).ptr(2, addr(p.weight))
+    .ptr(3, addr(p.bias)).ptr(4, addr(p.runningMean))
+    .ptr(5, addr(p.runningVar)).u32(6, total).i32(7, c).i32(8, hw)
+    .f32(9, g.eps);
   k.launch(gridFor(total));
   return y;
 }
@@ -241,11 +225,8 @@ export function batchNormEval(
  * @param x `[n, c, hw]`.
  * @param dy `[n, c, hw]`.
  * @param weight `[c]` or null.
- * @param mean Batch mean from training.
- * @param invStd Batch inverse std from training.
- * @param n Batch.
- * @param c Channels.
- * @param hw Spatial size.
+ * @param saved Batch mean and inverse std from training.
+ * @param g Sizes.
  * @returns `dx`, `dweight`, `dbias`.
  */
 export function batchNormBackward(
@@ -253,12 +234,10 @@ export function batchNormBackward(
   x: Storage,
   dy: Storage,
   weight: Storage | null,
-  mean: Storage,
-  invStd: Storage,
-  n: number,
-  c: number,
-  hw: number,
+  saved: BatchNormSaved,
+  g: BatchNormGeometry,
 ): { dx: CudaStorage; dweight: CudaStorage; dbias: CudaStorage } {
+  const { n, c, hw } = g;
   const xs = cuda(x);
   const dx = rt.alloc("float32", xs.length);
   const dweight = rt.alloc("float32", c);
@@ -266,8 +245,8 @@ export function batchNormBackward(
   if (c === 0) return { dx, dweight, dbias };
   const k = rt.kernel(NORM_MODULE, "kd_bn_bwd");
   k.args.ptr(0, dx.ptr).ptr(1, dweight.ptr).ptr(2, dbias.ptr).ptr(3, xs.ptr)
-    .ptr(4, cuda(dy).ptr).ptr(5, addr(weight)).ptr(6, cuda(mean).ptr)
-    .ptr(7, cuda(invStd).ptr).i32(8, n).i32(9, c).i32(10, hw);
+    .ptr(4, cuda(dy).ptr).ptr(5, addr(weight)).ptr(6, cuda(saved.mean).ptr)
+    .ptr(7, cuda(saved.invStd).ptr).i32(8, n).i32(9, c).i32(10, hw);
   k.launch(c, BLOCK);
   return { dx, dweight, dbias };
 }

@@ -7,7 +7,11 @@
  * @module
  */
 
-import type { Pool2dGeometry, Storage } from "../backend.ts";
+import type {
+  AdaptivePool2dGeometry,
+  Pool2dGeometry,
+  Storage,
+} from "../backend.ts";
 import { gridFor, type KernelModule } from "./kernels.ts";
 import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
 
@@ -284,18 +288,18 @@ export function avgPool2dBackward(
  *
  * @param rt The runtime.
  * @param input `x`, or `dy` when `backward`.
- * @param dims `[n, c, h, w, oh, ow]`.
+ * @param g Sizes `n, c, h, w, oh, ow`.
  * @param backward Compute the gradient.
  * @returns `y`, or `dx` when `backward`.
  */
 export function adaptiveAvgPool2d(
   rt: CudaRuntime,
   input: Storage,
-  dims: [number, number, number, number, number, number],
+  g: AdaptivePool2dGeometry,
   backward: boolean,
 ): CudaStorage {
   const s = cuda(input);
-  const [n, c, h, w, oh, ow] = dims;
+  const { n, c, h, w, oh, ow } = g;
   const total = n * c * oh * ow;
   const out = backward ? zeros(rt, n * c * h * w) : rt.alloc("float32", total);
   if (total === 0) return out;

@@ -6,6 +6,7 @@
  */
 
 import type { DType, Storage } from "../backend.ts";
+import { ShapeError } from "../../errors.ts";
 import type { Block, CachingAllocator } from "./allocator.ts";
 import type { CudaDevice } from "./device.ts";
 import type { Kernel, KernelCache, KernelModule } from "./kernels.ts";
@@ -133,9 +134,10 @@ export class CudaRuntime {
    */
   alloc(dtype: DType, n: number): CudaStorage {
     if (!Number.isInteger(n) || n < 0 || n > MAX_ELEMENTS) {
-      throw new RangeError(
+      throw new ShapeError(
         `Cannot allocate CUDA storage: ${n} elements is not an element count ` +
-          `from 0 to ${MAX_ELEMENTS}`,
+          `from 0 to ${MAX_ELEMENTS} (the CUDA kernels index with 32-bit ` +
+          `signed integers)`,
       );
     }
     const s = new CudaStorage(
