@@ -40,6 +40,12 @@ export KDENO_CUDA_EMULATION=0              # the real GPU is here: skip the emul
 PY=/opt/torch/.venv/bin/python
 [ -x "$PY" ] || PY=$(command -v python3 || echo python3)
 SP=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+# kdeno has no machine's paths built in: pass this Python's NVIDIA wheel
+# folders (cuDNN's first, then CUDA 13's, then the CUDA 12 layout)
+if [ -n "$SP" ]; then
+  WHEEL_DIRS="$SP/nvidia/cudnn/lib:$SP/nvidia/cu13/lib:$SP/nvidia/cublas/lib:$SP/nvidia/cuda_nvrtc/lib:$SP/nvidia/cuda_runtime/lib"
+  export KDENO_CUDA_LIB_DIRS="${KDENO_CUDA_LIB_DIRS:+$KDENO_CUDA_LIB_DIRS:}$WHEEL_DIRS"
+fi
 
 # stage NAME SECONDS CMD...: runs CMD with a time limit, output shown and kept
 stage() {

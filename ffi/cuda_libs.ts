@@ -4,11 +4,14 @@
  * - The driver, `libcuda.so.1`, is opened only through the system loader (it
  *   must match the kernel module; the toolkit's `stubs/libcuda.so` is never
  *   wanted).
- * - cuBLAS, cuBLASLt and NVRTC (and later cuDNN) are looked for, in order,
- *   in the directories of `KDENO_CUDA_LIB_DIRS`; the Python wheels of
- *   `$VIRTUAL_ENV` and `/opt/torch/.venv` (`nvidia/cu13/lib`, and the CUDA 12
- *   layout `nvidia/{cublas,cuda_nvrtc,cuda_runtime}/lib`); `$CONDA_PREFIX/lib`;
- *   `$CUDA_HOME` and `$CUDA_PATH`; `/usr/local/cuda`; then by bare soname.
+ * - cuBLAS, cuBLASLt, NVRTC and cuDNN are looked for, in order, in the
+ *   directories of `KDENO_CUDA_LIB_DIRS`; the Python wheels of the active
+ *   virtual environment, `$VIRTUAL_ENV` (`nvidia/cu13/lib`, `nvidia/cudnn/lib`
+ *   and the CUDA 12 layout `nvidia/{cublas,cuda_nvrtc,cuda_runtime}/lib`);
+ *   `$CONDA_PREFIX/lib`; `$CUDA_HOME` and `$CUDA_PATH`; `/usr/local/cuda`;
+ *   then by bare soname. No machine's own paths are built in: a script that
+ *   knows where its libraries are passes them in `KDENO_CUDA_LIB_DIRS` (as
+ *   `bench/gpu_check.sh` does).
  * - A library's own dependencies (cuBLASLt for cuBLAS, the NVRTC builtins for
  *   NVRTC) are pre-loaded by absolute path from the same directory first:
  *   setting `LD_LIBRARY_PATH` from inside a running process does not reach the
@@ -31,9 +34,6 @@ import { CUBLAS_SYMBOLS, type CublasLib } from "./cublas.ts";
 
 /** The environment variable naming extra library directories, searched first. */
 export const CUDA_LIB_DIRS_ENV = "KDENO_CUDA_LIB_DIRS";
-
-/** The virtual environment searched after `$VIRTUAL_ENV` (PyTorch's on the GPU machine). */
-export const DEFAULT_TORCH_VENV = "/opt/torch/.venv";
 
 /** The driver's soname. */
 export const CUDA_DRIVER_SONAME = "libcuda.so.1";
@@ -90,13 +90,10 @@ export function sitePackages(root: string): string[] {
     .filter(isDir);
 }
 
-/** The Python prefixes searched for NVIDIA wheels, in order. */
+/** The Python prefixes searched for NVIDIA wheels: the active venv. */
 function pythonRoots(): string[] {
-  const roots: string[] = [];
   const venv = first("VIRTUAL_ENV");
-  if (venv) roots.push(venv);
-  roots.push(DEFAULT_TORCH_VENV);
-  return unique(roots);
+  return venv ? [venv] : [];
 }
 
 /** `$CONDA_PREFIX/lib`, `$CUDA_HOME`/`$CUDA_PATH` and `/usr/local/cuda` dirs. */

@@ -447,18 +447,6 @@ export const CUDNN_SYMBOLS = {
     ],
     result: "i32",
   },
-  cudnnConvolutionBackwardBias: {
-    parameters: [
-      "pointer", // handle
-      "buffer", // alpha (const void*)
-      "pointer", // dyDesc
-      "pointer", // dy
-      "buffer", // beta (const void*)
-      "pointer", // dbDesc
-      "pointer", // db
-    ],
-    result: "i32",
-  },
 
   // ---- batch norm (cudnn_ops.h) -------------------------------------------
   cudnnDeriveBNTensorDescriptor: {
@@ -535,128 +523,6 @@ export const CUDNN_SYMBOLS = {
     result: "i32",
   },
 
-  // ---- pooling (cudnn_ops.h) ----------------------------------------------
-  cudnnCreatePoolingDescriptor: {
-    parameters: [
-      "buffer", // poolingDesc (cudnnPoolingDescriptor_t*)
-    ],
-    result: "i32",
-  },
-  cudnnSetPooling2dDescriptor: {
-    parameters: [
-      "pointer", // poolingDesc
-      "i32", // mode (cudnnPoolingMode_t)
-      "i32", // maxpoolingNanOpt (cudnnNanPropagation_t)
-      "i32", // windowHeight
-      "i32", // windowWidth
-      "i32", // verticalPadding
-      "i32", // horizontalPadding
-      "i32", // verticalStride
-      "i32", // horizontalStride
-    ],
-    result: "i32",
-  },
-  cudnnGetPooling2dForwardOutputDim: {
-    parameters: [
-      "pointer", // poolingDesc
-      "pointer", // inputTensorDesc
-      "buffer", // n (int*)
-      "buffer", // c (int*)
-      "buffer", // h (int*)
-      "buffer", // w (int*)
-    ],
-    result: "i32",
-  },
-  cudnnDestroyPoolingDescriptor: {
-    parameters: [
-      "pointer", // poolingDesc
-    ],
-    result: "i32",
-  },
-  cudnnPoolingForward: {
-    parameters: [
-      "pointer", // handle
-      "pointer", // poolingDesc
-      "buffer", // alpha (const void*)
-      "pointer", // xDesc
-      "pointer", // x
-      "buffer", // beta (const void*)
-      "pointer", // yDesc
-      "pointer", // y
-    ],
-    result: "i32",
-  },
-  cudnnPoolingBackward: {
-    parameters: [
-      "pointer", // handle
-      "pointer", // poolingDesc
-      "buffer", // alpha (const void*)
-      "pointer", // yDesc
-      "pointer", // y
-      "pointer", // dyDesc
-      "pointer", // dy
-      "pointer", // xDesc
-      "pointer", // x
-      "buffer", // beta (const void*)
-      "pointer", // dxDesc
-      "pointer", // dx
-    ],
-    result: "i32",
-  },
-
-  // ---- activation (cudnn_ops.h) -------------------------------------------
-  cudnnCreateActivationDescriptor: {
-    parameters: [
-      "buffer", // activationDesc (cudnnActivationDescriptor_t*)
-    ],
-    result: "i32",
-  },
-  cudnnSetActivationDescriptor: {
-    parameters: [
-      "pointer", // activationDesc
-      "i32", // mode (cudnnActivationMode_t)
-      "i32", // reluNanOpt (cudnnNanPropagation_t)
-      "f64", // coef (double: clipping threshold or alpha)
-    ],
-    result: "i32",
-  },
-  cudnnDestroyActivationDescriptor: {
-    parameters: [
-      "pointer", // activationDesc
-    ],
-    result: "i32",
-  },
-  cudnnActivationForward: {
-    parameters: [
-      "pointer", // handle
-      "pointer", // activationDesc
-      "buffer", // alpha (const void*)
-      "pointer", // xDesc
-      "pointer", // x
-      "buffer", // beta (const void*)
-      "pointer", // yDesc
-      "pointer", // y
-    ],
-    result: "i32",
-  },
-  cudnnActivationBackward: {
-    parameters: [
-      "pointer", // handle
-      "pointer", // activationDesc
-      "buffer", // alpha (const void*)
-      "pointer", // yDesc
-      "pointer", // y
-      "pointer", // dyDesc
-      "pointer", // dy
-      "pointer", // xDesc
-      "pointer", // x
-      "buffer", // beta (const void*)
-      "pointer", // dxDesc
-      "pointer", // dx
-    ],
-    result: "i32",
-  },
-
   // ---- tensor arithmetic (cudnn_ops.h) ------------------------------------
   cudnnAddTensor: {
     parameters: [
@@ -729,11 +595,6 @@ export const CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION = 2;
 /** `CUDNN_FMA_MATH`: FMA kernels only, so no TF32 (strict fp32). */
 export const CUDNN_FMA_MATH = 3;
 
-/** `CUDNN_NOT_PROPAGATE_NAN`. */
-export const CUDNN_NOT_PROPAGATE_NAN = 0;
-/** `CUDNN_PROPAGATE_NAN`. */
-export const CUDNN_PROPAGATE_NAN = 1;
-
 /** `CUDNN_CONVOLUTION` (flips the filter). */
 export const CUDNN_CONVOLUTION = 0;
 /** `CUDNN_CROSS_CORRELATION`: what PyTorch calls convolution. */
@@ -759,22 +620,6 @@ export const CUDNN_BATCHNORM_SPATIAL = 1;
 export const CUDNN_BATCHNORM_SPATIAL_PERSISTENT = 2;
 /** `CUDNN_BN_MIN_EPSILON` in cuDNN 9. */
 export const CUDNN_BN_MIN_EPSILON = 0;
-
-/** `CUDNN_POOLING_MAX`. */
-export const CUDNN_POOLING_MAX = 0;
-/** `CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING`. */
-export const CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING = 1;
-/** `CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING`. */
-export const CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING = 2;
-/** `CUDNN_POOLING_MAX_DETERMINISTIC`. */
-export const CUDNN_POOLING_MAX_DETERMINISTIC = 3;
-
-/** `CUDNN_ACTIVATION_SIGMOID`. */
-export const CUDNN_ACTIVATION_SIGMOID = 0;
-/** `CUDNN_ACTIVATION_RELU`. */
-export const CUDNN_ACTIVATION_RELU = 1;
-/** `CUDNN_ACTIVATION_TANH`. */
-export const CUDNN_ACTIVATION_TANH = 2;
 
 // ---- struct layouts ---------------------------------------------------------
 

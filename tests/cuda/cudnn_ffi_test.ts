@@ -25,11 +25,10 @@ import {
   Cudnn,
   CudnnError,
   type DeviceBuffer,
-  poolingSupport,
 } from "../../src/backend/cuda/cudnn.ts";
 import type {
+  BatchNormGeometry,
   Conv2dGeometry,
-  Pool2dGeometry,
 } from "../../src/backend/backend.ts";
 
 const SOURCE = new URL("../fixtures/ffi_mock/mock_cudnn.c", import.meta.url)
@@ -184,19 +183,14 @@ function convGeometry(over: Partial<Conv2dGeometry> = {}): Conv2dGeometry {
   };
 }
 
-function poolGeometry(over: Partial<Pool2dGeometry> = {}): Pool2dGeometry {
+function bnGeometry(over: Partial<BatchNormGeometry> = {}): BatchNormGeometry {
   return {
-    n: 2,
-    c: 3,
-    h: 8,
-    w: 8,
-    oh: 4,
-    ow: 4,
-    kernel: [3, 3],
-    stride: [2, 2],
-    padding: [1, 1],
-    dilation: [1, 1],
-    countIncludePad: true,
+    n: 4,
+    c: 16,
+    hw: 49,
+    eps: 1e-5,
+    momentum: 0.1,
+    activation: "none",
     ...over,
   };
 }
@@ -374,7 +368,6 @@ test(
         tensors: 3,
         filters: 1,
         convolutions: 1,
-        poolings: 0,
         algorithms: 1,
       });
     });
@@ -577,15 +570,6 @@ test(
       },
     );
 
-    await t.step("conv2dBackwardBias() sums dy into [1, k, 1, 1]", () => {
-      dnn.conv2dBackwardBias(DY, B, g);
-      const a = m.args("cudnnConvolutionBackwardBias");
-      assert.deepEqual(m.desc(a.u(2)).v.slice(2, 6), [4, 6, 8, 8]);
-      assert.equal(a.u(3), DY);
-      assert.equal(a.f(4), 0);
-      assert.deepEqual(m.desc(a.u(5)).v.slice(2, 6), [1, 6, 1, 1]);
-      assert.equal(a.u(6), B);
-    });
     dnn.destroy();
     assert.equal(alloc.live.size, 0, "destroy() freed the workspace");
   },
@@ -675,26 +659,22 @@ test(
   "batchNormTrain(), batchNormEval() and batchNormBackward() pass spatial mode, factors and pointers",
   async (m, t) => {
     const { dnn } = make(m);
-    const [n, c, hw] = [4, 16, 49];
+    const g = bnGeometry();
+    const { n, c, hw } = g;
     const p = (i: number) => 0x9000_0000n + BigInt(i) * 0x1000n;
     const calls = m.counter("cudnnDeriveBNTensorDescriptor");
 
     await t.step("training, no running statistics", () => {
-      dnn.batchNormTrain(
-        p(0),
-        p(1),
-        p(2),
-        p(3),
-        null,
-        null,
-        p(6),
-        p(7),
-        n,
-        c,
-        hw,
-        0.1,
-        1e-5,
-      );
+      dnn.batchNormTrain({
+        x: p(0),
+        y: p(1),
+        weight: p(2),
+        bias: p(3),
+        runningMean: null,
+        runningVar: null,
+        mean: p(6),
+        invStd: p(7),
+      }, g);
       const a = m.args("cudnnBatchNormalizationForwardTraining");
       assert.equal(a.u(1), 1n, "CUDNN_BATCHNORM_SPATIAL");
       assert.deepEqual([a.f(2), a.f(3)], [1, 0]);
@@ -716,21 +696,16 @@ test(
     });
 
     await t.step("training, with running statistics", () => {
-      dnn.batchNormTrain(
-        p(0),
-        p(0),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        n,
-        c,
-        hw,
-        0.25,
-        1e-3,
-      );
+      dnn.batchNormTrain({
+        x: p(0),
+        y: p(0),
+        weight: p(2),
+        bias: p(3),
+        runningMean: p(4),
+        runningVar: p(5),
+        mean: p(6),
+        invStd: p(7),
+      }, bnGeometry({ momentum: 0.25, eps: 1e-3 }));
       const a = m.args("cudnnBatchNormalizationForwardTraining");
       assert.deepEqual([a.u(5), a.u(7)], [p(0), p(0)], "in place");
       assert.deepEqual([a.u(12), a.u(13)], [p(4), p(5)]);
@@ -738,27 +713,29 @@ test(
       assert.equal(a.f(14), 1e-3);
       assert.throws(
         () =>
-          dnn.batchNormTrain(
-            p(0),
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            null,
-            p(6),
-            p(7),
-            n,
-            c,
-            hw,
-            0.1,
-            1e-5,
-          ),
+          dnn.batchNormTrain({
+            x: p(0),
+            y: p(1),
+            weight: p(2),
+            bias: p(3),
+            runningMean: p(4),
+            runningVar: null,
+            mean: p(6),
+            invStd: p(7),
+          }, g),
         TypeError,
       );
     });
 
     await t.step("inference", () => {
-      dnn.batchNormEval(p(0), p(1), p(2), p(3), p(4), p(5), n, c, hw, 1e-5);
+      dnn.batchNormEval({
+        x: p(0),
+        y: p(1),
+        weight: p(2),
+        bias: p(3),
+        runningMean: p(4),
+        runningVar: p(5),
+      }, g);
       const a = m.args("cudnnBatchNormalizationForwardInference");
       assert.equal(a.u(1), 1n);
       assert.deepEqual([a.f(2), a.f(3)], [1, 0]);
@@ -773,20 +750,16 @@ test(
     });
 
     await t.step("backward", () => {
-      dnn.batchNormBackward(
-        p(0),
-        p(10),
-        p(2),
-        p(11),
-        p(12),
-        p(13),
-        p(6),
-        p(7),
-        n,
-        c,
-        hw,
-        1e-5,
-      );
+      dnn.batchNormBackward({
+        x: p(0),
+        dy: p(10),
+        weight: p(2),
+        dx: p(11),
+        dweight: p(12),
+        dbias: p(13),
+        mean: p(6),
+        invStd: p(7),
+      }, g);
       const a = m.args("cudnnBatchNormalizationBackward");
       assert.equal(a.u(1), 1n);
       assert.deepEqual([a.f(2), a.f(3), a.f(4), a.f(5)], [1, 0, 1, 0]);
@@ -804,119 +777,10 @@ test(
   },
 );
 
-// ---- pooling ------------------------------------------------------------------
-
-Deno.test("poolingSupport() accepts floor and ceil sizes and refuses what cuDNN cannot match", () => {
-  assert.equal(poolingSupport("max", poolGeometry()), null);
-  assert.match(
-    poolingSupport("max", poolGeometry({ dilation: [2, 2] }))!,
-    /dilation/,
-  );
-  assert.match(
-    poolingSupport("max", poolGeometry({ padding: [2, 1] }))!,
-    /within half the window/,
-  );
-  // 8 + 2 - 3 = 7 over stride 2: floor 4, ceil 5
-  const ceil = { oh: 5, ow: 5 };
-  assert.equal(poolingSupport("max", poolGeometry(ceil)), null);
-  assert.equal(
-    poolingSupport("avg", poolGeometry({ ...ceil, countIncludePad: false })),
-    null,
-  );
-  assert.match(
-    poolingSupport("avg", poolGeometry(ceil))!,
-    /ceil mode with countIncludePad/,
-  );
-  assert.equal(poolingSupport("avg", poolGeometry()), null);
-  assert.match(
-    poolingSupport("max", poolGeometry({ oh: 6 }))!,
-    /neither the floor nor the ceil/,
-  );
-});
-
-test("maxPool2d() and maxPool2dBackward() use MAX_DETERMINISTIC with x, y, dy and dx in cuDNN's order", (m) => {
-  const { dnn } = make(m);
-  const g = poolGeometry({ oh: 5, ow: 5 }); // ceil mode: y is one larger
-  const DY = 0x6000_0000n, DX = 0x7000_0000n;
-  const calls = m.counter("cudnnCreatePoolingDescriptor");
-  dnn.maxPool2d(X, Y, g);
-  const f = m.args("cudnnPoolingForward");
-  assert.deepEqual(m.desc(f.u(1)), {
-    kind: "p",
-    // MAX_DETERMINISTIC, PROPAGATE_NAN, window, padding, stride
-    v: [3, 1, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0],
-  });
-  assert.deepEqual([f.f(2), f.f(5)], [1, 0]);
-  assert.deepEqual(m.desc(f.u(3)).v.slice(2, 6), [2, 3, 8, 8]);
-  assert.equal(f.u(4), X);
-  assert.deepEqual(m.desc(f.u(6)).v.slice(2, 6), [2, 3, 5, 5]);
-  assert.equal(f.u(7), Y);
-
-  dnn.maxPool2dBackward(X, Y, DY, DX, g);
-  const b = m.args("cudnnPoolingBackward");
-  assert.equal(b.u(1), f.u(1), "the cached pooling descriptor");
-  assert.deepEqual([b.u(3), b.u(4)], [f.u(6), Y], "yDesc, y");
-  assert.deepEqual([b.u(5), b.u(6)], [f.u(6), DY], "dyDesc, dy");
-  assert.deepEqual([b.u(7), b.u(8)], [f.u(3), X], "xDesc, x");
-  assert.equal(b.f(9), 0);
-  assert.deepEqual([b.u(10), b.u(11)], [f.u(3), DX], "dxDesc, dx");
-  assert.deepEqual(calls(), { cudnnCreatePoolingDescriptor: 1 });
-
-  assert.throws(
-    () => dnn.maxPool2d(X, Y, poolGeometry({ dilation: [2, 2] })),
-    (e) => e instanceof RangeError && /dilation/.test(e.message),
-  );
-  dnn.destroy();
-});
-
-test("avgPool2d() picks INCLUDE or EXCLUDE padding and its backward needs neither x nor y", (m) => {
-  const { dnn } = make(m);
-  const DY = 0x6000_0000n, DX = 0x7000_0000n;
-  dnn.avgPool2d(X, Y, poolGeometry());
-  assert.equal(m.desc(m.args("cudnnPoolingForward").u(1)).v[0], 1);
-  dnn.avgPool2d(X, Y, poolGeometry({ countIncludePad: false }));
-  assert.equal(m.desc(m.args("cudnnPoolingForward").u(1)).v[0], 2);
-
-  dnn.avgPool2dBackward(DY, DX, poolGeometry({ countIncludePad: false }));
-  const b = m.args("cudnnPoolingBackward");
-  assert.equal(m.desc(b.u(1)).v[0], 2);
-  assert.deepEqual([b.u(4), b.u(6), b.u(8), b.u(11)], [DY, DY, DX, DX]);
-  assert.equal(dnn.cacheSizes.poolings, 2);
-  assert.throws(
-    () => dnn.avgPool2d(X, Y, poolGeometry({ oh: 5, ow: 5 })),
-    RangeError,
-  );
-  dnn.destroy();
-});
-
-// ---- activation ---------------------------------------------------------------
-
-test("reluForward() and reluBackward() share one RELU descriptor that propagates NaN", (m) => {
-  const { dnn } = make(m);
-  const calls = m.counter("cudnnCreateActivationDescriptor");
-  const dims = [1, 1, 1, 1000] as const;
-  const DY = 0x6000_0000n, DX = 0x7000_0000n;
-  dnn.reluForward(X, Y, dims);
-  const f = m.args("cudnnActivationForward");
-  assert.deepEqual(m.desc(f.u(1)).v.slice(0, 2), [1, 1], "RELU, PROPAGATE_NAN");
-  assert.equal(m.args("cudnnSetActivationDescriptor").f(3), 0, "coef");
-  assert.deepEqual([f.f(2), f.f(5)], [1, 0]);
-  assert.deepEqual(m.desc(f.u(3)).v.slice(2, 6), [1, 1, 1, 1000]);
-  assert.deepEqual([f.u(4), f.u(7)], [X, Y]);
-
-  dnn.reluBackward(X, Y, DY, DX, dims);
-  const b = m.args("cudnnActivationBackward");
-  assert.equal(b.u(1), f.u(1));
-  assert.deepEqual([b.u(4), b.u(6), b.u(8), b.u(11)], [Y, DY, X, DX]);
-  assert.equal(b.f(9), 0);
-  assert.deepEqual(calls(), { cudnnCreateActivationDescriptor: 1 });
-  dnn.destroy();
-});
-
 // ---- teardown -----------------------------------------------------------------
 
 test("destroy() destroys each cached descriptor once, frees the workspace and the handle", (m) => {
-  const kinds = ["Tensor", "Filter", "Convolution", "Pooling", "Activation"];
+  const kinds = ["Tensor", "Filter", "Convolution"];
   const names = kinds.flatMap((k) => [
     `cudnnCreate${k}Descriptor`,
     `cudnnDestroy${k}Descriptor`,
@@ -925,9 +789,19 @@ test("destroy() destroys each cached descriptor once, frees the workspace and th
   const { dnn, alloc } = make(m);
   const g = convGeometry({ h: 16, w: 16, oh: 16, ow: 16 });
   dnn.conv2dForward(X, W, B, Y, g);
-  dnn.batchNormTrain(X, Y, W, B, null, null, X, Y, 2, 6, 256, 0.1, 1e-5);
-  dnn.maxPool2d(X, Y, poolGeometry({ h: 16, w: 16, oh: 8, ow: 8 }));
-  dnn.reluForward(X, Y, [2, 6, 16, 16]);
+  dnn.batchNormTrain(
+    {
+      x: X,
+      y: Y,
+      weight: W,
+      bias: B,
+      runningMean: null,
+      runningVar: null,
+      mean: X,
+      invStd: Y,
+    },
+    bnGeometry({ n: 2, c: 6, hw: 256 }),
+  );
   dnn.destroy();
   dnn.destroy(); // twice is harmless
   const d = calls();

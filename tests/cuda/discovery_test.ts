@@ -109,6 +109,17 @@ Deno.test("cudaLibDirs() searches KDENO_CUDA_LIB_DIRS, venvs, conda, CUDA_HOME, 
   });
 });
 
+Deno.test("with no environment set, only the standard toolkit folders are searched (no machine's own paths)", () => {
+  withEnv({}, () => {
+    const standard = [
+      "/usr/local/cuda/lib64",
+      "/usr/local/cuda/targets/x86_64-linux/lib",
+    ];
+    assert.deepEqual(cudaLibDirs(), standard);
+    assert.deepEqual(cudnnLibDirs(), standard);
+  });
+});
+
 Deno.test("openCublas() lists a venv's broken libcublas.so.13 among the paths tried", () => {
   const root = Deno.makeTempDirSync({ prefix: "kdeno_disc_" });
   const { venv, lib } = fakeVenv(root);

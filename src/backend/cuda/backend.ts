@@ -480,8 +480,8 @@ export class CudaBackend implements Backend {
   }
 
   // Average pooling stays on the NVRTC kernel: through cuDNN (9.19, H100) a
-  // gradient check crashed the process; `Cudnn.avgPool2d` is kept for when
-  // that is understood.
+  // gradient check crashed the process (the cuDNN pooling wrapper was
+  // removed; git history has it).
   avgPool2d(x: Storage, g: Pool2dGeometry): CudaStorage {
     return pool.avgPool2d(this.#rt, x, g);
   }
@@ -531,21 +531,16 @@ export class CudaBackend implements Backend {
     const y = this.#rt.alloc("float32", n * c * hw);
     const mean = this.#rt.alloc("float32", c);
     const invStd = this.#rt.alloc("float32", c);
-    dnn.batchNormTrain(
-      cuda(x).ptr,
-      y.ptr,
-      (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
-      (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
-      p.runningMean ? cuda(p.runningMean).ptr : null,
-      p.runningVar ? cuda(p.runningVar).ptr : null,
-      mean.ptr,
-      invStd.ptr,
-      n,
-      c,
-      hw,
-      g.momentum,
-      g.eps,
-    );
+    dnn.batchNormTrain({
+      x: cuda(x).ptr,
+      y: y.ptr,
+      weight: (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
+      bias: (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
+      runningMean: p.runningMean ? cuda(p.runningMean).ptr : null,
+      runningVar: p.runningVar ? cuda(p.runningVar).ptr : null,
+      mean: mean.ptr,
+      invStd: invStd.ptr,
+    }, g);
     this.#afterDnn();
     return { y, mean, invStd };
   }
@@ -559,18 +554,14 @@ export class CudaBackend implements Backend {
     const dnn = this.#bnOnDnn(g);
     if (!dnn) return norm.batchNormEval(this.#rt, x, p, g);
     const y = this.#rt.alloc("float32", n * c * hw);
-    dnn.batchNormEval(
-      cuda(x).ptr,
-      y.ptr,
-      (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
-      (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
-      cuda(p.runningMean!).ptr,
-      cuda(p.runningVar!).ptr,
-      n,
-      c,
-      hw,
-      g.eps,
-    );
+    dnn.batchNormEval({
+      x: cuda(x).ptr,
+      y: y.ptr,
+      weight: (p.weight ? cuda(p.weight) : this.#constant(1, c)).ptr,
+      bias: (p.bias ? cuda(p.bias) : this.#constant(0, c)).ptr,
+      runningMean: cuda(p.runningMean!).ptr,
+      runningVar: cuda(p.runningVar!).ptr,
+    }, g);
     this.#afterDnn();
     return y;
   }
@@ -588,20 +579,16 @@ export class CudaBackend implements Backend {
     const dx = this.#rt.alloc("float32", n * c * hw);
     const dweight = this.#rt.alloc("float32", c);
     const dbias = this.#rt.alloc("float32", c);
-    dnn.batchNormBackward(
-      cuda(x).ptr,
-      cuda(dy).ptr,
-      (weight ? cuda(weight) : this.#constant(1, c)).ptr,
-      dx.ptr,
-      dweight.ptr,
-      dbias.ptr,
-      cuda(saved.mean).ptr,
-      cuda(saved.invStd).ptr,
-      n,
-      c,
-      hw,
-      g.eps,
-    );
+    dnn.batchNormBackward({
+      x: cuda(x).ptr,
+      dy: cuda(dy).ptr,
+      weight: (weight ? cuda(weight) : this.#constant(1, c)).ptr,
+      dx: dx.ptr,
+      dweight: dweight.ptr,
+      dbias: dbias.ptr,
+      mean: cuda(saved.mean).ptr,
+      invStd: cuda(saved.invStd).ptr,
+    }, g);
     this.#afterDnn();
     return { dx, dweight, dbias };
   }
