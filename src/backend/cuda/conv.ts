@@ -1,6 +1,8 @@
 /**
  * 2-D convolution (NCHW input, OIHW weight, groups, stride, padding,
- * dilation) as direct CUDA C kernels: correct first, to be replaced by cuDNN.
+ * dilation) as direct CUDA C kernels: the fallback when cuDNN does not load
+ * (the backend runs convolutions on cuDNN when it does), and what the
+ * emulated device runs in the tests.
  *
  * - forward: one thread per output element;
  * - backward data: one thread per input element, gathering the outputs whose

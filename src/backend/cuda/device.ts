@@ -1,6 +1,6 @@
 /**
  * Device 0 through the driver API: the primary context (shared with cuBLAS
- * and, later, cuDNN), one stream, memory, copies, modules and launches.
+ * and cuDNN), one stream, memory, copies, modules and launches.
  *
  * Every call is synchronous on the main thread (a CUDA context is current
  * per thread, and Deno's `nonblocking` calls run on other threads) and every
