@@ -106,6 +106,7 @@ export {
   BackendUnavailableError,
   CheckpointError,
   DataError,
+  DecompressionBombError,
   DTypeError,
   GraphFreedError,
   ShapeError,
@@ -117,11 +118,16 @@ export {
 } from "./src/backend/cuda/allocator.ts";
 export type {
   AdamUpdate,
+  AdaptivePool2dGeometry,
   Backend,
+  BatchNormGeometry,
+  BatchNormParams,
+  BatchNormSaved,
   BinaryOp,
   Conv2dGeometry,
   DeviceName,
   DType,
+  FusedActivation,
   Pool2dGeometry,
   ReduceOp,
   SgdUpdate,
@@ -144,5 +150,9 @@ export * as optim from "./src/optim/mod.ts";
 export * as io from "./src/io/mod.ts";
 export * as data from "./src/data/mod.ts";
 export * as transforms from "./src/data/transforms.ts";
-/** Knowledge distillation: losses, `Trainer`, teacher cache, metrics, reports. */
+/** Knowledge distillation: KD and feature losses, the teacher cache. */
 export * as distill from "./src/distill/mod.ts";
+/** Training: the `Trainer`, checkpoints, progress. */
+export * as train from "./src/train/mod.ts";
+/** Evaluation: metrics, statistics, cost, the HTML report. */
+export * as evaluation from "./src/eval/mod.ts";

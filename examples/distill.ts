@@ -56,6 +56,7 @@ import {
   currentDevice,
   data,
   distill,
+  evaluation,
   io,
   manualSeed,
   models,
@@ -64,6 +65,7 @@ import {
   setBackend,
   type Tensor,
   tensor,
+  train,
   transforms as T,
 } from "../mod.ts";
 
@@ -363,13 +365,13 @@ const TEACHER = "Teacher (ResNet-18)";
 const ARM_NAMES = { student: "Student, no KD", studentKd: "Student, KD" };
 // metrics.jsonl and a curves-only report.html as training goes; the full
 // report replaces the page at the end
-const trainer = new distill.Trainer({
+const trainer = new train.Trainer({
   progress: "auto",
   log: say,
   report: { dir: outDir, title: "kdeno distillation run", config },
 });
 let teacherSeconds = 0;
-let teacherHistory: distill.EpochRecord[] | undefined;
+let teacherHistory: evaluation.EpochRecord[] | undefined;
 if (teacherEpochs > 0) {
   say(`\n== Teacher: ResNet-18 (${teacher.numParameters()} parameters) ==`);
   const opt = new optim.Adam(
@@ -413,8 +415,8 @@ async function exists(p: string): Promise<boolean> {
 
 interface Run {
   seed: number;
-  result: distill.EvaluateResult;
-  fit: distill.FitResult;
+  result: evaluation.EvaluateResult;
+  fit: train.FitResult;
 }
 const runs: { student: Run[]; studentKd: Run[] } = {
   student: [],
@@ -460,7 +462,7 @@ for (let s = seed; s < seed + nSeeds; s++) {
       runLabel: `seed ${s}`,
     });
     if (fit.interrupted) Deno.exit(130);
-    const result = await distill.evaluate(model, testLoader);
+    const result = await evaluation.evaluate(model, testLoader);
     say(
       `test Acc: ${result.accuracy.toFixed(4)} (sensitivity ${
         result.sensitivity?.toFixed(4)
@@ -475,17 +477,17 @@ for (let s = seed; s < seed + nSeeds; s++) {
 // ---- evaluation and costs -------------------------------------------------------
 
 say("\n== Test set ==");
-const teacherResult = await distill.evaluate(teacher, testLoader);
+const teacherResult = await evaluation.evaluate(teacher, testLoader);
 const inputShape = [3, size, size];
 const cost = (m: nn.Module) => {
-  const speed = distill.measureSpeed(m, {
+  const speed = evaluation.measureSpeed(m, {
     inputShape,
     device: flags.device as "cpu" | "cuda" | undefined,
   });
   return {
     params: m.numParameters(),
-    macs: distill.countMacs(m, inputShape),
-    sizeBytes: distill.modelSizeBytes(m),
+    macs: evaluation.countMacs(m, inputShape),
+    sizeBytes: evaluation.modelSizeBytes(m),
     latencyMs: speed.latencyMs,
     latencyRangeMs: speed.latencyRangeMs,
     throughput: speed.throughput,
@@ -501,8 +503,8 @@ await io.saveSafetensors(
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 function summarize(list: Run[]) {
   const accs = list.map((r) => r.result.accuracy);
-  const ci = distill.meanConfidenceInterval(accs);
-  const pick = (f: (r: distill.EvaluateResult) => number | undefined) =>
+  const ci = evaluation.meanConfidenceInterval(accs);
+  const pick = (f: (r: evaluation.EvaluateResult) => number | undefined) =>
     mean(list.map((r) => f(r.result) ?? NaN));
   return {
     accuracy: ci.mean,
@@ -523,7 +525,7 @@ function summarize(list: Run[]) {
     speedup: teacherCost.latencyMs / studentCost.latencyMs,
   };
 }
-const [tLo, tHi] = distill.wilsonInterval(
+const [tLo, tHi] = evaluation.wilsonInterval(
   teacherResult.correct.reduce((a, b) => a + b, 0),
   teacherResult.n,
 );
@@ -548,9 +550,12 @@ const studentKd = summarize(runs.studentKd);
 const diffs = runs.studentKd.map((r, i) =>
   r.result.accuracy - runs.student[i].result.accuracy
 );
-const diffCI = distill.meanConfidenceInterval(diffs);
+const diffCI = evaluation.meanConfidenceInterval(diffs);
 const mcnemar = runs.studentKd.map((r, i) => {
-  const m = distill.mcnemar(r.result.correct, runs.student[i].result.correct);
+  const m = evaluation.mcnemar(
+    r.result.correct,
+    runs.student[i].result.correct,
+  );
   return {
     seed: r.seed,
     pValue: m.pValue,
@@ -729,15 +734,15 @@ await io.writeFileAtomic(join(outDir, "results.md"), utf8.encode(md));
 // ---- the report page ---------------------------------------------------------------
 
 const positive = classes.length > 1 ? 1 : 0;
-const armModel = (arm: "student" | "studentKd"): distill.ReportModel => ({
+const armModel = (arm: "student" | "studentKd"): evaluation.ReportModel => ({
   name: ARM_NAMES[arm],
   runs: runs[arm].map((r) => ({
     label: `seed ${r.seed}`,
     history: r.fit.history,
-    test: distill.reportEvaluation(r.result, positive),
+    test: evaluation.reportEvaluation(r.result, positive),
   })),
 });
-await distill.writeReport(join(outDir, "report.html"), {
+await evaluation.writeReport(join(outDir, "report.html"), {
   title: "kdeno distillation run",
   summary: verdict,
   classes,
@@ -747,7 +752,7 @@ await distill.writeReport(join(outDir, "report.html"), {
       name: TEACHER,
       runs: [{
         history: teacherHistory,
-        test: distill.reportEvaluation(teacherResult, positive),
+        test: evaluation.reportEvaluation(teacherResult, positive),
       }],
     },
     armModel("student"),

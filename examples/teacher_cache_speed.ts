@@ -24,6 +24,7 @@ import {
   manualSeed,
   models,
   optim,
+  train,
   transforms as T,
 } from "../mod.ts";
 
@@ -43,7 +44,7 @@ const { values: flags } = parseArgs({
 const size = Number(flags.size);
 const epochs = Number(flags.epochs);
 const normalize = new T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
-const train = new data.ImageFolder(join(flags.data!, "train"), {
+const trainSet = new data.ImageFolder(join(flags.data!, "train"), {
   transform: [
     new T.Resize([size, size]),
     new T.RandomHorizontalFlip(),
@@ -52,12 +53,12 @@ const train = new data.ImageFolder(join(flags.data!, "train"), {
   ],
   cache: true,
 });
-const loader = new data.DataLoader(train, {
+const loader = new data.DataLoader(trainSet, {
   batchSize: Number(flags["batch-size"]),
   shuffle: true,
 });
 manualSeed(0);
-const teacher = models.resnet18({ numClasses: train.classes.length });
+const teacher = models.resnet18({ numClasses: trainSet.classes.length });
 if (flags.teacher) {
   teacher.loadStateDict(await io.loadSafetensors(flags.teacher));
 }
@@ -69,12 +70,12 @@ for await (const [x, y] of loader) {
 }
 
 const quiet = { progress: "none" as const, log: () => {} };
-const trainer = new distill.Trainer(quiet);
+const trainer = new train.Trainer(quiet);
 function newStudent(): models.StudentNet {
   manualSeed(1);
   return new models.StudentNet({
     inputSize: size,
-    numClasses: train.classes.length,
+    numClasses: trainSet.classes.length,
   });
 }
 /** Train-phase seconds of each epoch (one `fit` per epoch, one cache). */
@@ -101,7 +102,7 @@ async function epochTimes(
       misses: cache
         ? cache.stats.misses - before
         : withTeacher
-        ? train.length
+        ? trainSet.length
         : 0,
     });
   }
@@ -114,7 +115,7 @@ const live = await epochTimes(true, false, 2);
 const cache = new distill.TeacherCache(teacher, { log: () => {} });
 const cached = await epochTimes(true, cache, epochs);
 console.log(
-  `${train.length} training images, ${size}x${size}, RandomHorizontalFlip, ResNet-18 teacher, StudentNet student.`,
+  `${trainSet.length} training images, ${size}x${size}, RandomHorizontalFlip, ResNet-18 teacher, StudentNet student.`,
 );
 console.log("Train-phase seconds per epoch:");
 console.log(

@@ -13,7 +13,8 @@
  */
 
 import { fmtShape, GraphFreedError, ShapeError } from "./errors.ts";
-import { keep, type Tensor } from "./tensor.ts";
+import { getBackend } from "./backend/registry.ts";
+import { fromStorage, keep, type Tensor } from "./tensor.ts";
 
 /** How a non-leaf tensor was made. */
 export interface GradNode {
@@ -201,6 +202,27 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/** Ones of `t`'s shape and dtype on its device: the implicit seed. */
+function onesLike(t: Tensor): Tensor {
+  const be = getBackend(t.device);
+  const s = be.zeros(t.dtype, t.numel());
+  be.fill(s, 1);
+  return fromStorage(be, s, t.shape);
+}
+
+/** Adds `g` into `into` in place (a leaf's existing `.grad`). */
+function accumulate(into: Tensor, g: Tensor): void {
+  into.backend.axpy(into.storage, g.storage, 1);
+}
+
+/** A copy of `t` with storage of its own, on its backend. */
+function copy(t: Tensor): Tensor {
+  const be = t.backend;
+  const s = be.zeros(t.dtype, t.numel());
+  be.assign(s, t.storage);
+  return fromStorage(be, s, t.shape);
+}
+
 /**
  * Back-propagates from `root`. Leaves that require gradients accumulate into
  * `.grad` (in place when one exists). Intermediate gradients are released as
@@ -209,17 +231,11 @@ function topoOrder(root: Tensor): Tensor[] {
  * @param root The tensor to differentiate.
  * @param grad Its upstream gradient (ones for a one-element root).
  * @param options `retainGraph` keeps every node for another pass.
- * @param helpers Kernels supplied by the ops layer.
  */
 export function backwardFrom(
   root: Tensor,
   grad: Tensor | undefined,
-  options: BackwardOptions,
-  helpers: {
-    onesLike(t: Tensor): Tensor;
-    accumulate(into: Tensor, g: Tensor): void;
-    copy(t: Tensor): Tensor;
-  },
+  options: BackwardOptions = {},
 ): void {
   if (!root.requiresGrad) {
     throw new Error(
@@ -248,7 +264,7 @@ export function backwardFrom(
   let ownSeed: Tensor | null = null;
   try {
     const order = topoOrder(root);
-    const seed = grad ?? (ownSeed = helpers.onesLike(root));
+    const seed = grad ?? (ownSeed = onesLike(root));
     const slot = new Map<Tensor, Tensor>(); // tensor -> its gradient
     const holders = new Map<Tensor, number>(); // gradient -> slots holding it
     const protect = new Set<Tensor>([seed]);
@@ -314,7 +330,7 @@ export function backwardFrom(
       if (!g) continue;
       slot.delete(leaf);
       if (leaf.grad && !leaf.grad.isDisposed) {
-        helpers.accumulate(leaf.grad, g);
+        accumulate(leaf.grad, g);
         release(g);
       } else if (
         holders.get(g) === 1 && !protect.has(g) && g.ref.refs === 1
@@ -322,7 +338,7 @@ export function backwardFrom(
         holders.delete(g);
         leaf.grad = keep(g);
       } else {
-        leaf.grad = keep(helpers.copy(g));
+        leaf.grad = keep(copy(g));
         release(g);
       }
     }

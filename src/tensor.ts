@@ -21,6 +21,7 @@ import {
   TensorStateError,
 } from "./errors.ts";
 import {
+  backwardFrom,
   type BackwardOptions,
   type GradNode,
   releaseNode,
@@ -440,8 +441,8 @@ export class Tensor {
     options: BackwardOptions = {},
   ): void {
     if (grad !== undefined && !(grad instanceof Tensor)) {
-      ops.runBackward(this, undefined, grad);
-    } else ops.runBackward(this, grad, options);
+      backwardFrom(this, undefined, grad);
+    } else backwardFrom(this, grad, options);
   }
 
   /**

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   collectGarbage,
-  distill,
   full,
   GraphFreedError,
   keep,
@@ -14,9 +13,10 @@ import {
   type Tensor,
   tensor,
   tidy,
+  train as training,
   zeros,
 } from "../mod.ts";
-import { loaders } from "./distill/_data.ts";
+import { loaders } from "./train/_data.ts";
 
 const F = nn.functional;
 
@@ -193,7 +193,7 @@ Deno.test("Trainer.fit() warns once when live memory grows every epoch", async (
   const warn = console.warn;
   console.warn = (...a: unknown[]) => warnings.push(a.join(" "));
   try {
-    await new distill.Trainer({ progress: "none", log: () => {} }).fit({
+    await new training.Trainer({ progress: "none", log: () => {} }).fit({
       model,
       train,
       epochs: 6,

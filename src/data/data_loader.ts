@@ -11,6 +11,7 @@ import { tensor } from "../ops/creation.ts";
 import { nextTurn } from "../memory.ts";
 import { stack } from "../ops/shape.ts";
 import { defaultBackend, fromStorage, type Tensor } from "../tensor.ts";
+import type { Batch } from "./batch.ts";
 import { type Dataset, Subset } from "./dataset.ts";
 import type { FloatImage } from "./image.ts";
 import { recycleFloatImage } from "./_pixel_arrays.ts";
@@ -24,7 +25,7 @@ import {
 } from "./image_folder.ts";
 import type { SampleJob } from "./_pipeline.ts";
 import { RandomSampler, type Sampler, SequentialSampler } from "./samplers.ts";
-import { WorkerPool } from "./_worker_pool.ts";
+import { reviveError, WorkerPool } from "./_worker_pool.ts";
 
 /** Options of {@linkcode DataLoader}. */
 export interface DataLoaderOptions {
@@ -53,9 +54,6 @@ export interface DataLoaderOptions {
   /** Keep workers between epochs (default false); call `close()` after. */
   persistentWorkers?: boolean;
 }
-
-/** A batch: images `[B, C, H, W]` float32 and labels `[B]` int32. */
-export type Batch = [images: Tensor, labels: Tensor];
 
 interface Source {
   folder: ImageFolder;
@@ -351,8 +349,8 @@ export class DataLoader implements AsyncIterable<Batch> {
         }
         const r = results[cur.dispatched.indexOf(k)];
         if (!r.ok) {
-          if (!r.dataError) throw new Error(r.message);
-          if (src.folder.onError !== "skip") throw new DataError(r.message);
+          // a failure that is not a DataError was rejected by the pool
+          if (src.folder.onError !== "skip") throw reviveError(r);
           this.#noteSkip(src, fi, r.message);
           continue;
         }

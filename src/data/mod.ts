@@ -1,8 +1,10 @@
 /**
  * Data loading in the style of `torch.utils.data` and
  * `torchvision.datasets`: `ImageFolder` over a folder per class, `DataLoader`
- * with shuffling, samplers and Worker decoding, dataset splits, and image
- * decoding with imagescript. The transforms are in the `transforms` module.
+ * with shuffling, samplers and Worker decoding, `TensorLoader` over tensors
+ * held in memory, the one `Batch` type and the `Loader` protocol the trainer
+ * reads, dataset splits, and image decoding with imagescript. The
+ * transforms are in the `transforms` module.
  *
  * ```ts ignore
  * import { data, transforms as T } from "@kdeno/kdeno";
@@ -23,7 +25,18 @@
  * ```
  *
  * Loading needs `--allow-read` and `--allow-env` (imagescript reads
- * `IMAGESCRIPT_WASM_SIMD`).
+ * `IMAGESCRIPT_WASM_SIMD`); without them decoding fails with a
+ * `BackendUnavailableError` naming the missing permission.
+ *
+ * Untrusted files: `ImageFolder` follows links but walks each real folder
+ * at most once per class, and never the dataset folder, a folder above it or
+ * another class's folder, so links cannot loop or relabel images; it lists only regular
+ * files (FIFOs, sockets, devices and broken links are ignored). Every image
+ * is checked from its header before decoding: more than `maxImagePixels`
+ * pixels (default 89,478,485, Pillow's `MAX_IMAGE_PIXELS`; `null` lifts it)
+ * gives a `DecompressionBombError`, and a file too small to hold the pixels
+ * it declares a `DataError`; under `onError: "skip"` both are skipped and
+ * counted.
  *
  * Batch lifetime: each batch's two tensors belong to the loop that receives
  * them; the loader keeps no reference. As in PyTorch, a batch nothing
@@ -47,11 +60,9 @@ export {
   type SkippedFile,
   type SplitFoldersOptions,
 } from "./image_folder.ts";
-export {
-  type Batch,
-  DataLoader,
-  type DataLoaderOptions,
-} from "./data_loader.ts";
+export { DataLoader, type DataLoaderOptions } from "./data_loader.ts";
+export { type Batch, type BatchInfo, type Loader, moveBatch } from "./batch.ts";
+export { TensorLoader, type TensorLoaderOptions } from "./tensor_loader.ts";
 export {
   RandomSampler,
   type RandomSamplerOptions,
@@ -72,8 +83,11 @@ export {
   type DecodeOptions,
   IMAGE_EXTENSIONS,
   type ImageFormat,
+  type ImageHeader,
   loadCodecs,
+  MAX_IMAGE_PIXELS,
   readImage,
+  readImageHeader,
   sniffFormat,
 } from "./decode.ts";
 export type { FloatImage, ImageLike, RawImage } from "./image.ts";

@@ -27,7 +27,7 @@ import { noGrad } from "../autograd.ts";
 import type { Module } from "../nn/module.ts";
 import { indexSelect, stack, tensor } from "../ops/mod.ts";
 import { type Tensor, tidy } from "../tensor.ts";
-import type { BatchInfo } from "./loader.ts";
+import type { BatchInfo } from "../data/batch.ts";
 
 /** Options of `TeacherCache`. */
 export interface TeacherCacheOptions {

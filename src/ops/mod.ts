@@ -7,10 +7,9 @@
 
 import type { DeviceName } from "../backend/backend.ts";
 import { getBackend } from "../backend/registry.ts";
-import { backwardFrom, type BackwardOptions, record } from "../autograd.ts";
+import { record } from "../autograd.ts";
 import type { Tensor } from "../tensor.ts";
 import { fromStorage } from "./_util.ts";
-import { onesLike } from "./creation.ts";
 
 export * from "./elementwise.ts";
 export * from "./reduce.ts";
@@ -22,26 +21,6 @@ export * from "./pool.ts";
 export * from "./norm.ts";
 export * from "./loss.ts";
 export * from "./creation.ts";
-
-/** Back-propagates from `root` (see `Tensor.backward`). */
-export function runBackward(
-  root: Tensor,
-  grad: Tensor | undefined,
-  options: BackwardOptions,
-): void {
-  backwardFrom(root, grad, options, {
-    onesLike,
-    accumulate(into, g) {
-      into.backend.axpy(into.storage, g.storage, 1);
-    },
-    copy(t) {
-      const be = t.backend;
-      const s = be.zeros(t.dtype, t.numel());
-      be.assign(s, t.storage);
-      return fromStorage(be, s, t.shape);
-    },
-  });
-}
 
 /** Copies a tensor to another device; the gradient flows back. */
 export function toDevice(x: Tensor, device: DeviceName): Tensor {

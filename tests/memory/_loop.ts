@@ -23,7 +23,6 @@ import {
   noGrad,
   optim,
   setBackend,
-  type Tensor,
   tidy,
   transforms as T,
 } from "../../mod.ts";
@@ -109,7 +108,10 @@ for (let epoch = 1; epoch <= Number(values.epochs); epoch++) {
       correct += n.item();
     }
   } else {
-    const own = (b: Tensor[]) => b.forEach((t) => t.dispose());
+    const own = ([x, y]: data.Batch) => {
+      x.dispose();
+      y.dispose();
+    };
     for await (const batch of train) {
       tidy(() => {
         const [x, y] = batch;

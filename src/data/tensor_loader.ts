@@ -1,61 +1,15 @@
 /**
- * What the trainer, `evaluate` and the teacher cache read batches from: any
- * async iterable of `[images, labels]` with a `length` (batches per epoch),
- * such as `data.DataLoader`. A loader may add a third element, a
- * `BatchInfo` naming each sample (its dataset index and augmentation state),
- * which the teacher cache uses as its key.
- *
- * `TensorLoader` is such a loader over tensors held in memory.
+ * `TensorLoader`: batches over images and labels held in memory, with
+ * shuffling and random horizontal flips drawn from the process-wide
+ * generator.
  *
  * @module
  */
 
-import type { DeviceName } from "../backend/backend.ts";
 import { tensor } from "../ops/creation.ts";
 import { globalGenerator } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
-
-/** Optional per-sample identity a loader may attach to a batch. */
-export interface BatchInfo {
-  /** Each sample's index in its dataset. */
-  indices?: readonly number[];
-  /**
-   * Each sample's augmentation state (e.g. `"flip"` / `"none"`), alongside
-   * `indices`. Without it the indices alone key the teacher cache, which
-   * then holds the logits of whichever view it saw (see `TeacherCache`).
-   */
-  augmentations?: readonly (string | number)[];
-  /** Ready-made cache keys, one per sample (overrides the two above). */
-  keys?: readonly string[];
-}
-
-/** A batch: images `[B, C, H, W]`, int32 labels `[B]`, optional identity. */
-export type LoaderBatch =
-  | readonly [Tensor, Tensor]
-  | readonly [Tensor, Tensor, BatchInfo | undefined];
-
-/** Anything that yields batches and knows how many per epoch. */
-export type Loader = AsyncIterable<LoaderBatch> & { readonly length: number };
-
-/**
- * The batch's images and labels on `device` (the same tensors when already
- * there).
- *
- * @param batch The batch.
- * @param device The target device, or undefined to leave them.
- * @returns `[images, labels]`.
- */
-export function moveBatch(
-  batch: LoaderBatch,
-  device?: DeviceName,
-): [Tensor, Tensor] {
-  const [x, y] = batch;
-  if (!device) return [x, y];
-  return [
-    x.device === device ? x : x.to(device),
-    y.device === device ? y : y.to(device),
-  ];
-}
+import type { Batch, Loader } from "./batch.ts";
 
 /** Options of `TensorLoader`. */
 export interface TensorLoaderOptions {
@@ -81,12 +35,12 @@ export interface TensorLoaderOptions {
  *
  * @example Two batches of a tiny set
  * ```ts
- * import { distill, tensor } from "@kdeno/kdeno";
+ * import { data, tensor } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const x = tensor(new Float32Array(3 * 1 * 2 * 2), { shape: [3, 1, 2, 2] });
  * const y = tensor(new Int32Array([0, 1, 0]));
- * const loader = new distill.TensorLoader(x, y, { batchSize: 2 });
+ * const loader = new data.TensorLoader(x, y, { batchSize: 2 });
  * const sizes = [];
  * for await (const [images] of loader) sizes.push(images.shape[0]);
  * assert.deepEqual(sizes, [2, 1]);
@@ -153,7 +107,7 @@ export class TensorLoader implements Loader {
   }
 
   /** @returns One epoch of batches. */
-  async *[Symbol.asyncIterator](): AsyncIterator<LoaderBatch> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const [n, c, h, w] = this.#shape;
     const order = Array.from({ length: n }, (_, i) => i);
     if (this.shuffle) {

@@ -32,7 +32,7 @@ import type {
 } from "../optim/lr_scheduler.ts";
 import { globalGenerator } from "../random.ts";
 import { Tensor } from "../tensor.ts";
-import type { DistillCriterion } from "./losses.ts";
+import type { DistillCriterion } from "../distill/losses.ts";
 
 /** The checkpoint format version. */
 export const CHECKPOINT_FORMAT = 1;

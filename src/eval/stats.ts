@@ -147,10 +147,10 @@ export function studentTQuantile(p: number, df: number): number {
  *
  * @example Three seeds
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * const ci = distill.meanConfidenceInterval([0.8, 0.82, 0.84]);
+ * const ci = evaluation.meanConfidenceInterval([0.8, 0.82, 0.84]);
  * assert.ok(Math.abs(ci.mean - 0.82) < 1e-12);
  * assert.ok(Math.abs(ci.halfWidth - 0.0497) < 1e-4); // t(0.975, 2) = 4.303
  * ```
@@ -268,12 +268,12 @@ export interface McNemarResult {
  *
  * @example Ten discordant images, all in A's favour
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const a = Array(20).fill(true);
  * const b = [...Array(10).fill(false), ...Array(10).fill(true)];
- * const r = distill.mcnemar(a, b);
+ * const r = evaluation.mcnemar(a, b);
  * assert.equal(r.onlyA, 10);
  * assert.ok(Math.abs(r.pValue - 2 / 1024) < 1e-12);
  * ```

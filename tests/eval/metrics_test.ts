@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { distill, manualSeed, models, nn, tensor } from "../../mod.ts";
+import { data, evaluation, manualSeed, models, nn, tensor } from "../../mod.ts";
 import { assertClose } from "../_helpers.ts";
 
 Deno.test("classificationMetrics() computes every metric of a hand-checked case", () => {
@@ -8,7 +8,7 @@ Deno.test("classificationMetrics() computes every metric of a hand-checked case"
   const p1 = [0.2, 0.6, 0.7, 0.4, 0.9, 0.1];
   const probs = p1.flatMap((p) => [1 - p, p]);
   const labels = [0, 0, 1, 1, 1, 0];
-  const m = distill.classificationMetrics(probs, labels, 2);
+  const m = evaluation.classificationMetrics(probs, labels, 2);
   assert.deepEqual(m.confusion, [[2, 1], [1, 2]]);
   assertClose(m.accuracy, 4 / 6);
   assertClose(m.sensitivity!, 2 / 3);
@@ -29,37 +29,37 @@ Deno.test("classificationMetrics() computes every metric of a hand-checked case"
 Deno.test("expectedCalibrationError() bins the top-class confidence", () => {
   // confidences .9 (right), .9 (wrong), .6 (right): bins (.8667,.9333] and (.6-.0667, .6]
   const probs = [0.9, 0.1, 0.1, 0.9, 0.6, 0.4];
-  const ece = distill.expectedCalibrationError(probs, [0, 0, 0], 2);
+  const ece = evaluation.expectedCalibrationError(probs, [0, 0, 0], 2);
   assertClose(ece, (2 / 3) * Math.abs(0.5 - 0.9) + (1 / 3) * Math.abs(1 - 0.6));
 });
 
 Deno.test("rocAuc() counts ties as one half", () => {
-  assert.equal(distill.rocAuc([0.5, 0.5], [0, 1]), 0.5);
-  assert.ok(Number.isNaN(distill.rocAuc([0.1, 0.2], [1, 1])));
+  assert.equal(evaluation.rocAuc([0.5, 0.5], [0, 1]), 0.5);
+  assert.ok(Number.isNaN(evaluation.rocAuc([0.1, 0.2], [1, 1])));
 });
 
 Deno.test("meanConfidenceInterval() uses Student's t", () => {
   // t(0.975) for df 1, 4, 9: 12.706, 2.776, 2.262
-  assertClose(distill.studentTQuantile(0.975, 1), 12.7062, { rtol: 1e-4 });
-  assertClose(distill.studentTQuantile(0.975, 4), 2.7764, { rtol: 1e-4 });
-  assertClose(distill.studentTQuantile(0.975, 9), 2.2622, { rtol: 1e-4 });
-  assertClose(distill.normalQuantile(0.975), 1.95996, { rtol: 1e-5 });
-  const ci = distill.meanConfidenceInterval([1, 2, 3, 4, 5]);
+  assertClose(evaluation.studentTQuantile(0.975, 1), 12.7062, { rtol: 1e-4 });
+  assertClose(evaluation.studentTQuantile(0.975, 4), 2.7764, { rtol: 1e-4 });
+  assertClose(evaluation.studentTQuantile(0.975, 9), 2.2622, { rtol: 1e-4 });
+  assertClose(evaluation.normalQuantile(0.975), 1.95996, { rtol: 1e-5 });
+  const ci = evaluation.meanConfidenceInterval([1, 2, 3, 4, 5]);
   assertClose(ci.halfWidth, 2.7764 * Math.sqrt(2.5) / Math.sqrt(5), {
     rtol: 1e-4,
   });
-  assert.ok(Number.isNaN(distill.meanConfidenceInterval([1]).halfWidth));
+  assert.ok(Number.isNaN(evaluation.meanConfidenceInterval([1]).halfWidth));
 });
 
 Deno.test("mcnemar() gives the exact binomial p-value", () => {
   // 6 discordant, split 5/1: p = 2 * (1 + 6) / 64
   const a = [1, 1, 1, 1, 1, 0, 1, 0];
   const b = [0, 0, 0, 0, 0, 1, 1, 0];
-  const r = distill.mcnemar(a, b);
+  const r = evaluation.mcnemar(a, b);
   assert.deepEqual([r.onlyA, r.onlyB, r.both, r.neither], [5, 1, 1, 1]);
   assertClose(r.pValue, 14 / 64);
-  assert.equal(distill.mcnemar([1, 0], [1, 0]).pValue, 1);
-  assert.throws(() => distill.mcnemar([1], [1, 0]), /same test images/);
+  assert.equal(evaluation.mcnemar([1, 0], [1, 0]).pValue, 1);
+  assert.throws(() => evaluation.mcnemar([1], [1, 0]), /same test images/);
 });
 
 Deno.test("evaluate() runs in eval mode and restores the training flag", async () => {
@@ -72,8 +72,8 @@ Deno.test("evaluate() runs in eval mode and restores the training flag", async (
     },
   );
   const y = tensor(new Int32Array([0, 1, 0, 1, 1, 0]));
-  const loader = new distill.TensorLoader(x, y, { batchSize: 4 });
-  const r = await distill.evaluate(model, loader);
+  const loader = new data.TensorLoader(x, y, { batchSize: 4 });
+  const r = await evaluation.evaluate(model, loader);
   assert.equal(model.training, true);
   assert.equal(r.n, 6);
   model.eval();
@@ -86,7 +86,7 @@ Deno.test("countMacs() matches the known ResNet-18 figure", () => {
   manualSeed(0);
   // 1.814 G multiply-accumulates at 224x224 with a 2-way head (torchvision)
   assert.equal(
-    distill.countMacs(models.resnet18({ numClasses: 2 }), [3, 224, 224]),
+    evaluation.countMacs(models.resnet18({ numClasses: 2 }), [3, 224, 224]),
     1813562368,
   );
 });

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { distill, manualSeed, models, nn, optim, tensor } from "../../mod.ts";
+import {
+  type data,
+  distill,
+  evaluation,
+  manualSeed,
+  models,
+  nn,
+  optim,
+  tensor,
+  train as training,
+} from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
 import { loaders, snapshot } from "./_data.ts";
 
@@ -8,10 +18,10 @@ const quiet = { progress: "none" as const, log: () => {} };
 
 /** A quickly trained StudentNet teacher on the generated task. */
 async function trainedTeacher(
-  train: distill.TensorLoader,
+  train: data.TensorLoader,
 ): Promise<models.StudentNet> {
   const t = new models.StudentNet({ inputSize: 8 });
-  await new distill.Trainer(quiet).fit({
+  await new training.Trainer(quiet).fit({
     model: t,
     train,
     epochs: 3,
@@ -25,7 +35,7 @@ Deno.test("Trainer.fit() prints the tutorial's lines and learns", async () => {
   const { train, val } = loaders(96);
   const lines: string[] = [];
   const model = new models.StudentNet({ inputSize: 8 });
-  const r = await new distill.Trainer({
+  const r = await new training.Trainer({
     progress: "none",
     log: (l) => lines.push(l),
   }).fit({
@@ -42,7 +52,7 @@ Deno.test("Trainer.fit() prints the tutorial's lines and learns", async () => {
   );
   assert.ok(lines.some((l) => /^val Loss: \d\.\d{4} Acc: \d\.\d{4}$/.test(l)));
   assert.equal(r.history.length, 4);
-  const ev = await distill.evaluate(model, val);
+  const ev = await evaluation.evaluate(model, val);
   assert.ok(ev.accuracy > 0.75, `val accuracy ${ev.accuracy}`);
   assert.equal(
     r.history[r.bestEpoch - 1].val!.acc,
@@ -59,7 +69,7 @@ Deno.test("Trainer.fit() refuses a teacher in the optimizer, and adapters outsid
   const student = new models.StudentNet({ inputSize: 8 });
   await assert.rejects(
     () =>
-      new distill.Trainer(quiet).fit({
+      new training.Trainer(quiet).fit({
         model: student,
         teacher,
         train,
@@ -81,7 +91,7 @@ Deno.test("Trainer.fit() refuses a teacher in the optimizer, and adapters outsid
   });
   await assert.rejects(
     () =>
-      new distill.Trainer(quiet).fit({
+      new training.Trainer(quiet).fit({
         model: student,
         teacher,
         train,
@@ -101,7 +111,7 @@ Deno.test("Trainer.fit() leaves the teacher's parameters and BatchNorm statistic
   teacher.train(); // the trainer must put it in eval mode itself
   const before = snapshot(teacher);
   const student = new models.StudentNet({ inputSize: 8 });
-  const r = await new distill.Trainer(quiet).fit({
+  const r = await new training.Trainer(quiet).fit({
     model: student,
     teacher,
     train,
@@ -144,7 +154,7 @@ Deno.test("Trainer.fit() with feature losses trains the adapter through hooks", 
   const w0 = Array.from(hint.adapter.weight.data());
   const before = snapshot(teacher);
   const lines: string[] = [];
-  const r = await new distill.Trainer({
+  const r = await new training.Trainer({
     progress: "none",
     log: (l) => lines.push(l),
   }).fit({
@@ -182,7 +192,7 @@ Deno.test("Trainer.fit() stops on a NaN loss naming epoch, batch and term, keepi
     },
   };
   const model = new models.StudentNet({ inputSize: 8 });
-  const err = await new distill.Trainer({ ...quiet, checkpointDir: dir })
+  const err = await new training.Trainer({ ...quiet, checkpointDir: dir })
     .fit({
       model,
       train,
@@ -190,14 +200,14 @@ Deno.test("Trainer.fit() stops on a NaN loss naming epoch, batch and term, keepi
       loss: poisoned,
       optimizer: new optim.SGD(model.parameters(), { lr: 0.01 }),
     }).then(() => null, (e) => e);
-  assert.ok(err instanceof distill.NonFiniteLossError);
+  assert.ok(err instanceof training.NonFiniteLossError);
   assert.equal(err.epoch, 2);
   assert.equal(err.batch, 3);
   assert.equal(err.term, "poison");
   assert.match(err.message, /"poison" is NaN at epoch 2, batch 3/);
-  const ckpt = await distill.loadCheckpoint(join(dir, "last.safetensors"));
+  const ckpt = await training.loadCheckpoint(join(dir, "last.safetensors"));
   assert.equal(ckpt.epoch, 1);
-  distill.disposeCheckpoint(ckpt);
+  training.disposeCheckpoint(ckpt);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -215,7 +225,7 @@ Deno.test("Trainer.fit() resumed from an epoch-2 checkpoint is bit-identical to 
     const student = new models.StudentNet({ inputSize: 8 });
     const opt = new optim.Adam(student.parameters(), { lr: 0.01 });
     const scheduler = new optim.StepLR(opt, { stepSize: 1, gamma: 0.7 });
-    await new distill.Trainer({ ...quiet, checkpointDir: dir }).fit({
+    await new training.Trainer({ ...quiet, checkpointDir: dir }).fit({
       model: student,
       teacher,
       train,
@@ -246,7 +256,7 @@ Deno.test("Trainer.fit() early stopping and transfer batches", async (t) => {
       manualSeed(7);
       const { train, val } = loaders(32);
       const model = new models.StudentNet({ inputSize: 8 });
-      const r = await new distill.Trainer(quiet).fit({
+      const r = await new training.Trainer(quiet).fit({
         model,
         train,
         val,
@@ -266,7 +276,7 @@ Deno.test("Trainer.fit() early stopping and transfer batches", async (t) => {
       const { train: unlabeled } = loaders(48);
       const teacher = await trainedTeacher(train);
       const model = new models.StudentNet({ inputSize: 8 });
-      const r = await new distill.Trainer(quiet).fit({
+      const r = await new training.Trainer(quiet).fit({
         model,
         teacher,
         train,

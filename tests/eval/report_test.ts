@@ -2,7 +2,14 @@
 // structure, metrics.jsonl lines, and the Trainer's report option.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { distill, manualSeed, models, optim, VERSION } from "../../mod.ts";
+import {
+  evaluation,
+  manualSeed,
+  models,
+  optim,
+  train as training,
+  VERSION,
+} from "../../mod.ts";
 import {
   binaryReport,
   binaryTest,
@@ -12,11 +19,11 @@ import {
   lcg,
   threeClassReport,
 } from "./_report_data.ts";
-import { loaders } from "./_data.ts";
+import { loaders } from "../train/_data.ts";
 
 Deno.test("rocCurve() gives a point per distinct score, ties included", () => {
   // sorted by score: 0.9 (pos), 0.5 (pos), 0.5 (neg), 0.2 (neg)
-  const roc = distill.rocCurve([0.5, 0.5, 0.2, 0.9], [1, 0, 0, 1]);
+  const roc = evaluation.rocCurve([0.5, 0.5, 0.2, 0.9], [1, 0, 0, 1]);
   assert.deepEqual(roc.thresholds, [Infinity, 0.9, 0.5, 0.2]);
   assert.deepEqual(roc.fpr, [0, 0, 0.5, 1]);
   assert.deepEqual(roc.tpr, [0, 0.5, 1, 1]);
@@ -25,7 +32,7 @@ Deno.test("rocCurve() gives a point per distinct score, ties included", () => {
   assert.equal(roc.positives, 2);
   assert.equal(roc.negatives, 2);
   // scikit-learn's documented example (roc_curve, drop_intermediate=False)
-  const sk = distill.rocCurve([0.1, 0.4, 0.35, 0.8], [
+  const sk = evaluation.rocCurve([0.1, 0.4, 0.35, 0.8], [
     false,
     false,
     true,
@@ -46,8 +53,8 @@ Deno.test("rocCurve()'s area equals rocAuc() on random scores with ties", () => 
     );
     const pos = scores.map((s) => (rand() < 0.3 + 0.4 * s ? 1 : 0));
     if (!pos.includes(1) || !pos.includes(0)) continue;
-    const roc = distill.rocCurve(scores, pos);
-    assert.ok(Math.abs(roc.auc - distill.rocAuc(scores, pos)) < 1e-12);
+    const roc = evaluation.rocCurve(scores, pos);
+    assert.ok(Math.abs(roc.auc - evaluation.rocAuc(scores, pos)) < 1e-12);
     assert.equal(roc.fpr.length, new Set(scores).size + 1);
     assert.deepEqual([roc.fpr.at(-1), roc.tpr.at(-1)], [1, 1]);
     for (let i = 1; i < roc.fpr.length; i++) {
@@ -58,17 +65,23 @@ Deno.test("rocCurve()'s area equals rocAuc() on random scores with ties", () => 
 });
 
 Deno.test("rocCurve() with one class absent, and bad input", () => {
-  const roc = distill.rocCurve([0.2, 0.7], [1, 1]);
+  const roc = evaluation.rocCurve([0.2, 0.7], [1, 1]);
   assert.ok(Number.isNaN(roc.auc));
   assert.ok(roc.fpr.every(Number.isNaN));
   assert.deepEqual(roc.tpr, [0, 0.5, 1]);
-  assert.throws(() => distill.rocCurve([0.1], [1, 0]), /1 scores and 2 labels/);
-  assert.throws(() => distill.rocCurve([0.1, NaN], [1, 0]), /sample 1 is NaN/);
+  assert.throws(
+    () => evaluation.rocCurve([0.1], [1, 0]),
+    /1 scores and 2 labels/,
+  );
+  assert.throws(
+    () => evaluation.rocCurve([0.1, NaN], [1, 0]),
+    /sample 1 is NaN/,
+  );
 });
 
 Deno.test("escapeHtml() escapes the five HTML characters", () => {
   assert.equal(
-    distill.escapeHtml(`<a href="x" title='y'>&</a>`),
+    evaluation.escapeHtml(`<a href="x" title='y'>&</a>`),
     "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;",
   );
 });
@@ -106,7 +119,7 @@ function chartsOf(
 
 Deno.test("renderReport(): a self-contained page with every chart, series and point", () => {
   const data = binaryReport();
-  const html = distill.renderReport(data);
+  const html = evaluation.renderReport(data);
   // nothing to fetch: no scripts, links, sources or URLs, and a CSP forbidding requests
   assert.match(html, /^<!doctype html>/);
   assert.match(
@@ -120,7 +133,7 @@ Deno.test("renderReport(): a self-contained page with every chart, series and po
   assert.doesNotMatch(html, /https?:\/\//);
   // every user string is escaped
   assert.ok(!html.includes(HOSTILE));
-  assert.ok(html.includes(distill.escapeHtml(HOSTILE)));
+  assert.ok(html.includes(evaluation.escapeHtml(HOSTILE)));
   assert.ok(html.includes("t&lt;shirt&gt;"));
   assert.ok(html.includes("seed &lt;9&gt;"));
   // charts: series and points as counted from the data
@@ -133,7 +146,7 @@ Deno.test("renderReport(): a self-contained page with every chart, series and po
     ...html.matchAll(/<svg data-chart="[^"]*"[^>]*aria-label="([^"]*)"/g),
   ].map((m) => m[1]);
   for (const e of expected) {
-    const i = labels.indexOf(distill.escapeHtml(e.label));
+    const i = labels.indexOf(evaluation.escapeHtml(e.label));
     assert.ok(i >= 0, `chart "${e.label}" is missing`);
     const got = [...charts.values()][i];
     const names = got.map((s) =>
@@ -141,7 +154,7 @@ Deno.test("renderReport(): a self-contained page with every chart, series and po
     ).sort();
     assert.deepEqual(
       names,
-      e.series.map(([n, c]) => [distill.escapeHtml(n), c]).sort(),
+      e.series.map(([n, c]) => [evaluation.escapeHtml(n), c]).sort(),
       e.label,
     );
     for (const s of got) {
@@ -194,7 +207,7 @@ Deno.test("renderReport(): a self-contained page with every chart, series and po
 
 Deno.test("renderReport(): 3 classes have confusion matrices but no ROC; an untrained model says so", () => {
   const data = threeClassReport();
-  const html = distill.renderReport(data);
+  const html = evaluation.renderReport(data);
   const charts = chartsOf(html);
   assert.deepEqual([...charts.keys()], ["loss-student", "accuracy-student"]);
   assert.equal(expectedCharts(data).length, 2);
@@ -208,7 +221,7 @@ Deno.test("renderReport(): 3 classes have confusion matrices but no ROC; an untr
   assert.match(html, new RegExp(`<td>${VERSION.replaceAll(".", "\\.")}</td>`));
   assert.throws(
     () =>
-      distill.renderReport({
+      evaluation.renderReport({
         models: [{
           name: "m",
           runs: [{ test: { confusion: [[1]] } }, {
@@ -270,10 +283,10 @@ Deno.test("renderReport() escapes hostile strings in every field", () => {
     version: ATTACK,
     device: ATTACK,
     date: ATTACK,
-  } as unknown as distill.ReportData;
-  const html = distill.renderReport(data);
+  } as unknown as evaluation.ReportData;
+  const html = evaluation.renderReport(data);
   assertInert(html);
-  const e = distill.escapeHtml(ATTACK);
+  const e = evaluation.escapeHtml(ATTACK);
   assert.ok(html.includes(`<title>${e}</title>`));
   assert.ok(html.includes(`<p class="summary">${e}</p>`));
   assert.ok(html.includes(`<th scope="col">${e}1</th>`));
@@ -329,31 +342,31 @@ Deno.test("renderReport() turns values of any type into text without throwing", 
     config: { big: 10n, list: [1n, ATTACK], cyclic },
     seeds: [nullProto, 7],
     device: 42,
-  } as unknown as distill.ReportData;
-  const html = distill.renderReport(data);
+  } as unknown as evaluation.ReportData;
+  const html = evaluation.renderReport(data);
   assertInert(html);
-  assert.ok(html.includes(`<title>${distill.escapeHtml(ATTACK)}</title>`));
+  assert.ok(html.includes(`<title>${evaluation.escapeHtml(ATTACK)}</title>`));
   assert.match(html, /<th scope="row">big<\/th><td>10<\/td>/);
   assert.match(html, /<th scope="row">list<\/th><td>\[&quot;1&quot;,/);
   assert.match(html, /<th scope="row">cyclic\.self<\/th><td>\[circular\]/);
   assert.match(html, /<th scope="row">device<\/th><td>42<\/td>/);
   assert.match(html, /<th scope="row">seeds<\/th><td>\{&quot;x&quot;/);
-  assert.ok(html.includes(`Symbol(${distill.escapeHtml(ATTACK)})`));
+  assert.ok(html.includes(`Symbol(${evaluation.escapeHtml(ATTACK)})`));
   assert.deepEqual(
     [...html.matchAll(/data-count="([^"]*)"/g)].map((m) => m[1]),
     ["2", "1", "NaN", "NaN"],
   );
-  assert.equal(distill.escapeHtml(5), "5");
-  assert.equal(distill.escapeHtml(null), "—");
+  assert.equal(evaluation.escapeHtml(5), "5");
+  assert.equal(evaluation.escapeHtml(null), "—");
   assert.equal(
-    distill.escapeHtml({ a: "<" }),
+    evaluation.escapeHtml({ a: "<" }),
     "{&quot;a&quot;:&quot;&lt;&quot;}",
   );
 });
 
 Deno.test("metricsLines(): one line per phase, NaN as null, and appendMetricsLines() appends", async () => {
   const [rec] = history(lcg(1), 1, { transfer: true, nanValLossAt: 1 });
-  const lines = distill.metricsLines(rec, {
+  const lines = evaluation.metricsLines(rec, {
     model: "Student, KD",
     run: "seed 0",
     time: "2026-01-01T00:00:00.000Z",
@@ -367,8 +380,8 @@ Deno.test("metricsLines(): one line per phase, NaN as null, and appendMetricsLin
   const dir = await Deno.makeTempDir();
   try {
     const path = join(dir, "metrics.jsonl");
-    await distill.appendMetricsLines(path, lines);
-    await distill.appendMetricsLines(path, lines.slice(0, 1));
+    await evaluation.appendMetricsLines(path, lines);
+    await evaluation.appendMetricsLines(path, lines.slice(0, 1));
     const text = await Deno.readTextFile(path);
     assert.ok(text.endsWith("\n"));
     const back = text.trimEnd().split("\n").map((l) => JSON.parse(l));
@@ -383,12 +396,12 @@ Deno.test("metricsLines(): one line per phase, NaN as null, and appendMetricsLin
 Deno.test("reportEvaluation() keeps the positive class's probability for 2 classes", () => {
   const probs = [0.9, 0.1, 0.3, 0.7, 0.6, 0.4];
   const labels = [0, 1, 1];
-  const m = distill.classificationMetrics(probs, labels, 2);
-  const e = distill.reportEvaluation({ ...m, labels, probabilities: probs });
+  const m = evaluation.classificationMetrics(probs, labels, 2);
+  const e = evaluation.reportEvaluation({ ...m, labels, probabilities: probs });
   assert.deepEqual(Array.from(e.scores!), [0.1, 0.7, 0.4]);
   assert.deepEqual(Array.from(e.labels!), labels);
   assert.deepEqual(e.confusion, [[1, 0], [1, 1]]);
-  const e0 = distill.reportEvaluation(
+  const e0 = evaluation.reportEvaluation(
     { ...m, labels, probabilities: probs },
     0,
   );
@@ -402,7 +415,7 @@ Deno.test("Trainer with report: metrics.jsonl grows every epoch and report.html 
   try {
     const path = join(dir, "metrics.jsonl");
     const seenAtEpochStart: number[] = [];
-    const trainer = new distill.Trainer({
+    const trainer = new training.Trainer({
       progress: "none",
       log: (l) => {
         if (/^Epoch \d+\/\d+$/.test(l)) {

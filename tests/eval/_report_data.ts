@@ -7,7 +7,7 @@
  * @module
  */
 
-import { distill } from "../../mod.ts";
+import { evaluation } from "../../mod.ts";
 
 /** A name, label and config value that would be markup if not escaped. */
 export const HOSTILE = `<script>alert("x")</script> & <b>'bold'</b>`;
@@ -25,7 +25,7 @@ function phase(
   loss: number,
   acc: number,
   n: number,
-): distill.PhaseRecord {
+): evaluation.PhaseRecord {
   return { loss, acc, n, terms: { ce: loss }, seconds: 0.25 };
 }
 
@@ -42,12 +42,12 @@ export function history(
   rand: () => number,
   epochs: number,
   options: { transfer?: boolean; nanValLossAt?: number } = {},
-): distill.EpochRecord[] {
-  const out: distill.EpochRecord[] = [];
+): evaluation.EpochRecord[] {
+  const out: evaluation.EpochRecord[] = [];
   for (let e = 1; e <= epochs; e++) {
     const loss = 0.7 / e + 0.05 * rand();
     const acc = Math.min(0.99, 0.5 + 0.07 * e + 0.03 * rand());
-    const rec: distill.EpochRecord = {
+    const rec: evaluation.EpochRecord = {
       epoch: e,
       train: phase(loss, acc, 96),
       val: phase(
@@ -77,7 +77,7 @@ export function binaryTest(
   rand: () => number,
   n: number,
   skill: number,
-): distill.ReportEvaluation {
+): evaluation.ReportEvaluation {
   const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
   const scores = Float64Array.from(
     labels,
@@ -87,7 +87,7 @@ export function binaryTest(
   );
   const preds = Array.from(scores, (s) => (s >= 0.5 ? 1 : 0));
   return {
-    confusion: distill.confusionMatrix(preds, labels, 2),
+    confusion: evaluation.confusionMatrix(preds, labels, 2),
     scores,
     labels,
   };
@@ -100,7 +100,7 @@ export function binaryTest(
  *
  * @returns The data.
  */
-export function binaryReport(): distill.ReportData {
+export function binaryReport(): evaluation.ReportData {
   const rand = lcg(7);
   const seeds = [0, 1, 2];
   return {
@@ -172,7 +172,7 @@ export function binaryReport(): distill.ReportData {
  *
  * @returns The data.
  */
-export function threeClassReport(): distill.ReportData {
+export function threeClassReport(): evaluation.ReportData {
   const rand = lcg(11);
   const confusion = () =>
     [0, 1, 2].map((i) =>
@@ -214,7 +214,7 @@ export interface ExpectedChart {
  * @param data The report data.
  * @returns The charts.
  */
-export function expectedCharts(data: distill.ReportData): ExpectedChart[] {
+export function expectedCharts(data: evaluation.ReportData): ExpectedChart[] {
   const out: ExpectedChart[] = [];
   for (const m of data.models) {
     for (

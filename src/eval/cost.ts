@@ -28,10 +28,10 @@ import { tidy } from "../tensor.ts";
  *
  * @example The tutorial's student at 224×224
  * ```ts
- * import { distill, models } from "@kdeno/kdeno";
+ * import { evaluation, models } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * const macs = distill.countMacs(new models.StudentNet(), [3, 224, 224]);
+ * const macs = evaluation.countMacs(new models.StudentNet(), [3, 224, 224]);
  * assert.equal(macs, 4 * 224 * 224 * 27 + 4 * 112 * 112 * 2);
  * ```
  */

@@ -12,21 +12,21 @@ import { join } from "node:path";
 import {
   CheckpointError,
   DataError,
-  distill,
   globalGenerator,
   io,
   manualSeed,
   models,
   optim,
+  train as training,
 } from "../../mod.ts";
 import { tempPathFor } from "../../src/io/_atomic.ts";
 import { fuzz } from "../_fuzz.ts";
 import { loaders, snapshot } from "./_data.ts";
 
 /** A trainer that keeps its log lines. */
-function trainer(options: distill.TrainerOptions = {}) {
+function trainer(options: training.TrainerOptions = {}) {
   const lines: string[] = [];
-  const t = new distill.Trainer({
+  const t = new training.Trainer({
     progress: "none",
     log: (l) => lines.push(l),
     ...options,
@@ -315,7 +315,7 @@ Deno.test("Trainer.fit() refuses trainer state in a checkpoint that does not fit
     await t.step(name, async () => {
       const bytes = await Deno.readFile(good);
       const header = io.parseSafetensorsHeader(bytes, good);
-      const meta = distill.decodeJson(
+      const meta = training.decodeJson(
         header.metadata["kdeno.checkpoint"],
       ) as Record<string, unknown>;
       edit(meta);
@@ -323,7 +323,7 @@ Deno.test("Trainer.fit() refuses trainer state in a checkpoint that does not fit
       await Deno.writeFile(
         bad,
         io.serializeSafetensors(tensors, {
-          "kdeno.checkpoint": distill.encodeJson(meta),
+          "kdeno.checkpoint": training.encodeJson(meta),
         }),
       );
       for (const x of Object.values(tensors)) x.dispose();
@@ -412,7 +412,7 @@ Deno.test("Trainer.fit() resuming mutated checkpoints: success, or a typed error
           resume: file,
         });
       } catch (e) {
-        if (e instanceof distill.NonFiniteLossError) return; // mutated weights
+        if (e instanceof training.NonFiniteLossError) return; // mutated weights
         assert.deepEqual(
           { model: snapshot(m), rng: globalGenerator.getState() },
           before,

@@ -63,21 +63,21 @@ import {
   CrossEntropyCriterion,
   DistillationLoss,
   type DistillCriterion,
-} from "./losses.ts";
-import {
-  type BatchInfo,
-  type Loader,
-  type LoaderBatch,
-  moveBatch,
-} from "./loader.ts";
+} from "../distill/losses.ts";
+import { type Batch, type Loader, moveBatch } from "../data/batch.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
-import { TeacherCache, type TeacherCacheStats } from "./teacher_cache.ts";
+import {
+  TeacherCache,
+  type TeacherCacheStats,
+} from "../distill/teacher_cache.ts";
 import {
   appendMetricsLines,
+  type EpochRecord,
   metricsLines,
+  type PhaseRecord,
   type ReportModel,
   writeReport,
-} from "./report.ts";
+} from "../eval/report.ts";
 
 /** A loss term became NaN or infinite: training stopped. */
 export class NonFiniteLossError extends Error {
@@ -221,36 +221,6 @@ export interface FitOptions extends TrainerOptions {
   name?: string;
   /** This run's label within its model, e.g. `"seed 0"` (default none). */
   runLabel?: string;
-}
-
-/** One phase's figures. */
-export interface PhaseRecord {
-  /** Mean loss per sample. */
-  loss: number;
-  /** Accuracy (NaN for transfer batches, which have no labels). */
-  acc: number;
-  /** Samples. */
-  n: number;
-  /** Mean of each loss term per sample. */
-  terms: Record<string, number>;
-  /** Wall-clock seconds. */
-  seconds: number;
-}
-
-/** One epoch of `fit`. */
-export interface EpochRecord {
-  /** 1-based epoch. */
-  epoch: number;
-  /** The labeled training batches. */
-  train: PhaseRecord;
-  /** The unlabeled transfer batches, when given. */
-  transfer?: PhaseRecord;
-  /** The validation phase, when a loader was given. */
-  val?: PhaseRecord;
-  /** Learning rate of each parameter group during the epoch. */
-  lr: number[];
-  /** Whether this epoch is the best so far. */
-  best: boolean;
 }
 
 /** What `fit` returns. */
@@ -622,25 +592,403 @@ async function tidyMetrics(
   );
 }
 
+/** A fit's options, resolved and checked by `checkFit`. */
+interface CheckedFit {
+  teacher: Module | null;
+  val: Loader | null;
+  transfer: Loader | null;
+  criteria: DistillCriterion[];
+  /** The teacher's fingerprint before training (null: no teacher). */
+  teacherPrint: string | null;
+}
+
+/**
+ * Checks a fit's options before anything changes: `epochs`, transfer
+ * images only with a teacher, the losses' learnable parameters in the
+ * optimizer and the teacher's not, no parameter shared by student and
+ * teacher, the model on `device`. Puts the teacher in eval mode and takes
+ * its fingerprint.
+ *
+ * @param o The fit's options.
+ * @param log Where the teacher's line goes.
+ * @returns The loaders, the losses and the teacher's fingerprint.
+ * @throws RangeError naming what does not fit.
+ */
+function checkFit(o: FitOptions, log: (line: string) => void): CheckedFit {
+  const { model, optimizer } = o;
+  const teacher = o.teacher ?? null;
+  const val = o.val ?? null;
+  const transfer = o.transfer ?? null;
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) {
+    throw new RangeError(`Cannot fit: epochs ${o.epochs} must be ≥ 1`);
+  }
+  const criteria: DistillCriterion[] = o.loss
+    ? (Array.isArray(o.loss) ? [...o.loss] : [o.loss as DistillCriterion])
+    : [teacher ? new DistillationLoss() : new CrossEntropyCriterion()];
+  if (transfer && !teacher) {
+    throw new RangeError(
+      "Cannot fit with transfer images: they have no labels, so a teacher is needed",
+    );
+  }
+  const inOptimizer = new Set<Tensor>();
+  for (const g of optimizer.paramGroups) {
+    for (const p of g.params) inOptimizer.add(p);
+  }
+  for (const c of criteria) {
+    const missing = (c.parameters?.() ?? []).filter((p) => !inOptimizer.has(p));
+    if (missing.length) {
+      throw new RangeError(
+        `Cannot fit: ${missing.length} learnable parameter(s) of the "${c.name}" loss are not in the optimizer; build it from [...model.parameters(), ...loss.parameters()]`,
+      );
+    }
+  }
+  let teacherPrint: string | null = null;
+  if (teacher) {
+    const named = teacher.namedParameters();
+    const leaked = named.filter(([, p]) => inOptimizer.has(p));
+    if (leaked.length) {
+      throw new RangeError(
+        `Cannot fit: the optimizer holds ${leaked.length} of the teacher's parameters (${
+          leaked.slice(0, 3).map(([n]) => n).join(", ")
+        }${
+          leaked.length > 3 ? ", ..." : ""
+        }); build it from the student's parameters only`,
+      );
+    }
+    const shared = named.filter(([, p]) => model.parameters().includes(p));
+    if (shared.length) {
+      throw new RangeError(
+        `Cannot fit: the student and the teacher share ${shared.length} parameter(s) (${
+          shared[0][0]
+        })`,
+      );
+    }
+    teacher.eval();
+    teacherPrint = fingerprint(teacher);
+    log(
+      `Teacher: ${teacher.constructor.name}, ${teacher.numParameters()} parameters, eval mode, run under noGrad; 0 of its ${named.length} parameter tensors are in the optimizer`,
+    );
+  }
+  if (o.device) {
+    const off = model.parameters().find((p) => p.device !== o.device);
+    if (off) {
+      throw new RangeError(
+        `Cannot fit on ${o.device}: the model's parameters are on ${off.device}; call model.to("${o.device}") before creating the optimizer`,
+      );
+    }
+  }
+  return { teacher, val, transfer, criteria, teacherPrint };
+}
+
+/**
+ * The teacher cache a fit uses: none without a teacher, when
+ * `teacherCache` is false or when a loss needs the teacher's intermediate
+ * outputs; else the given cache or a new one.
+ *
+ * @param o The fit's options.
+ * @param fit The checked fit.
+ * @param log Where the note goes.
+ * @returns The cache, or null.
+ * @throws RangeError when the given cache belongs to another teacher.
+ */
+function teacherCacheFor(
+  o: FitOptions,
+  fit: CheckedFit,
+  log: (line: string) => void,
+): TeacherCache | null {
+  const { teacher, criteria } = fit;
+  if (!teacher || o.teacherCache === false) return null;
+  if (criteria.some((c) => c.needsTeacherForward)) {
+    log(
+      "Teacher cache: off (feature losses need the teacher's intermediate outputs on every batch)",
+    );
+    return null;
+  }
+  const cache = o.teacherCache instanceof TeacherCache
+    ? o.teacherCache
+    : new TeacherCache(teacher, { log });
+  if (cache.teacher !== teacher) {
+    throw new RangeError(
+      "Cannot fit: the given TeacherCache belongs to another teacher",
+    );
+  }
+  return cache;
+}
+
+/** Where a fit starts, and where its checkpoints go. */
+interface RunStart extends ResumeState {
+  /** `checkpointDir/last.safetensors`, when there is a folder. */
+  lastPath?: string;
+  /** `checkpointDir/best.safetensors`, when there is a folder. */
+  bestPath?: string;
+  /** The checkpoint resumed from, if any. */
+  resumedFrom?: string;
+}
+
+/**
+ * Starts a run: makes the output folders ready, then resumes from a
+ * checkpoint (all or nothing) or seeds the generator.
+ *
+ * @param o The fit's options.
+ * @param fit The checked fit.
+ * @param log Where notes go.
+ * @returns The state the run starts from.
+ * @throws CheckpointError or DataError naming a folder or checkpoint.
+ */
+async function startRun(
+  o: FitOptions,
+  fit: CheckedFit,
+  log: (line: string) => void,
+): Promise<RunStart> {
+  const dir = o.checkpointDir;
+  if (dir) await prepareOutputDir(dir, "checkpointDir", log);
+  if (o.report) await prepareOutputDir(o.report.dir, "report.dir", log);
+  const lastPath = dir ? join(dir, "last.safetensors") : undefined;
+  const bestPath = dir ? join(dir, "best.safetensors") : undefined;
+  const resumedFrom = o.resume === true
+    ? lastPath
+    : typeof o.resume === "string"
+    ? o.resume
+    : undefined;
+  if (o.resume === true && !lastPath) {
+    throw new RangeError("Cannot resume: no checkpointDir given");
+  }
+  let state: ResumeState = {
+    history: [],
+    best: null,
+    sinceBest: 0,
+    startEpoch: 0,
+    skipBatches: 0,
+    bestWeights: null,
+  };
+  if (resumedFrom) {
+    state = await resumeRun(resumedFrom, {
+      model: o.model,
+      optimizer: o.optimizer,
+      scheduler: o.scheduler,
+      criteria: fit.criteria,
+      epochs: o.epochs,
+      batchesPerEpoch: o.train.length + (fit.transfer?.length ?? 0),
+      bestPath,
+      log,
+    });
+  } else if (o.seed !== undefined) {
+    manualSeed(o.seed);
+  }
+  if (!fit.val) {
+    log(
+      "No validation loader: no best-epoch selection and no early stopping (the test set is never used for selection)",
+    );
+  }
+  return { ...state, lastPath, bestPath, resumedFrom };
+}
+
+/**
+ * The best epoch on the validation set: compares each epoch's accuracy
+ * (ties: the lower loss) or loss with the best so far, keeps the best
+ * weights on the host (and in `best.safetensors`), counts the epochs since
+ * the best for early stopping, and restores the weights at the end.
+ */
+class BestEpoch {
+  /** The best epoch so far, or null. */
+  best: BestState | null;
+  /** Epochs since the best. */
+  sinceBest: number;
+  #weights: Record<string, Tensor> | null;
+  readonly #monitor: "accuracy" | "loss";
+  readonly #minDelta: number;
+
+  constructor(
+    start: Pick<ResumeState, "best" | "sinceBest" | "bestWeights">,
+    monitor: "accuracy" | "loss",
+    minDelta: number,
+  ) {
+    this.best = start.best;
+    this.sinceBest = start.sinceBest;
+    this.#weights = start.bestWeights;
+    this.#monitor = monitor;
+    this.#minDelta = minDelta;
+  }
+
+  #better(acc: number, loss: number): boolean {
+    const best = this.best;
+    if (!best) return true;
+    const minDelta = this.#minDelta;
+    if (this.#monitor === "loss") return loss < best.loss - minDelta;
+    if (acc > best.acc + minDelta) return true;
+    return Math.abs(acc - best.acc) <= minDelta && acc >= best.acc &&
+      loss < best.loss;
+  }
+
+  /**
+   * Scores an epoch's validation phase.
+   *
+   * @param val The validation phase.
+   * @param epoch The 1-based epoch.
+   * @param model The model, copied to the host when best.
+   * @param bestPath Where the best weights are written, if anywhere.
+   * @returns Whether the epoch is the best so far.
+   */
+  async update(
+    val: PhaseRecord,
+    epoch: number,
+    model: Module,
+    bestPath?: string,
+  ): Promise<boolean> {
+    if (!this.#better(val.acc, val.loss)) {
+      this.sinceBest++;
+      return false;
+    }
+    this.best = { epoch, acc: val.acc, loss: val.loss };
+    this.sinceBest = 0;
+    disposeAll(this.#weights);
+    this.#weights = hostCopy(model);
+    if (bestPath) {
+      await saveSafetensors(bestPath, model.stateDict(), {
+        epoch: String(epoch),
+      });
+    }
+    return true;
+  }
+
+  /**
+   * Loads the best weights into the model unless they are the last epoch's
+   * of an uninterrupted run, then frees them.
+   *
+   * @param model The model.
+   * @param lastEpoch The last epoch trained (1-based), if any.
+   * @param interrupted Whether the run was interrupted.
+   * @param restore Whether to load them at all (`restoreBest`).
+   * @param log Where the note goes.
+   */
+  finish(
+    model: Module,
+    lastEpoch: number | undefined,
+    interrupted: boolean,
+    restore: boolean,
+    log: (line: string) => void,
+  ): void {
+    const best = this.best;
+    if (best && restore && this.#weights) {
+      if (best.epoch !== lastEpoch || interrupted) {
+        model.loadStateDict(this.#weights);
+        log(
+          `Restored the best epoch's weights (epoch ${best.epoch}, val Acc ${
+            fmt4(best.acc)
+          })`,
+        );
+      }
+    }
+    disposeAll(this.#weights);
+    this.#weights = null;
+  }
+}
+
+/**
+ * After training: whether the teacher's parameters and buffers are
+ * unchanged (its fingerprint), and the teacher cache's counters, logged.
+ *
+ * @param fit The checked fit (the teacher and its first fingerprint).
+ * @param cache The teacher cache, if one was used.
+ * @param log Where the lines go.
+ * @returns Whether the teacher is unchanged (null: no teacher).
+ */
+function checkTeacher(
+  fit: CheckedFit,
+  cache: TeacherCache | null,
+  log: (line: string) => void,
+): boolean | null {
+  let unchanged: boolean | null = null;
+  if (fit.teacher) {
+    unchanged = fingerprint(fit.teacher) === fit.teacherPrint;
+    log(
+      unchanged
+        ? "Teacher check: parameters and BatchNorm statistics unchanged"
+        : "Teacher check FAILED: the teacher's parameters or buffers changed during training",
+    );
+  }
+  if (cache) {
+    const s = cache.stats;
+    log(
+      `Teacher cache: ${s.entries} entries, ${s.hits} hits, ${s.misses} misses, teacher time ${
+        (s.teacherMs / 1000).toFixed(1)
+      } s`,
+    );
+  }
+  return unchanged;
+}
+
+/**
+ * Listens for Ctrl-C: the first asks the fit to stop after the current
+ * batch, a second exits at once (status 130).
+ *
+ * @param stop Asks the fit to stop.
+ * @param log Where the note goes.
+ * @returns A function that stops listening.
+ */
+function onInterrupt(
+  stop: () => void,
+  log: (line: string) => void,
+): () => void {
+  let signals = 0;
+  const onSigint = () => {
+    signals++;
+    if (signals > 1) Deno.exit(130);
+    stop();
+    log(
+      "\nInterrupted: stopping after the current batch (Ctrl-C again to quit now)",
+    );
+  };
+  try {
+    Deno.addSignalListener("SIGINT", onSigint);
+  } catch {
+    return () => {}; // no signal support here (e.g. a Worker)
+  }
+  return () => Deno.removeSignalListener("SIGINT", onSigint);
+}
+
+/** What one epoch needs: the checked fit and the live objects. */
+interface EpochRun extends CheckedFit {
+  model: Module;
+  optimizer: Optimizer;
+  train: Loader;
+  scheduler?: LRScheduler | ReduceLROnPlateau | null;
+  device?: DeviceName;
+  epochs: number;
+  cache: TeacherCache | null;
+  progress: ProgressMode;
+  log: (line: string) => void;
+}
+
+/** An epoch stopped inside its training phase (Ctrl-C or `stop()`). */
+interface PartialEpoch {
+  /** Batches done, skipped ones included. */
+  batches: number;
+  /** Batches per epoch. */
+  total: number;
+  /** The generator's state at the start of the epoch. */
+  rng: number[];
+}
+
 /**
  * Trains a model, alone or distilled from a teacher.
  *
  * @example Distil a tiny student for one epoch
  * ```ts
- * import { distill, manualSeed, models, nn, optim, randn, tensor } from "@kdeno/kdeno";
+ * import { data, manualSeed, models, nn, optim, randn, tensor, train } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * manualSeed(0);
  * const x = randn([16, 3, 4, 4]);
  * const y = tensor(Int32Array.from({ length: 16 }, (_, i) => i % 2));
- * const train = new distill.TensorLoader(x, y, { batchSize: 8, shuffle: true });
+ * const loader = new data.TensorLoader(x, y, { batchSize: 8, shuffle: true });
  * const teacher = new models.StudentNet({ inputSize: 4 }).eval();
  * const student = new models.StudentNet({ inputSize: 4 });
- * const result = await new distill.Trainer({ progress: "none", log: () => {} })
+ * const result = await new train.Trainer({ progress: "none", log: () => {} })
  *   .fit({
  *     model: student,
  *     teacher,
- *     train,
+ *     train: loader,
  *     epochs: 1,
  *     optimizer: new optim.SGD(student.parameters(), { lr: 0.01 }),
  *   });
@@ -682,482 +1030,134 @@ export class Trainer {
    *   or a loss's adapters are not.
    */
   async fit(fitOptions: FitOptions): Promise<FitResult> {
+    // the parts: checkFit (options), teacherCacheFor, startRun (folders,
+    // resume), #openReport (report sink), BestEpoch (best-epoch tracker),
+    // onInterrupt (stop signal), #epoch (one epoch), checkTeacher
     const o = { ...this.options, ...fitOptions };
     const log = o.log ?? ((l: string) => console.log(l));
     // warns once when live tensors keep growing from epoch to epoch
     const memoryWatch = new MemoryWatch();
     const started = performance.now();
-    const { model, optimizer, train } = o;
-    const teacher = o.teacher ?? null;
-    const val = o.val ?? null;
-    const transfer = o.transfer ?? null;
-    if (!Number.isInteger(o.epochs) || o.epochs < 1) {
-      throw new RangeError(`Cannot fit: epochs ${o.epochs} must be ≥ 1`);
-    }
-    const criteria: DistillCriterion[] = o.loss
-      ? (Array.isArray(o.loss) ? [...o.loss] : [o.loss as DistillCriterion])
-      : [teacher ? new DistillationLoss() : new CrossEntropyCriterion()];
-    if (transfer && !teacher) {
-      throw new RangeError(
-        "Cannot fit with transfer images: they have no labels, so a teacher is needed",
-      );
-    }
-
-    // ---- checks: the optimizer, the teacher, the device ------------------
-    const inOptimizer = new Set<Tensor>();
-    for (const g of optimizer.paramGroups) {
-      for (const p of g.params) inOptimizer.add(p);
-    }
-    for (const c of criteria) {
-      const missing = (c.parameters?.() ?? []).filter((p) =>
-        !inOptimizer.has(p)
-      );
-      if (missing.length) {
-        throw new RangeError(
-          `Cannot fit: ${missing.length} learnable parameter(s) of the "${c.name}" loss are not in the optimizer; build it from [...model.parameters(), ...loss.parameters()]`,
-        );
-      }
-    }
-    let teacherPrint: string | null = null;
-    if (teacher) {
-      const named = teacher.namedParameters();
-      const leaked = named.filter(([, p]) => inOptimizer.has(p));
-      if (leaked.length) {
-        throw new RangeError(
-          `Cannot fit: the optimizer holds ${leaked.length} of the teacher's parameters (${
-            leaked.slice(0, 3).map(([n]) => n).join(", ")
-          }${
-            leaked.length > 3 ? ", ..." : ""
-          }); build it from the student's parameters only`,
-        );
-      }
-      const shared = named.filter(([, p]) => model.parameters().includes(p));
-      if (shared.length) {
-        throw new RangeError(
-          `Cannot fit: the student and the teacher share ${shared.length} parameter(s) (${
-            shared[0][0]
-          })`,
-        );
-      }
-      teacher.eval();
-      teacherPrint = fingerprint(teacher);
-      log(
-        `Teacher: ${teacher.constructor.name}, ${teacher.numParameters()} parameters, eval mode, run under noGrad; 0 of its ${named.length} parameter tensors are in the optimizer`,
-      );
-    }
-    if (o.device) {
-      const off = model.parameters().find((p) => p.device !== o.device);
-      if (off) {
-        throw new RangeError(
-          `Cannot fit on ${o.device}: the model's parameters are on ${off.device}; call model.to("${o.device}") before creating the optimizer`,
-        );
-      }
-    }
-
-    // ---- the teacher cache ------------------------------------------------
-    let cache: TeacherCache | null = null;
-    const needsLive = criteria.some((c) => c.needsTeacherForward);
-    if (teacher && o.teacherCache !== false) {
-      if (needsLive) {
-        log(
-          "Teacher cache: off (feature losses need the teacher's intermediate outputs on every batch)",
-        );
-      } else {
-        cache = o.teacherCache instanceof TeacherCache
-          ? o.teacherCache
-          : new TeacherCache(teacher, { log });
-        if (cache.teacher !== teacher) {
-          throw new RangeError(
-            "Cannot fit: the given TeacherCache belongs to another teacher",
-          );
-        }
-      }
-    }
+    const { model, optimizer } = o;
+    const fit = checkFit(o, log);
+    const { criteria } = fit;
+    const cache = teacherCacheFor(o, fit, log);
     log(`Loss: ${criteria.map(describe).join(" + ")}`);
-
-    // ---- output folders (before anything changes), then resume ----------
-    const dir = o.checkpointDir;
-    if (dir) await prepareOutputDir(dir, "checkpointDir", log);
-    if (o.report) await prepareOutputDir(o.report.dir, "report.dir", log);
-    const lastPath = dir ? join(dir, "last.safetensors") : undefined;
-    const bestPath = dir ? join(dir, "best.safetensors") : undefined;
-    let history: EpochRecord[] = [];
-    let best: BestState | null = null;
-    let sinceBest = 0;
-    let startEpoch = 0;
-    let skipBatches = 0;
-    let bestWeights: Record<string, Tensor> | null = null;
-    let lastWritten: string | undefined;
-    const resumePath = o.resume === true
-      ? lastPath
-      : typeof o.resume === "string"
-      ? o.resume
-      : undefined;
-    if (o.resume === true && !lastPath) {
-      throw new RangeError("Cannot resume: no checkpointDir given");
-    }
-    if (resumePath) {
-      ({ history, best, sinceBest, startEpoch, skipBatches, bestWeights } =
-        await resumeRun(resumePath, {
-          model,
-          optimizer,
-          scheduler: o.scheduler,
-          criteria,
-          epochs: o.epochs,
-          batchesPerEpoch: train.length + (transfer?.length ?? 0),
-          bestPath,
-          log,
-        }));
-      lastWritten = resumePath;
-    } else if (o.seed !== undefined) {
-      manualSeed(o.seed);
-    }
-    if (!val) {
-      log(
-        "No validation loader: no best-epoch selection and no early stopping (the test set is never used for selection)",
-      );
-    }
-
-    // ---- the report: metrics.jsonl and report.html ------------------------
-    const report = o.report;
-    const modelName = o.name ?? model.constructor.name;
-    const runLabel = o.runLabel ?? null;
-    let metricsPath: string | undefined;
-    let reportPath: string | undefined;
-    const writeHtml = async () => {
-      if (!reportPath || !report) return;
-      await writeReport(reportPath, {
-        title: report.title ?? "kdeno training report",
-        models: this.#reportModels,
-        config: report.config,
-        seeds: this.#reportSeeds.length ? this.#reportSeeds : undefined,
-        device: o.device ?? model.parameters()[0]?.device,
-      });
-    };
-    if (report) {
-      metricsPath = join(report.dir, "metrics.jsonl");
-      // a resumed run redoes the epochs after its checkpoint: drop their
-      // lines (written before a kill), so no epoch appears twice
-      await tidyMetrics(metricsPath, {
-        model: modelName,
-        run: runLabel,
-        after: resumePath ? startEpoch : null,
-      });
-      if (report.html ?? true) reportPath = join(report.dir, "report.html");
-      let entry = this.#reportModels.find((m) => m.name === modelName);
-      if (!entry) {
-        entry = { name: modelName, runs: [] };
-        this.#reportModels.push(entry);
-      }
-      entry.runs.push({ label: runLabel ?? undefined, history });
-      if (o.seed !== undefined && !this.#reportSeeds.includes(o.seed)) {
-        this.#reportSeeds.push(o.seed);
-      }
-    }
-
-    // ---- Ctrl-C -------------------------------------------------------------
+    const start = await startRun(o, fit, log);
+    const { history, lastPath, bestPath } = start;
+    const report = await this.#openReport(
+      o,
+      history,
+      start.resumedFrom ? start.startEpoch : null,
+    );
+    const tracker = new BestEpoch(
+      start,
+      o.monitor ?? "accuracy",
+      o.earlyStopping?.minDelta ?? 0,
+    );
     this.#stopRequested = false;
-    let signals = 0;
-    const onSigint = () => {
-      signals++;
-      if (signals > 1) Deno.exit(130);
+    const stopListening = onInterrupt(() => {
       this.#stopRequested = true;
-      log(
-        "\nInterrupted: stopping after the current batch (Ctrl-C again to quit now)",
-      );
+    }, log);
+    const run: EpochRun = {
+      ...fit,
+      model,
+      optimizer,
+      train: o.train,
+      scheduler: o.scheduler,
+      device: o.device,
+      epochs: o.epochs,
+      cache,
+      progress: o.progress ?? "auto",
+      log,
     };
-    let listening = false;
-    try {
-      Deno.addSignalListener("SIGINT", onSigint);
-      listening = true;
-    } catch {
-      // no signal support here (e.g. a Worker)
-    }
-
-    const progressMode = o.progress ?? "auto";
-    let stoppedEarly = false;
-    let interrupted = false;
-    const monitor = o.monitor ?? "accuracy";
-    const minDelta = o.earlyStopping?.minDelta ?? 0;
-    const better = (acc: number, loss: number): boolean => {
-      if (!best) return true;
-      if (monitor === "loss") return loss < best.loss - minDelta;
-      if (acc > best.acc + minDelta) return true;
-      return Math.abs(acc - best.acc) <= minDelta && acc >= best.acc &&
-        loss < best.loss;
-    };
-
     const checkpointParts = (epoch: number, trainerExtra: object) => ({
       epoch,
       model,
       optimizer,
       scheduler: o.scheduler,
       criteria,
-      trainer: { history, best, sinceBest, ...trainerExtra },
+      trainer: {
+        history,
+        best: tracker.best,
+        sinceBest: tracker.sinceBest,
+        ...trainerExtra,
+      },
     });
-
+    let lastWritten = start.resumedFrom;
+    let skipBatches = start.skipBatches;
+    let stoppedEarly = false;
+    let interrupted = false;
     try {
-      for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      for (let epoch = start.startEpoch; epoch < o.epochs; epoch++) {
         if (this.#stopRequested) {
           // Ctrl-C between epochs: the epoch's checkpoint is already written
           interrupted = true;
           break;
         }
-        log(`Epoch ${epoch + 1}/${o.epochs}`);
-        log("-".repeat(10));
-        for (const c of criteria) c.setEpoch?.(epoch);
-        const rngAtStart = globalGenerator.getState();
-        const lr = optimizer.paramGroups.map((g) => g.lr);
-
-        // ---- train phase ----
-        model.train();
-        teacher?.eval();
-        const sums = {
-          train: {
-            loss: 0,
-            correct: 0,
-            n: 0,
-            terms: {} as Record<string, number>,
-          },
-          transfer: {
-            loss: 0,
-            correct: 0,
-            n: 0,
-            terms: {} as Record<string, number>,
-          },
-        };
-        const total = train.length + (transfer?.length ?? 0);
-        const bar = new Progress("train", total, {
-          mode: progressMode,
-          write: log,
-        });
-        const t0 = performance.now();
-        const its: [AsyncIterator<LoaderBatch>, "train" | "transfer"][] = [[
-          train[Symbol.asyncIterator](),
-          "train",
-        ]];
-        if (transfer) {
-          its.push([transfer[Symbol.asyncIterator](), "transfer"]);
-        }
-        let batchNo = 0;
-        let lastYield = performance.now();
-        let toSkip = skipBatches;
+        const done = await this.#epoch(run, epoch, skipBatches, lastWritten);
         skipBatches = 0;
-        try {
-          while (its.length) {
-            for (let k = 0; k < its.length;) {
-              const [it, kind] = its[k];
-              const next = await it.next();
-              if (next.done) {
-                its.splice(k, 1);
-                continue;
-              }
-              k++;
-              batchNo++;
-              const batch = next.value;
-              if (toSkip > 0) {
-                // resuming mid-epoch: these batches were trained on already
-                toSkip--;
-                batch[0].dispose();
-                batch[1].dispose();
-                bar.tick();
-                continue;
-              }
-              const r = this.#step({
-                batch,
-                labeled: kind === "train",
-                model,
-                teacher,
-                cache,
-                criteria,
-                optimizer,
-                device: o.device,
-                epoch,
-                batchNo,
-                lastGood: lastWritten,
-              });
-              const s = sums[kind];
-              s.loss += r.loss * r.n;
-              s.correct += r.correct;
-              s.n += r.n;
-              for (const [name, v] of Object.entries(r.terms)) {
-                s.terms[name] = (s.terms[name] ?? 0) + v * r.n;
-              }
-              const st = sums.train;
-              bar.tick({
-                loss: st.n ? st.loss / st.n : undefined,
-                acc: st.n ? st.correct / st.n : undefined,
-              });
-              // let signal handlers run even when the loader never waits
-              if (performance.now() - lastYield > 50) {
-                await new Promise((r) => setTimeout(r, 0));
-                lastYield = performance.now();
-              }
-              if (this.#stopRequested) break;
-            }
-            if (this.#stopRequested) break;
-          }
-        } finally {
-          // close the loaders' iterators (workers) when leaving early
-          for (const [it] of its) await it.return?.();
-        }
-        bar.done();
-        const seconds = (performance.now() - t0) / 1000;
-        const phase = (s: typeof sums.train): PhaseRecord => ({
-          loss: s.n ? s.loss / s.n : NaN,
-          acc: s.n ? s.correct / s.n : NaN,
-          n: s.n,
-          terms: Object.fromEntries(
-            Object.entries(s.terms).map(([k, v]) => [k, v / (s.n || 1)]),
-          ),
-          seconds,
-        });
-
-        if (this.#stopRequested) {
+        if ("rng" in done) {
           interrupted = true;
           if (lastPath) {
             await saveCheckpoint(
               lastPath,
               checkpointParts(epoch, {
-                partial: { batches: batchNo, rng: rngAtStart },
+                partial: { batches: done.batches, rng: done.rng },
               }),
             );
             lastWritten = lastPath;
             log(
               `Checkpoint written to ${lastPath} (epoch ${
                 epoch + 1
-              }, after ${batchNo} of ${total} batches); resume with resume: true`,
+              }, after ${done.batches} of ${done.total} batches); resume with resume: true`,
             );
           }
           break;
         }
-
-        const trainRec = phase(sums.train);
-        const termText = Object.entries(trainRec.terms).map(([k, v]) =>
-          `${k} ${fmt4(v)}`
-        ).join(", ");
-        log(
-          `train Loss: ${fmt4(trainRec.loss)} Acc: ${fmt4(trainRec.acc)}${
-            Object.keys(trainRec.terms).length > 1 ? ` (${termText})` : ""
-          }`,
-        );
-        const record: EpochRecord = {
-          epoch: epoch + 1,
-          train: trainRec,
-          lr,
-          best: false,
-        };
-        if (transfer) {
-          record.transfer = phase(sums.transfer);
-          log(
-            `transfer Loss: ${
-              fmt4(record.transfer.loss)
-            } (${record.transfer.n} unlabeled images)`,
-          );
-        }
-
-        // ---- val phase ----
-        if (val) {
-          record.val = await this.#validate(
-            model,
-            val,
-            o.device,
-            progressMode,
-            log,
-          );
-          log(
-            `val Loss: ${fmt4(record.val.loss)} Acc: ${fmt4(record.val.acc)}`,
-          );
-        }
-        cache?.endEpoch(epoch);
-
-        // ---- scheduler ----
-        if (o.scheduler instanceof ReduceLROnPlateau) {
-          o.scheduler.step(record.val?.loss ?? trainRec.loss);
-        } else if (o.scheduler instanceof LRScheduler) {
-          o.scheduler.step();
-        }
-
-        // ---- best epoch, early stopping ----
+        const record = done;
         if (record.val) {
-          if (better(record.val.acc, record.val.loss)) {
-            best = {
-              epoch: epoch + 1,
-              acc: record.val.acc,
-              loss: record.val.loss,
-            };
-            sinceBest = 0;
-            record.best = true;
-            disposeAll(bestWeights);
-            bestWeights = hostCopy(model);
-            if (bestPath) {
-              await saveSafetensors(bestPath, model.stateDict(), {
-                epoch: String(epoch + 1),
-              });
-            }
-          } else {
-            sinceBest++;
-          }
+          record.best = await tracker.update(
+            record.val,
+            record.epoch,
+            model,
+            bestPath,
+          );
         }
         history.push(record);
         const leak = await memoryWatch.check(`epoch ${epoch + 1}`);
         if (leak) console.warn(`Trainer: ${leak}`);
-        if (metricsPath) {
-          await appendMetricsLines(
-            metricsPath,
-            metricsLines(record, { model: modelName, run: runLabel }),
-          );
-          await writeHtml();
-        }
+        await report?.(record);
         if (lastPath) {
           await saveCheckpoint(lastPath, checkpointParts(epoch + 1, {}));
           lastWritten = lastPath;
         }
         if (
           o.earlyStopping && record.val &&
-          sinceBest >= o.earlyStopping.patience
+          tracker.sinceBest >= o.earlyStopping.patience
         ) {
           stoppedEarly = true;
           log(
-            `Early stopping: no improvement on val for ${sinceBest} epoch(s) (best: epoch ${best?.epoch})`,
+            `Early stopping: no improvement on val for ${tracker.sinceBest} epoch(s) (best: epoch ${tracker.best?.epoch})`,
           );
           break;
         }
       }
     } finally {
-      if (listening) Deno.removeSignalListener("SIGINT", onSigint);
+      stopListening();
     }
 
     // ---- the end ----
+    const best = tracker.best;
     const bestEpoch = best?.epoch ?? history.length;
-    if (best && (o.restoreBest ?? true) && bestWeights) {
-      if (best.epoch !== history.at(-1)?.epoch || interrupted) {
-        model.loadStateDict(bestWeights);
-        log(
-          `Restored the best epoch's weights (epoch ${best.epoch}, val Acc ${
-            fmt4(best.acc)
-          })`,
-        );
-      }
-    }
-    disposeAll(bestWeights);
-    let teacherUnchanged: boolean | null = null;
-    if (teacher) {
-      teacherUnchanged = fingerprint(teacher) === teacherPrint;
-      log(
-        teacherUnchanged
-          ? "Teacher check: parameters and BatchNorm statistics unchanged"
-          : "Teacher check FAILED: the teacher's parameters or buffers changed during training",
-      );
-    }
-    if (cache) {
-      const s = cache.stats;
-      log(
-        `Teacher cache: ${s.entries} entries, ${s.hits} hits, ${s.misses} misses, teacher time ${
-          (s.teacherMs / 1000).toFixed(1)
-        } s`,
-      );
-    }
+    tracker.finish(
+      model,
+      history.at(-1)?.epoch,
+      interrupted,
+      o.restoreBest ?? true,
+      log,
+    );
+    const teacherUnchanged = checkTeacher(fit, cache, log);
     return {
       history,
       bestEpoch,
@@ -1171,8 +1171,234 @@ export class Trainer {
     };
   }
 
+  /**
+   * The report sink: with `report: { dir }`, tidies `metrics.jsonl`,
+   * registers this fit as a run of its model in the page, and returns what
+   * writes one epoch (its lines, then the page); null without a report.
+   */
+  async #openReport(
+    o: FitOptions,
+    history: EpochRecord[],
+    resumedAfter: number | null,
+  ): Promise<((record: EpochRecord) => Promise<void>) | null> {
+    const report = o.report;
+    if (!report) return null;
+    const model = o.model;
+    const modelName = o.name ?? model.constructor.name;
+    const runLabel = o.runLabel ?? null;
+    const metricsPath = join(report.dir, "metrics.jsonl");
+    // a resumed run redoes the epochs after its checkpoint: drop their
+    // lines (written before a kill), so no epoch appears twice
+    await tidyMetrics(metricsPath, {
+      model: modelName,
+      run: runLabel,
+      after: resumedAfter,
+    });
+    const reportPath = (report.html ?? true)
+      ? join(report.dir, "report.html")
+      : undefined;
+    let entry = this.#reportModels.find((m) => m.name === modelName);
+    if (!entry) {
+      entry = { name: modelName, runs: [] };
+      this.#reportModels.push(entry);
+    }
+    entry.runs.push({ label: runLabel ?? undefined, history });
+    if (o.seed !== undefined && !this.#reportSeeds.includes(o.seed)) {
+      this.#reportSeeds.push(o.seed);
+    }
+    return async (record) => {
+      await appendMetricsLines(
+        metricsPath,
+        metricsLines(record, { model: modelName, run: runLabel }),
+      );
+      if (!reportPath) return;
+      await writeReport(reportPath, {
+        title: report.title ?? "kdeno training report",
+        models: this.#reportModels,
+        config: report.config,
+        seeds: this.#reportSeeds.length ? this.#reportSeeds : undefined,
+        device: o.device ?? model.parameters()[0]?.device,
+      });
+    };
+  }
+
+  /**
+   * One epoch: the training phase (labeled batches interleaved with
+   * transfer batches, the first `skip` passed over when resuming), the
+   * validation phase, the cache's and the scheduler's step.
+   *
+   * @returns The epoch's record (`best` still false), or where it stopped
+   *   when a stop was asked for during the training phase.
+   */
+  async #epoch(
+    run: EpochRun,
+    epoch: number,
+    skip: number,
+    lastGood: string | undefined,
+  ): Promise<EpochRecord | PartialEpoch> {
+    const { model, teacher, optimizer, train, transfer, val, log } = run;
+    log(`Epoch ${epoch + 1}/${run.epochs}`);
+    log("-".repeat(10));
+    for (const c of run.criteria) c.setEpoch?.(epoch);
+    const rngAtStart = globalGenerator.getState();
+    const lr = optimizer.paramGroups.map((g) => g.lr);
+
+    // ---- train phase ----
+    model.train();
+    teacher?.eval();
+    const sums = {
+      train: {
+        loss: 0,
+        correct: 0,
+        n: 0,
+        terms: {} as Record<string, number>,
+      },
+      transfer: {
+        loss: 0,
+        correct: 0,
+        n: 0,
+        terms: {} as Record<string, number>,
+      },
+    };
+    const total = train.length + (transfer?.length ?? 0);
+    const bar = new Progress("train", total, {
+      mode: run.progress,
+      write: log,
+    });
+    const t0 = performance.now();
+    const its: [AsyncIterator<Batch>, "train" | "transfer"][] = [[
+      train[Symbol.asyncIterator](),
+      "train",
+    ]];
+    if (transfer) {
+      its.push([transfer[Symbol.asyncIterator](), "transfer"]);
+    }
+    let batchNo = 0;
+    let lastYield = performance.now();
+    let toSkip = skip;
+    try {
+      while (its.length) {
+        for (let k = 0; k < its.length;) {
+          const [it, kind] = its[k];
+          const next = await it.next();
+          if (next.done) {
+            its.splice(k, 1);
+            continue;
+          }
+          k++;
+          batchNo++;
+          const batch = next.value;
+          if (toSkip > 0) {
+            // resuming mid-epoch: these batches were trained on already
+            toSkip--;
+            batch[0].dispose();
+            batch[1].dispose();
+            bar.tick();
+            continue;
+          }
+          const r = this.#step({
+            batch,
+            labeled: kind === "train",
+            model,
+            teacher,
+            cache: run.cache,
+            criteria: run.criteria,
+            optimizer,
+            device: run.device,
+            epoch,
+            batchNo,
+            lastGood,
+          });
+          const s = sums[kind];
+          s.loss += r.loss * r.n;
+          s.correct += r.correct;
+          s.n += r.n;
+          for (const [name, v] of Object.entries(r.terms)) {
+            s.terms[name] = (s.terms[name] ?? 0) + v * r.n;
+          }
+          const st = sums.train;
+          bar.tick({
+            loss: st.n ? st.loss / st.n : undefined,
+            acc: st.n ? st.correct / st.n : undefined,
+          });
+          // let signal handlers run even when the loader never waits
+          if (performance.now() - lastYield > 50) {
+            await new Promise((r) => setTimeout(r, 0));
+            lastYield = performance.now();
+          }
+          if (this.#stopRequested) break;
+        }
+        if (this.#stopRequested) break;
+      }
+    } finally {
+      // close the loaders' iterators (workers) when leaving early
+      for (const [it] of its) await it.return?.();
+    }
+    bar.done();
+    const seconds = (performance.now() - t0) / 1000;
+    const phase = (s: typeof sums.train): PhaseRecord => ({
+      loss: s.n ? s.loss / s.n : NaN,
+      acc: s.n ? s.correct / s.n : NaN,
+      n: s.n,
+      terms: Object.fromEntries(
+        Object.entries(s.terms).map(([k, v]) => [k, v / (s.n || 1)]),
+      ),
+      seconds,
+    });
+    if (this.#stopRequested) {
+      return { batches: batchNo, total, rng: rngAtStart };
+    }
+
+    const trainRec = phase(sums.train);
+    const termText = Object.entries(trainRec.terms).map(([k, v]) =>
+      `${k} ${fmt4(v)}`
+    ).join(", ");
+    log(
+      `train Loss: ${fmt4(trainRec.loss)} Acc: ${fmt4(trainRec.acc)}${
+        Object.keys(trainRec.terms).length > 1 ? ` (${termText})` : ""
+      }`,
+    );
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      train: trainRec,
+      lr,
+      best: false,
+    };
+    if (transfer) {
+      record.transfer = phase(sums.transfer);
+      log(
+        `transfer Loss: ${
+          fmt4(record.transfer.loss)
+        } (${record.transfer.n} unlabeled images)`,
+      );
+    }
+
+    // ---- val phase ----
+    if (val) {
+      record.val = await this.#validate(
+        model,
+        val,
+        run.device,
+        run.progress,
+        log,
+      );
+      log(
+        `val Loss: ${fmt4(record.val.loss)} Acc: ${fmt4(record.val.acc)}`,
+      );
+    }
+    run.cache?.endEpoch(epoch);
+
+    // ---- scheduler ----
+    if (run.scheduler instanceof ReduceLROnPlateau) {
+      run.scheduler.step(record.val?.loss ?? trainRec.loss);
+    } else if (run.scheduler instanceof LRScheduler) {
+      run.scheduler.step();
+    }
+    return record;
+  }
+
   #step(a: {
-    batch: LoaderBatch;
+    batch: Batch;
     labeled: boolean;
     model: Module;
     teacher: Module | null;
@@ -1190,7 +1416,7 @@ export class Trainer {
     terms: Record<string, number>;
   } {
     const { batch, model, teacher, cache, criteria, optimizer } = a;
-    const info = batch[2] as BatchInfo | undefined;
+    const info = batch[2];
     const [x, y] = moveBatch(batch, a.device);
     try {
       return tidy(() => {

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   CheckpointError,
-  distill,
   globalGenerator,
   io,
   manualSeed,
@@ -10,6 +9,7 @@ import {
   optim,
   type Tensor,
   tensor,
+  train,
 } from "../../mod.ts";
 import { removeOrphanedTemps } from "../../src/io/_atomic.ts";
 import { fuzz } from "../_fuzz.ts";
@@ -57,14 +57,14 @@ Deno.test("saveCheckpoint() killed with SIGKILL while writing leaves the previou
     await child.status;
     reader.releaseLock();
     await child.stderr.cancel();
-    const ckpt = await distill.loadCheckpoint(join(dir, "last.safetensors"));
+    const ckpt = await train.loadCheckpoint(join(dir, "last.safetensors"));
     const epoch = ckpt.epoch;
     assert.ok(epoch >= 2, `epoch ${epoch}`);
     assert.equal(ckpt.trainer.marker, epoch);
     const w = ckpt.model.weight.data();
     assert.equal(w.length, 2000 * 2000);
     assert.ok(w.every((v) => v === epoch), "every weight is from one epoch");
-    distill.disposeCheckpoint(ckpt);
+    train.disposeCheckpoint(ckpt);
     // the killed writer's temporary file is recognised and removed
     leftovers += (await removeOrphanedTemps(dir)).length;
     const left = [...Deno.readDirSync(dir)].map((e) => e.name);
@@ -94,10 +94,10 @@ Deno.test("Trainer.fit() on SIGINT stops after the batch, writes a checkpoint, a
     seen.join("\n"),
   );
   assert.ok(seen.includes("done interrupted=true epochs=1"));
-  const ckpt = await distill.loadCheckpoint(join(dir, "last.safetensors"));
+  const ckpt = await train.loadCheckpoint(join(dir, "last.safetensors"));
   assert.equal(ckpt.epoch, 1);
   assert.ok((ckpt.trainer.partial as { batches: number }).batches >= 1);
-  distill.disposeCheckpoint(ckpt);
+  train.disposeCheckpoint(ckpt);
   const again = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(here, "_sigint_fit.ts"), dir, "resume", "3"],
   }).output();
@@ -180,16 +180,16 @@ Deno.test("applyCheckpoint() of another optimizer's or model's checkpoint change
   const dir = await Deno.makeTempDir();
   const path = join(dir, "last.safetensors");
   const saved = sgdRun(21);
-  await distill.saveCheckpoint(path, { epoch: 1, ...saved });
+  await train.saveCheckpoint(path, { epoch: 1, ...saved });
   await t.step("Adam resuming SGD's checkpoint", async () => {
     manualSeed(22);
     const model = new nn.Linear(3, 2);
     const optimizer = new optim.Adam(model.parameters());
     const scheduler = new optim.StepLR(optimizer, { stepSize: 2 });
     const before = state({ model, optimizer, scheduler });
-    const ckpt = await distill.loadCheckpoint(path);
+    const ckpt = await train.loadCheckpoint(path);
     assert.throws(
-      () => distill.applyCheckpoint(ckpt, { model, optimizer, scheduler }),
+      () => train.applyCheckpoint(ckpt, { model, optimizer, scheduler }),
       (e) =>
         e instanceof CheckpointError && e.message.includes(path) &&
         /holds SGD state but the optimizer is Adam/.test(e.message),
@@ -204,9 +204,9 @@ Deno.test("applyCheckpoint() of another optimizer's or model's checkpoint change
       momentum: 0.9,
     });
     const before = state({ model, optimizer });
-    const ckpt = await distill.loadCheckpoint(path);
+    const ckpt = await train.loadCheckpoint(path);
     assert.throws(
-      () => distill.applyCheckpoint(ckpt, { model, optimizer }),
+      () => train.applyCheckpoint(ckpt, { model, optimizer }),
       (e) =>
         e instanceof CheckpointError && e.message.includes(path) &&
         /weight: checkpoint \[2, 3\], model \[2, 4\]/.test(e.message),
@@ -214,16 +214,16 @@ Deno.test("applyCheckpoint() of another optimizer's or model's checkpoint change
     assert.deepEqual(state({ model, optimizer }), before);
   });
   await t.step("a scheduler the checkpoint does not hold", async () => {
-    await distill.saveCheckpoint(path, {
+    await train.saveCheckpoint(path, {
       epoch: 1,
       model: saved.model,
       optimizer: saved.optimizer,
     });
     const run = sgdRun(24);
     const before = state(run);
-    const ckpt = await distill.loadCheckpoint(path);
+    const ckpt = await train.loadCheckpoint(path);
     assert.throws(
-      () => distill.applyCheckpoint(ckpt, run),
+      () => train.applyCheckpoint(ckpt, run),
       (e) =>
         e instanceof CheckpointError && e.message.includes(path) &&
         /holds no scheduler state/.test(e.message),
@@ -231,9 +231,9 @@ Deno.test("applyCheckpoint() of another optimizer's or model's checkpoint change
     assert.deepEqual(state(run), before);
   });
   await t.step("the same setup loads", async () => {
-    await distill.saveCheckpoint(path, { epoch: 1, ...saved });
+    await train.saveCheckpoint(path, { epoch: 1, ...saved });
     const run = sgdRun(25);
-    distill.applyCheckpoint(await distill.loadCheckpoint(path), run);
+    train.applyCheckpoint(await train.loadCheckpoint(path), run);
     assert.deepEqual(snapshot(run.model), snapshot(saved.model));
   });
   await Deno.remove(dir, { recursive: true });
@@ -250,13 +250,13 @@ async function craft(
 ): Promise<void> {
   const bytes = await Deno.readFile(from);
   const header = io.parseSafetensorsHeader(bytes, from);
-  const meta = distill.decodeJson(header.metadata["kdeno.checkpoint"]);
+  const meta = train.decodeJson(header.metadata["kdeno.checkpoint"]);
   const edited = edit(meta as Record<string, unknown>) ?? meta;
   const tensors = { ...io.parseSafetensors(bytes, from), ...extra };
   await Deno.writeFile(
     to,
     io.serializeSafetensors(tensors, {
-      "kdeno.checkpoint": distill.encodeJson(edited),
+      "kdeno.checkpoint": train.encodeJson(edited),
     }),
   );
   for (const t of Object.values(tensors)) t.dispose();
@@ -267,7 +267,7 @@ Deno.test("loadCheckpoint() refuses malformed metadata and keys, naming the file
   const good = join(dir, "good.safetensors");
   const bad = join(dir, "bad.safetensors");
   const run = sgdRun(31);
-  await distill.saveCheckpoint(good, { epoch: 2, ...run });
+  await train.saveCheckpoint(good, { epoch: 2, ...run });
   const cases: [
     string,
     (m: Record<string, unknown>) => unknown,
@@ -316,7 +316,7 @@ Deno.test("loadCheckpoint() refuses malformed metadata and keys, naming the file
     await t.step(name, async () => {
       await craft(good, bad, edit, extra);
       await assert.rejects(
-        () => distill.loadCheckpoint(bad),
+        () => train.loadCheckpoint(bad),
         (e) =>
           e instanceof CheckpointError &&
           e.message.startsWith(`Cannot resume from ${bad}: `) &&
@@ -339,7 +339,7 @@ Deno.test("loadCheckpoint() and applyCheckpoint() on mutated checkpoints: succes
   }
   optimizer.step();
   const scheduler = new optim.StepLR(optimizer, { stepSize: 3 });
-  await distill.saveCheckpoint(good, {
+  await train.saveCheckpoint(good, {
     epoch: 2,
     model,
     optimizer,
@@ -364,7 +364,7 @@ Deno.test("loadCheckpoint() and applyCheckpoint() on mutated checkpoints: succes
       run.scheduler = new optim.StepLR(run.optimizer, { stepSize: 1 });
       const before = state(run);
       try {
-        distill.applyCheckpoint(await distill.loadCheckpoint(file), run);
+        train.applyCheckpoint(await train.loadCheckpoint(file), run);
       } catch (e) {
         assert.deepEqual(state(run), before, `refused with ${e}`);
         throw e;

@@ -14,7 +14,7 @@ import { crossEntropy, softmax } from "../ops/mod.ts";
 import { tidy } from "../tensor.ts";
 import type { DeviceName } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
-import { type Loader, moveBatch } from "./loader.ts";
+import { type Loader, moveBatch } from "../data/batch.ts";
 
 /** Precision, recall, F1 and support of one class. */
 export interface ClassMetrics {
@@ -70,10 +70,10 @@ export interface ClassificationMetrics {
  *
  * @example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * const m = distill.confusionMatrix([0, 1, 1, 1], [0, 0, 1, 1], 2);
+ * const m = evaluation.confusionMatrix([0, 1, 1, 1], [0, 0, 1, 1], 2);
  * assert.deepEqual(m, [[1, 1], [0, 2]]);
  * ```
  */
@@ -111,10 +111,10 @@ export function confusionMatrix(
  *
  * @example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * assert.equal(distill.rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
+ * assert.equal(evaluation.rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
  * ```
  */
 export function rocAuc(
@@ -179,10 +179,10 @@ export interface RocCurve {
  *
  * @example scikit-learn's documented case
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * const roc = distill.rocCurve([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]);
+ * const roc = evaluation.rocCurve([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]);
  * assert.deepEqual(roc.fpr, [0, 0, 0.5, 0.5, 1]);
  * assert.deepEqual(roc.tpr, [0, 0.5, 0.5, 1, 1]);
  * assert.deepEqual(roc.thresholds, [Infinity, 0.8, 0.4, 0.35, 0.1]);
@@ -302,11 +302,11 @@ export interface MetricsOptions {
  *
  * @example A 2-class example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const probs = [0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7];
- * const m = distill.classificationMetrics(probs, [0, 1, 1, 1], 2);
+ * const m = evaluation.classificationMetrics(probs, [0, 1, 1, 1], 2);
  * assert.equal(m.accuracy, 0.75);
  * assert.equal(m.sensitivity, 2 / 3);
  * assert.equal(m.specificity, 1);

@@ -32,11 +32,11 @@ function clock(seconds: number): string {
  *
  * @example Plain lines, as when output is not a terminal
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { train } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const lines: string[] = [];
- * const p = new distill.Progress("train", 4, {
+ * const p = new train.Progress("train", 4, {
  *   mode: "lines",
  *   write: (l) => lines.push(l),
  * });

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { distill, manualSeed, models, optim } from "../../mod.ts";
+import {
+  distill,
+  manualSeed,
+  models,
+  optim,
+  train as training,
+} from "../../mod.ts";
 import { loaders } from "./_data.ts";
 
 const [dir, mode, epochs] = Deno.args;
@@ -22,7 +28,7 @@ const slow: distill.DistillCriterion = {
     return new distill.CrossEntropyCriterion().terms(input);
   },
 };
-const result = await new distill.Trainer({
+const result = await new training.Trainer({
   progress: "none",
   checkpointDir: dir,
 }).fit({

@@ -19,7 +19,39 @@
 import { writeFileAtomic } from "../io/_atomic.ts";
 import { VERSION } from "../version.ts";
 import { rocCurve } from "./metrics.ts";
-import type { EpochRecord, PhaseRecord } from "./trainer.ts";
+
+/** One phase of an epoch (train, transfer or val): its figures. */
+export interface PhaseRecord {
+  /** Mean loss per sample. */
+  loss: number;
+  /** Accuracy (NaN for transfer batches, which have no labels). */
+  acc: number;
+  /** Samples. */
+  n: number;
+  /** Mean of each loss term per sample. */
+  terms: Record<string, number>;
+  /** Wall-clock seconds. */
+  seconds: number;
+}
+
+/**
+ * One epoch of training, as `Trainer.fit` records it in its history: the
+ * plain data the report and `metrics.jsonl` are made from.
+ */
+export interface EpochRecord {
+  /** 1-based epoch. */
+  epoch: number;
+  /** The labeled training batches. */
+  train: PhaseRecord;
+  /** The unlabeled transfer batches, when given. */
+  transfer?: PhaseRecord;
+  /** The validation phase, when a loader was given. */
+  val?: PhaseRecord;
+  /** Learning rate of each parameter group during the epoch. */
+  lr: number[];
+  /** Whether this epoch is the best so far. */
+  best: boolean;
+}
 
 /** A model's predictions on the test set, for its confusion matrix and ROC curve. */
 export interface ReportEvaluation {
@@ -134,11 +166,11 @@ function finiteOrNull(x: number | undefined): number | null {
  *
  * @example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const phase = { loss: 0.5, acc: 0.75, n: 8, terms: { ce: 0.5 }, seconds: 1 };
- * const lines = distill.metricsLines(
+ * const lines = evaluation.metricsLines(
  *   { epoch: 1, train: phase, val: phase, lr: [0.01], best: true },
  *   { model: "student", run: "seed 0" },
  * );
@@ -313,10 +345,10 @@ function toNumber(v: unknown): number {
  *
  * @example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
- * assert.equal(distill.escapeHtml(`<a href="x">`), "&lt;a href=&quot;x&quot;&gt;");
+ * assert.equal(evaluation.escapeHtml(`<a href="x">`), "&lt;a href=&quot;x&quot;&gt;");
  * ```
  */
 export function escapeHtml(s: unknown): string {
@@ -828,11 +860,11 @@ ul.legend svg { vertical-align: middle; margin-right: 4px; }
  *
  * @example
  * ```ts
- * import { distill } from "@kdeno/kdeno";
+ * import { evaluation } from "@kdeno/kdeno";
  * import assert from "node:assert/strict";
  *
  * const phase = (loss: number, acc: number) => ({ loss, acc, n: 10, terms: {}, seconds: 1 });
- * const html = distill.renderReport({
+ * const html = evaluation.renderReport({
  *   models: [{
  *     name: "Student",
  *     runs: [{

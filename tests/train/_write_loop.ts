@@ -7,7 +7,7 @@
  * @module
  */
 
-import { distill, nn } from "../../mod.ts";
+import { nn, train } from "../../mod.ts";
 
 const dir = Deno.args[0];
 const model = new nn.Linear(2000, 2000);
@@ -15,7 +15,7 @@ const enc = new TextEncoder();
 for (let epoch = 1;; epoch++) {
   model.weight.backend.fill(model.weight.storage, epoch);
   model.bias!.backend.fill(model.bias!.storage, epoch);
-  await distill.saveCheckpoint(`${dir}/last.safetensors`, {
+  await train.saveCheckpoint(`${dir}/last.safetensors`, {
     epoch,
     model,
     trainer: { marker: epoch },

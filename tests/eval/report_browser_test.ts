@@ -9,7 +9,7 @@
 // it). KDENO_SKIP_BROWSER=1 skips this test explicitly.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { distill } from "../../mod.ts";
+import { evaluation } from "../../mod.ts";
 import {
   binaryReport,
   type ExpectedChart,
@@ -102,10 +102,10 @@ async function openReport(
   context: BrowserContext,
   dir: string,
   name: string,
-  data: distill.ReportData,
+  data: evaluation.ReportData,
 ): Promise<Seen> {
   const file = join(dir, `${name}.html`);
-  await distill.writeReport(file, data);
+  await evaluation.writeReport(file, data);
   const url = new URL(`file://${file}`).href;
   const page = await context.newPage();
   const problems: string[] = [];

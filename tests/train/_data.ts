@@ -5,7 +5,7 @@
  * @module
  */
 
-import { distill, randn, tensor } from "../../mod.ts";
+import { data, randn, tensor } from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
 
 /**
@@ -47,16 +47,16 @@ export function halves(n: number, size = 8, signal = 0.5): [Tensor, Tensor] {
 export function loaders(
   n = 64,
   options: { batchSize?: number; randomFlip?: boolean; size?: number } = {},
-): { train: distill.TensorLoader; val: distill.TensorLoader } {
+): { train: data.TensorLoader; val: data.TensorLoader } {
   const size = options.size ?? 8;
   const [x, y] = halves(n, size);
   const [vx, vy] = halves(32, size);
-  const train = new distill.TensorLoader(x, y, {
+  const train = new data.TensorLoader(x, y, {
     batchSize: options.batchSize ?? 16,
     shuffle: true,
     randomFlip: options.randomFlip ?? false,
   });
-  const val = new distill.TensorLoader(vx, vy, { batchSize: 32 });
+  const val = new data.TensorLoader(vx, vy, { batchSize: 32 });
   for (const t of [x, y, vx, vy]) t.dispose();
   return { train, val };
 }
