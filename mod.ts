@@ -156,3 +156,5 @@ export * as distill from "./src/distill/mod.ts";
 export * as train from "./src/train/mod.ts";
 /** Evaluation: metrics, statistics, cost, the HTML report. */
 export * as evaluation from "./src/eval/mod.ts";
+/** Studies: the distillation experiment over seeds, its verdict and report. */
+export * as study from "./src/study/mod.ts";

@@ -9,6 +9,7 @@ export * as init from "./init.ts";
 export {
   Buffer,
   type ForwardHook,
+  type FreezeOptions,
   type LoadResult,
   type LoadStateDictOptions,
   Module,

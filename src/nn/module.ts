@@ -18,6 +18,8 @@ import { keep, Tensor } from "../tensor.ts";
 const PARAMETERS = new WeakSet<Tensor>();
 const BUFFERS = new WeakSet<Tensor>();
 const NON_PERSISTENT = new WeakSet<Tensor>();
+/** BatchNorm layers that `freeze` keeps in evaluation mode. */
+const FROZEN_EVAL = new WeakSet<Module>();
 
 /**
  * Marks a tensor as a parameter: it requires gradients (unless frozen later),
@@ -75,6 +77,25 @@ export interface LoadResult {
 export interface LoadStateDictOptions {
   /** Fail on missing or unexpected keys (default true). Shapes must always match. */
   strict?: boolean;
+}
+
+/** Options of `Module.freeze`. */
+export interface FreezeOptions {
+  /**
+   * Submodules left trainable, by their `namedModules()` path (`"fc"`,
+   * `"layer4.1"`): a path names that module and everything below it.
+   */
+  except?: readonly string[];
+  /**
+   * What the frozen BatchNorm layers do in training mode. `"eval"`: they
+   * stay in evaluation mode even after `train()`, so they normalise with
+   * their running statistics and never update them (the backbone is frozen
+   * entirely, as PyTorch users get by overriding `train()` or calling
+   * `eval()` on the frozen part). `"train"`: they follow `train()` like any
+   * layer, normalise with batch statistics and update their running
+   * statistics (`requires_grad_(False)` alone in PyTorch).
+   */
+  batchNorm: "eval" | "train";
 }
 
 /** Forward hooks registered on any module and not removed. */
@@ -268,7 +289,7 @@ export class Module {
    * @returns This module.
    */
   train(mode = true): this {
-    for (const m of this.modules()) m.training = mode;
+    for (const m of this.modules()) m.training = mode && !FROZEN_EVAL.has(m);
     return this;
   }
 
@@ -281,7 +302,8 @@ export class Module {
    * Freezes (false) or unfreezes (true) every parameter. Frozen parameters
    * get no gradient and optimizers skip them. Note that freezing does not
    * stop BatchNorm from updating its running statistics in training mode:
-   * call `eval()` on the frozen part too.
+   * `freeze({ except, batchNorm: "eval" })` freezes a backbone and keeps its
+   * BatchNorm layers in eval mode.
    *
    * @param flag Whether parameters require gradients (default true).
    * @returns This module.
@@ -300,6 +322,64 @@ export class Module {
    */
   requiresGrad(flag = true): this {
     for (const p of this.parameters()) p.requiresGrad = flag;
+    return this;
+  }
+
+  /**
+   * Freezes the module except the submodules named in `except`, for
+   * fine-tuning a head on a pretrained backbone: the frozen parameters get
+   * `requiresGrad = false` (no gradient; optimizers skip them), those under
+   * `except` get `requiresGrad = true`. BatchNorm layers (modules with a
+   * `runningMean`) outside `except` follow `batchNorm`: with `"eval"` they
+   * are put in evaluation mode now and `train()` leaves them there, so
+   * their running statistics never change; with `"train"` they follow
+   * `train()`/`eval()` as usual and keep updating their statistics in
+   * training mode. `eval()` puts every layer in evaluation mode either way.
+   * Calling `freeze` again replaces the earlier choice for the layers it
+   * reaches; `requiresGrad(true)` unfreezes the parameters only.
+   *
+   * @param options `except` (trainable submodule paths) and `batchNorm`.
+   * @returns This module.
+   * @throws Error when a path of `except` names no submodule.
+   *
+   * @example Train only the head of a ResNet-18, BatchNorm frozen too
+   * ```ts
+   * import { models } from "@kdeno/kdeno";
+   * import assert from "node:assert/strict";
+   *
+   * const net = models.resnet18({ numClasses: 2 });
+   * net.freeze({ except: ["fc"], batchNorm: "eval" }).train();
+   * const trainable = net.parameters().filter((p) => p.requiresGrad);
+   * assert.equal(trainable.length, 2); // fc.weight and fc.bias
+   * assert.equal(net.bn1.training, false); // stays in eval mode
+   * assert.equal(net.fc.training, true);
+   * ```
+   */
+  freeze(options: FreezeOptions): this {
+    const except = options.except ?? [];
+    const named = this.namedModules();
+    for (const e of except) {
+      if (!named.some(([path]) => path === e)) {
+        throw new Error(
+          `${this.constructor.name}.freeze: no submodule named "${e}"`,
+        );
+      }
+    }
+    const kept = (path: string) =>
+      except.some((e) => path === e || path.startsWith(e + "."));
+    for (const [path, m] of named) {
+      const trainable = kept(path);
+      for (const [, v] of m.#own()) {
+        if (isTensorLike(v) && PARAMETERS.has(v)) v.requiresGrad = trainable;
+      }
+      if (!("runningMean" in m)) continue;
+      if (!trainable && options.batchNorm === "eval") {
+        FROZEN_EVAL.add(m);
+        m.training = false;
+      } else {
+        FROZEN_EVAL.delete(m);
+      }
+    }
     return this;
   }
 

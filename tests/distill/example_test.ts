@@ -2,6 +2,22 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 
 const example = new URL("../../examples/distill.ts", import.meta.url).pathname;
+const trainLoop =
+  new URL("../../examples/train_loop.ts", import.meta.url).pathname;
+
+Deno.test("examples/train_loop.ts: one epoch of the plain loop prints its loss and a test accuracy above chance", async () => {
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", trainLoop, "--epochs", "1"],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(run.stdout);
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr) + stdout);
+  const m = /^epoch 1: train loss (\d\.\d{4}), test accuracy (\d\.\d{4})$/m
+    .exec(stdout);
+  assert.ok(m, stdout);
+  assert.ok(Number.isFinite(Number(m[1])));
+  assert.ok(Number(m[2]) > 0.6, `test accuracy ${m[2]} beats chance`);
+});
 
 Deno.test("examples/distill.ts: a short run on the bundled data beats chance and writes well-formed results, metrics.jsonl and report.html", async () => {
   const out = await Deno.makeTempDir();

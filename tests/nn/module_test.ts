@@ -55,6 +55,52 @@ Deno.test("requiresGrad(false) freezes a backbone; the tutorial's line would not
   assert.deepEqual(trainable.map(([n]) => n), ["fc.weight", "fc.bias"]);
 });
 
+Deno.test("freeze() trains only the named submodules; batchNorm: eval keeps frozen BatchNorm in eval mode through train()", () => {
+  manualSeed(3);
+  const net = new nn.Sequential(
+    new nn.Conv2d(3, 4, 3, { padding: 1 }),
+    new nn.BatchNorm2d(4),
+    new nn.ReLU(),
+    new nn.Flatten(),
+    new nn.Linear(64, 2),
+  );
+  const bn = net[1] as nn.BatchNorm2d;
+  assert.equal(net.freeze({ except: ["4"], batchNorm: "eval" }), net);
+  const trainable = net.namedParameters().filter(([, p]) => p.requiresGrad);
+  assert.deepEqual(trainable.map(([n]) => n), ["4.weight", "4.bias"]);
+  assert.equal(bn.training, false);
+  net.train();
+  assert.equal(bn.training, false);
+  assert.equal(net[4].training, true);
+  const before = Array.from(bn.runningMean!.data());
+  tidy(() => net.call(randn([2, 3, 4, 4]).mul(3).add(1)));
+  assert.deepEqual(Array.from(bn.runningMean!.data()), before);
+  assert.equal(bn.numBatchesTracked!.item(), 0);
+  net.eval();
+  assert.equal(net[4].training, false);
+  // batchNorm: "train" lets BatchNorm follow train() and update its statistics
+  net.freeze({ except: ["4"], batchNorm: "train" }).train();
+  assert.equal(bn.training, true);
+  tidy(() => net.call(randn([2, 3, 4, 4]).mul(3).add(1)));
+  assert.equal(bn.numBatchesTracked!.item(), 1);
+  assert.ok(bn.parameters().every((p) => !p.requiresGrad));
+  assert.throws(
+    () => net.freeze({ except: ["fc"], batchNorm: "eval" }),
+    /no submodule named "fc"/,
+  );
+});
+
+Deno.test("freeze() on a ResNet-18 backbone: the tutorial's intent", () => {
+  const net = models.resnet18({ numClasses: 2 });
+  net.freeze({ except: ["fc"], batchNorm: "eval" }).train();
+  const trainable = net.namedParameters().filter(([, p]) => p.requiresGrad);
+  assert.deepEqual(trainable.map(([n]) => n), ["fc.weight", "fc.bias"]);
+  const bns = net.modules().filter((m) => m instanceof nn.BatchNorm2d);
+  assert.equal(bns.length, 20);
+  assert.ok(bns.every((m) => !m.training));
+  net.dispose();
+});
+
 Deno.test("train() and eval() switch BatchNorm between batch and running statistics", () => {
   manualSeed(2);
   const bn = new nn.BatchNorm2d(3);
