@@ -7,21 +7,18 @@
  */
 
 import type { Backend } from "./backend.ts";
+import type { DeviceName } from "./types.ts";
 import { CpuBackend } from "./cpu/mod.ts";
 import { createCudaBackend } from "./cuda/mod.ts";
 import { BackendUnavailableError } from "../../ffi/find_library.ts";
 
-// Written out rather than `keyof typeof factories`: a public type may not
-// name a private value (`deno doc --lint`). The map's type below makes the
-// compiler reject a name without a factory and a factory without a name.
-/** The names of the devices kdeno knows: the keys of the registry's map. */
-export type DeviceName = "cpu" | "cuda";
+export type { DeviceName };
 
 /**
  * The one list of backends: a device name and how to construct its backend.
  * A new backend is a folder under `src/backend/`, its line here and its name
- * in `DeviceName` above; `deviceNames()`, `isDeviceName` and the error
- * messages all follow from this map.
+ * in `DeviceName` (`types.ts`); `deviceNames()`, `isDeviceName` and the
+ * error messages all follow from this map.
  */
 const factories: { readonly [D in DeviceName]: () => Backend } = {
   cpu: () => new CpuBackend(),

@@ -1,13 +1,18 @@
 /**
  * The words every layer shares with the backends: element types, their host
- * arrays, and device names. Device names are declared in `registry.ts`, next
- * to the factory map whose keys they are, so adding a backend touches its
- * folder and that file only.
+ * arrays, and device names. This module imports nothing, so every file of
+ * the backends can use it without an import cycle.
  *
  * @module
  */
 
-export type { DeviceName } from "./registry.ts";
+/**
+ * The names of the devices kdeno knows. `registry.ts` maps each to its
+ * backend's factory, and the map's type makes the compiler reject a name
+ * without a factory and a factory without a name: a new backend is its
+ * folder, its name here and its line in that map.
+ */
+export type DeviceName = "cpu" | "cuda";
 
 /** Element types a tensor can hold. */
 export type DType = "float32" | "int32";
