@@ -81,11 +81,11 @@ const cache = values.cache
 async function epoch(): Promise<number> {
   const t0 = performance.now();
   let seen = 0;
-  for await (const [x, y] of loader) {
+  for await (const [x, y, info] of loader) {
     tidy(() => {
-      // the cache recognises each (image, flip) by a hash of its pixels
+      // the cache recognises each (image, flip) by the batch's index and outcome
       const teacherLogits: Tensor = cache
-        ? cache.logits(x)
+        ? cache.logits(x, info)
         : noGrad(() => teacher.call(x));
       opt.zeroGrad();
       const loss = kd.call(student.call(x), teacherLogits, y);

@@ -9,12 +9,12 @@
  * @module
  */
 
-import { Generator } from "../random.ts";
 import { readImage } from "./decode.ts";
 import type { ImageLike, RawImage } from "./image.ts";
 import {
   fromSpec,
   fuse,
+  RecordingGenerator,
   Resize,
   type Transform,
   type TransformSpec,
@@ -127,6 +127,13 @@ export interface SampleResult {
   cache?: RawImage;
   /** The generator's state after the head, for the main-thread tail. */
   state: number[];
+  /**
+   * What the head's random transforms drew: their outcomes in order, joined
+   * by spaces (`"rrcrop=1,2,20,20 hflip=1"`, `""` without random transforms),
+   * or null when a random transform recorded none (it cannot say what it
+   * did). See `RecordingGenerator`.
+   */
+  augmentation: string | null;
 }
 
 /**
@@ -144,7 +151,7 @@ export async function runSample(
   job: SampleJob,
   keepCache: boolean,
 ): Promise<SampleResult> {
-  const g = new Generator(job.seed);
+  const g = new RecordingGenerator(job.seed);
   let x: ImageLike;
   let cache: RawImage | undefined;
   if (job.cached) x = job.cached;
@@ -156,6 +163,16 @@ export async function runSample(
     for (let i = 0; i < p.cacheAt; i++) x = p.head[i].apply(x, g);
     if (keepCache) cache = x as RawImage;
   }
-  for (let i = p.cacheAt; i < p.head.length; i++) x = p.head[i].apply(x, g);
-  return { out: x, cache, state: g.getState() };
+  let described = true;
+  for (let i = p.cacheAt; i < p.head.length; i++) {
+    const n = g.outcomes.length;
+    x = p.head[i].apply(x, g);
+    if (p.head[i].random && g.outcomes.length === n) described = false;
+  }
+  return {
+    out: x,
+    cache,
+    state: g.getState(),
+    augmentation: described ? g.outcomes.join(" ") : null,
+  };
 }

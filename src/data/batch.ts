@@ -3,8 +3,9 @@
  * `TensorLoader` yield, and what the trainer, `evaluate` and the teacher
  * cache read. A loader is any async iterable of `[images, labels]` with a
  * `length` (batches per epoch); it may add a third element, a `BatchInfo`
- * naming each sample (its dataset index and augmentation state), which the
- * teacher cache uses as its key.
+ * naming each sample (its dataset index and augmentation outcome), which the
+ * teacher cache uses as its key instead of hashing the pixels. `DataLoader`
+ * and `TensorLoader` attach one to every batch.
  *
  * @module
  */
@@ -12,16 +13,32 @@
 import type { DeviceName } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
 
-/** Optional per-sample identity a loader may attach to a batch. */
+/**
+ * Optional per-sample identity a loader may attach to a batch.
+ *
+ * The contract: two samples with the same `source`, index and augmentation
+ * outcome are the same image, pixel for pixel. The teacher cache relies on
+ * it and does not look at the pixels of such samples.
+ */
 export interface BatchInfo {
   /** Each sample's index in its dataset. */
   indices?: readonly number[];
   /**
-   * Each sample's augmentation state (e.g. `"flip"` / `"none"`), alongside
-   * `indices`. Without it the indices alone key the teacher cache, which
-   * then holds the logits of whichever view it saw (see `TeacherCache`).
+   * Each sample's augmentation outcome, alongside `indices`: what the random
+   * transforms did, not their seed (`DataLoader`: `"rrcrop=2,3,20,20
+   * hflip=1"`, see `transforms.RecordingGenerator`; `TensorLoader`: `"flip"`
+   * or `"none"`), or `null` where it cannot be described exactly (a
+   * `Lambda`, a random transform that does not record its outcome). Without
+   * it, or for a `null` entry, the teacher cache keys the sample by its
+   * pixels.
    */
-  augmentations?: readonly (string | number)[];
+  augmentations?: readonly (string | number | null)[];
+  /**
+   * What the indices refer to, compared with `===` (`DataLoader`: its
+   * dataset), so that batches of two datasets sharing one teacher cache do
+   * not share entries. Default: one unnamed source.
+   */
+  source?: unknown;
   /** Ready-made cache keys, one per sample (overrides the two above). */
   keys?: readonly string[];
 }

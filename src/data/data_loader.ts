@@ -1,6 +1,9 @@
 /**
- * `DataLoader`: batches of `[images, labels]` from a dataset, shuffled by a
- * seedable generator, with decoding on Workers that overlaps training.
+ * `DataLoader`: batches of `[images, labels, info]` from a dataset, shuffled
+ * by a seedable generator, with decoding on Workers that overlaps training.
+ * `info` names each sample: its dataset index and what its random transforms
+ * drew (the outcome, recorded by a `RecordingGenerator` on the main thread
+ * and on Workers alike), which the teacher cache keys by.
  *
  * @module
  */
@@ -11,7 +14,7 @@ import { tensor } from "../ops/creation.ts";
 import { nextTurn } from "../memory.ts";
 import { stack } from "../ops/shape.ts";
 import { defaultBackend, fromStorage, type Tensor } from "../tensor.ts";
-import type { Batch } from "./batch.ts";
+import type { Batch, BatchInfo } from "./batch.ts";
 import { type Dataset, Subset } from "./dataset.ts";
 import type { FloatImage } from "./image.ts";
 import { recycleFloatImage } from "./_pixel_arrays.ts";
@@ -20,10 +23,14 @@ import {
   folderAccess,
   ImageFolder,
   label,
-  loadMainThread,
   type SkippedFile,
 } from "./image_folder.ts";
-import type { SampleJob } from "./_pipeline.ts";
+import {
+  buildPipeline,
+  type Pipeline,
+  runSample,
+  type SampleJob,
+} from "./_pipeline.ts";
 import { RandomSampler, type Sampler, SequentialSampler } from "./samplers.ts";
 import { reviveError, WorkerPool } from "./_worker_pool.ts";
 
@@ -59,12 +66,22 @@ interface Source {
   folder: ImageFolder;
   access: FolderAccess;
   map: (i: number) => number;
+  /** Whether a main-thread transform is random (its outcome is not recorded). */
+  randomTail: boolean;
 }
 
 /** Finds the ImageFolder under (nested) Subsets, for the fast path. */
 function resolveFolder(ds: Dataset<unknown>): Source | undefined {
   if (ds instanceof ImageFolder) {
-    return { folder: ds, access: folderAccess(ds), map: (i) => i };
+    const access = folderAccess(ds);
+    // the head is the transforms with specs; the rest run on the main thread
+    const tail = ds.transforms.slice(access.plan.specs.length);
+    return {
+      folder: ds,
+      access,
+      map: (i) => i,
+      randomTail: tail.some((t) => t.random),
+    };
   }
   if (ds instanceof Subset) {
     const inner = resolveFolder(ds.dataset);
@@ -86,8 +103,11 @@ function resolveFolder(ds: Dataset<unknown>): Source | undefined {
  * ```
  *
  * Images come out as one float32 `[B, C, H, W]` tensor and labels as an
- * int32 `[B]` tensor. With `numWorkers > 0` an `ImageFolder` (or a `Subset` of
- * one) is decoded and transformed on that many Workers, each building whole
+ * int32 `[B]` tensor, with a `BatchInfo`: each sample's index in the dataset
+ * and its augmentation outcome (what its random transforms drew, e.g.
+ * `"hflip=1"`; null where that is unknown: a random `Lambda` or any dataset
+ * other than an `ImageFolder` or a `Subset` of one). With `numWorkers > 0`
+ * an `ImageFolder` (or a `Subset` of one) is decoded and transformed on that many Workers, each building whole
  * batches ahead while the main thread trains; samples that get the same seed
  * come out identical with 0 or N workers.
  *
@@ -135,6 +155,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly #seedGen?: Generator;
   readonly #persistent: boolean;
   #pool?: WorkerPool;
+  #pipeline?: Pipeline;
   #skipped: SkippedFile[] = [];
   #epoch = 0;
 
@@ -277,27 +298,60 @@ export class DataLoader implements AsyncIterable<Batch> {
         tensor(Int32Array.from(items.map((it) => it[1])), {
           shape: [items.length],
         }),
+        // what the dataset's get() did to each item is unknown
+        {
+          indices,
+          augmentations: indices.map(() => null),
+          source: this.dataset,
+        },
       ];
     }
+    // The folder's own head transforms, as ImageFolder.get() runs them (and
+    // as Workers rebuild them from their specs).
+    const a = src.access;
+    this.#pipeline ??= buildPipeline(
+      a.plan,
+      src.folder.transforms.slice(0, a.plan.specs.length),
+    );
     const imgs: FloatImage[] = [];
     const labels: number[] = [];
+    const info = this.#info();
     for (const [k, i] of indices.entries()) {
       const fi = src.map(i);
       try {
-        imgs.push(await loadMainThread(src.folder, fi, seeds[k]));
+        const known = a.bad(fi);
+        if (known !== undefined) throw new DataError(known);
+        const job = {
+          path: src.folder.samples[fi][0],
+          cached: a.cached(fi),
+          seed: seeds[k],
+        };
+        const r = await runSample(this.#pipeline, job, a.caching);
+        if (r.cache) a.store(fi, r.cache);
+        imgs.push(a.finish(r));
         labels.push(label(src.folder, fi));
+        info.add(i, src.randomTail ? null : r.augmentation);
       } catch (e) {
         if (!(e instanceof DataError) || src.folder.onError !== "skip") throw e;
-        this.#skipped.push({
-          index: fi,
-          path: src.folder.samples[fi][0],
-          reason: e.message,
-        });
+        this.#noteSkip(src, fi, e.message);
       }
     }
     // without a main-thread tail no user transform saw the pixel arrays (one
     // could keep a reference, e.g. to mix images), so they can be reused
-    return collate(imgs, labels, src.access.packable);
+    return collate(imgs, labels, a.packable, info.info);
+  }
+
+  /** A `BatchInfo` being filled, sample by sample. */
+  #info(): { info: BatchInfo; add(i: number, aug: string | null): void } {
+    const indices: number[] = [];
+    const augmentations: (string | null)[] = [];
+    return {
+      info: { indices, augmentations, source: this.dataset },
+      add(i, aug) {
+        indices.push(i);
+        augmentations.push(aug);
+      },
+    };
   }
 
   async *#viaWorkers(
@@ -308,6 +362,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.#pool ??= new WorkerPool(this.numWorkers, a.plan);
     const pool = this.#pool;
     interface InFlight {
+      indices: number[];
       folderIdx: number[];
       dispatched: number[]; // positions in folderIdx sent to the worker
       promise: ReturnType<WorkerPool["run"]>;
@@ -330,7 +385,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       }
       const promise = pool.run(next, jobs, a.caching, a.packable);
       promise.catch(() => {}); // observed when awaited
-      inflight.push({ folderIdx, dispatched, promise });
+      inflight.push({ indices: b.indices, folderIdx, dispatched, promise });
       next++;
     };
     const depth = this.numWorkers * this.prefetch;
@@ -341,6 +396,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       if (next < batches.length) dispatch();
       const imgs: FloatImage[] = [];
       const labels: number[] = [];
+      const info = this.#info();
       const sent = new Set(cur.dispatched);
       for (const [k, fi] of cur.folderIdx.entries()) {
         if (!sent.has(k)) {
@@ -357,10 +413,17 @@ export class DataLoader implements AsyncIterable<Batch> {
         if (r.cache) a.store(fi, r.cache);
         if (!packed) imgs.push(a.finish(r as typeof r & { out: FloatImage }));
         labels.push(label(src.folder, fi));
+        info.add(cur.indices[k], src.randomTail ? null : r.augmentation);
       }
       const batch = packed
-        ? makeBatch(packed.data, [labels.length, ...packed.shape], labels)
-        : collate(imgs, labels, false); // from Workers: copies, nothing to reuse
+        ? makeBatch(
+          packed.data,
+          [labels.length, ...packed.shape],
+          labels,
+          info.info,
+        )
+        // from Workers: copies, nothing to reuse
+        : collate(imgs, labels, false, info.info);
       if (batch) yield batch;
     }
   }
@@ -375,11 +438,13 @@ function makeBatch(
   data: Float32Array,
   shape: number[],
   labels: number[],
+  info: BatchInfo,
 ): Batch {
   const be = defaultBackend();
   return [
     fromStorage(be, be.upload(data), shape),
     tensor(Int32Array.from(labels), { shape: [labels.length] }),
+    info,
   ];
 }
 
@@ -392,13 +457,14 @@ function makeBatch(
 let staging = new Float32Array(0);
 
 /**
- * Stacks images (same shape) and labels into a batch; with `recycle`, hands
- * the images' pixel arrays back to `ToTensor` afterwards.
+ * Stacks images (same shape), labels and their info into a batch; with
+ * `recycle`, hands the images' pixel arrays back to `ToTensor` afterwards.
  */
 function collate(
   imgs: FloatImage[],
   labels: number[],
   recycle: boolean,
+  info: BatchInfo,
 ): Batch | undefined {
   if (imgs.length === 0) return undefined;
   const { channels: c, height: h, width: w } = imgs[0];
@@ -416,5 +482,5 @@ function collate(
     out.set(im.data, k * size);
   }
   if (recycle) { for (const im of imgs) recycleFloatImage(im.data); }
-  return makeBatch(out, [imgs.length, c, h, w], labels);
+  return makeBatch(out, [imgs.length, c, h, w], labels, info);
 }

@@ -5,7 +5,7 @@
  *
  * Messages in: `{ type: "init", plan }`, then `{ type: "batch", id, jobs,
  * keepCache }`. Out: `{ type: "batch", id, results }`, each result either
- * `{ ok: true, out, cache?, state }` or `{ ok: false, name, message,
+ * `{ ok: true, out, cache?, state, augmentation }` or `{ ok: false, name, message,
  * dataError }`: an error's class does not survive `postMessage`, so its
  * `name` goes along and the pool rebuilds the typed error from it.
  *
@@ -61,6 +61,8 @@ export type WorkerResult =
     out?: ImageLike;
     cache?: RawImage;
     state: number[];
+    /** What the random transforms drew (see `SampleResult`). */
+    augmentation: string | null;
   }
   | {
     ok: false;

@@ -22,6 +22,14 @@
  * rebuild it; a `Lambda` cannot, and it and everything after it run on the
  * main thread.
  *
+ * Every built-in random transform also says what it drew when its generator
+ * is a {@linkcode RecordingGenerator}: the outcome, not the numbers
+ * (`"hflip=1"`, `"crop=3,5"`), so that the same image with the same outcome
+ * can be recognised in another epoch (the teacher cache's key). Rotation
+ * angles and colour-jitter factors are recorded as exact numbers (they
+ * rarely repeat); a `Lambda` records nothing, which the loader reports as an
+ * unknown outcome.
+ *
  * @example The tutorial's training transform
  * ```ts
  * import { Generator, transforms as T } from "@kdeno/kdeno";
@@ -42,7 +50,7 @@
  * @module
  */
 
-import { type Generator, globalGenerator } from "../random.ts";
+import { Generator, globalGenerator } from "../random.ts";
 import {
   type FloatImage,
   type ImageLike,
@@ -98,6 +106,38 @@ export abstract class Transform {
   spec(): TransformSpec | undefined {
     return undefined;
   }
+}
+
+/**
+ * A {@linkcode Generator} that also keeps what each built-in random transform
+ * drew from it, one entry per application, in order: `"hflip=1"` (flipped)
+ * or `"hflip=0"`, `"vflip=…"`, `"crop=top,left"` (`RandomCrop`),
+ * `"rrcrop=top,left,height,width"` (`RandomResizedCrop`), `"rotate=degrees"`
+ * and `"jitter=b1.1,c0.9"` (the factors in the order applied). Each entry
+ * determines the transform's output for a given input exactly. The numbers
+ * drawn are the same as a plain `Generator`'s with the same seed.
+ *
+ * @example A flip that says whether it flipped
+ * ```ts
+ * import { transforms as T } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const g = new T.RecordingGenerator(0);
+ * const img = { width: 2, height: 1, channels: 1 as const, mode: "L" as const,
+ *   data: Uint8Array.from([1, 2]) };
+ * const out = new T.RandomHorizontalFlip().call(img, g) as T.RawImage;
+ * assert.equal(g.outcomes.length, 1);
+ * assert.equal(g.outcomes[0] === "hflip=1", out.data[0] === 2);
+ * ```
+ */
+export class RecordingGenerator extends Generator {
+  /** The outcomes recorded so far. */
+  readonly outcomes: string[] = [];
+}
+
+/** Records a random transform's outcome, when the generator keeps them. */
+function record(g: Generator, outcome: string): void {
+  if (g instanceof RecordingGenerator) g.outcomes.push(outcome);
 }
 
 /** A function used as a transform (wrapped in a `Lambda` by `Compose`). */
@@ -639,9 +679,13 @@ export class RandomCrop extends Transform {
         `RandomCrop: crop ${th}x${tw} is larger than the image ${img.height}x${img.width} (use padIfNeeded)`,
       );
     }
-    if (img.width === tw && img.height === th) return img;
+    if (img.width === tw && img.height === th) {
+      record(g, "crop=0,0");
+      return img;
+    }
     const i = randint(g, 0, img.height - th + 1);
     const j = randint(g, 0, img.width - tw + 1);
+    record(g, `crop=${i},${j}`);
     return crop(img, i, j, th, tw);
   }
   /** Describes the transform, for Workers to rebuild it. */
@@ -727,6 +771,7 @@ export class RandomResizedCrop extends Transform {
   apply(image: ImageLike, g: Generator): ImageLike {
     const img = need8("RandomResizedCrop", image);
     const [i, j, h, w] = this.params(img.width, img.height, g);
+    record(g, `rrcrop=${i},${j},${h},${w}`);
     const [th, tw] = this.#size;
     return resample(
       crop(img, i, j, h, w),
@@ -755,7 +800,9 @@ export class RandomHorizontalFlip extends Transform {
   }
   /** Applies the transform (see the class description). */
   apply(image: ImageLike, g: Generator): ImageLike {
-    return g.uniform() < this.p ? flipH(image) : image;
+    const flip = g.uniform() < this.p;
+    record(g, flip ? "hflip=1" : "hflip=0");
+    return flip ? flipH(image) : image;
   }
   /** Describes the transform, for Workers to rebuild it. */
   override spec(): TransformSpec {
@@ -777,7 +824,9 @@ export class RandomVerticalFlip extends Transform {
   }
   /** Applies the transform (see the class description). */
   apply(image: ImageLike, g: Generator): ImageLike {
-    return g.uniform() < this.p ? flipV(image) : image;
+    const flip = g.uniform() < this.p;
+    record(g, flip ? "vflip=1" : "vflip=0");
+    return flip ? flipV(image) : image;
   }
   /** Describes the transform, for Workers to rebuild it. */
   override spec(): TransformSpec {
@@ -830,6 +879,7 @@ export class RandomRotation extends Transform {
   /** Applies the transform (see the class description). */
   apply(image: ImageLike, g: Generator): ImageLike {
     const angle = uniform(g, this.#range[0], this.#range[1]);
+    record(g, `rotate=${angle}`);
     return rotate(need8("RandomRotation", image), angle, this.#options);
   }
   /** Describes the transform, for Workers to rebuild it. */
@@ -974,16 +1024,19 @@ export class ColorJitter extends Transform {
       const j = g.below(i + 1);
       [order[i], order[j]] = [order[j], order[i]];
     }
+    const drawn: string[] = [];
     for (const k of order) {
       const r = this.#ranges[k];
       if (!r) continue;
       const f = uniform(g, r[0], r[1]);
+      drawn.push("bcs"[k] + f);
       img = k === 0
         ? adjustBrightness(img, f)
         : k === 1
         ? adjustContrast(img, f)
         : adjustSaturation(img, f);
     }
+    record(g, `jitter=${drawn.join(",")}`);
     return img;
   }
   /** Describes the transform, for Workers to rebuild it. */

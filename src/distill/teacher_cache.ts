@@ -5,17 +5,26 @@
  *
  * How a sample is recognised, in order:
  *
- * 1. the loader's `BatchInfo.keys`, or `indices` + `augmentations` (exact:
- *    each augmented view has its own entry, e.g. both flip states);
+ * 1. the loader's `BatchInfo.keys`, or its `source` + `indices` +
+ *    `augmentations` (each augmented view has its own entry, e.g. both flip
+ *    states). `DataLoader` and `TensorLoader` give them. The cache trusts
+ *    the loader here and does not read the pixels: two images with the same
+ *    source, index and augmentation outcome get one entry, whatever their
+ *    pixels (the `BatchInfo` contract);
  * 2. otherwise a 64-bit hash of the image's contents as the student sees it
  *    (exact for any loader and any finite set of augmentations, such as
- *    `RandomHorizontalFlip`: each flip state hashes differently; a
- *    continuous augmentation such as random crops never repeats, so the
- *    cache only misses, and says so);
+ *    `RandomHorizontalFlip`: each flip state hashes differently): batches
+ *    without info, with indices but no augmentation outcomes, and each
+ *    sample whose outcome is `null` (unknown: a `Lambda`, a random
+ *    transform that does not record it; the cache says so once). A
+ *    continuous augmentation (random crops, rotation, colour jitter) rarely
+ *    repeats with either key, so the cache mostly misses, and says so;
  * 3. after `precompute(dataset)`, the dataset index alone: the teacher's
  *    logits of the unaugmented view (`dataset.get(i)` with the evaluation
  *    transform), while the student sees augmented images. The cache logs
- *    this choice once. It needs a loader that gives `BatchInfo.indices`.
+ *    this choice once. It needs a loader that gives `BatchInfo.indices`,
+ *    and serves one source (the first it sees): batches of another (a
+ *    transfer set) are refused.
  *
  * The teacher must be in evaluation mode (deterministic outputs); the cache
  * refuses a model in training mode.
@@ -106,6 +115,10 @@ export class TeacherCache {
   readonly #max: number;
   readonly #log: (line: string) => void;
   #unaugmented = false;
+  /** The source precomputed logits serve (bound on first use). */
+  #precomputedSource: { source: unknown } | undefined;
+  /** Small ids for `BatchInfo.source` values, to keep keys short. */
+  readonly #sources = new Map<unknown, number>();
   #hits = 0;
   #misses = 0;
   #teacherMs = 0;
@@ -144,6 +157,8 @@ export class TeacherCache {
     this.#hits = this.#misses = this.#teacherMs = 0;
     this.#epochHits = this.#epochMisses = 0;
     this.#unaugmented = false;
+    this.#precomputedSource = undefined;
+    this.#sources.clear();
   }
 
   #say(key: string, line: string): void {
@@ -168,32 +183,48 @@ export class TeacherCache {
         );
       }
       check("indices", info.indices.length);
+      this.#precomputedSource ??= { source: info.source };
+      if (this.#precomputedSource.source !== info.source) {
+        throw new RangeError(
+          "Cannot look up precomputed teacher logits: the batch comes from another dataset than the one they were first used for (BatchInfo.source differs, e.g. transfer images); use a second cache for it",
+        );
+      }
       return info.indices.map((i) => `i${i}`);
     }
     if (info?.keys) {
       check("keys", info.keys.length);
       return [...info.keys];
     }
-    if (info?.indices) {
-      check("indices", info.indices.length);
-      if (info.augmentations) {
-        check("augmentations", info.augmentations.length);
-        return info.indices.map((i, k) => `i${i}|${info.augmentations![k]}`);
+    // undefined: keyed by content below
+    const keys = new Array<string | undefined>(b).fill(undefined);
+    const { indices, augmentations: augs } = info ?? {};
+    if (indices && augs) {
+      check("indices", indices.length);
+      check("augmentations", augs.length);
+      let id = this.#sources.get(info!.source);
+      if (id === undefined) {
+        id = this.#sources.size;
+        this.#sources.set(info!.source, id);
       }
-      this.#say(
-        "index",
-        "Teacher cache: keyed by sample index only (the loader reports no augmentation state), so each sample keeps the logits of the first view the teacher saw",
-      );
-      return info.indices.map((i) => `i${i}`);
+      for (let k = 0; k < b; k++) {
+        if (augs[k] !== null) keys[k] = `s${id}i${indices[k]}|${augs[k]}`;
+      }
+      if (keys.includes(undefined)) {
+        this.#say(
+          "unknown",
+          "Teacher cache: some samples have no known augmentation outcome (a Lambda, a dataset other than an ImageFolder, or a transform that does not record what it drew), so they are keyed by a hash of their pixels",
+        );
+      }
     }
-    const data = images.data() as Float32Array;
-    const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
-    const per = data.length / Math.max(b, 1);
-    const keys: string[] = [];
-    for (let k = 0; k < b; k++) {
-      keys.push("h" + hashWords(words, k * per, (k + 1) * per));
+    if (keys.includes(undefined)) {
+      const data = images.data() as Float32Array;
+      const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+      const per = data.length / Math.max(b, 1);
+      for (let k = 0; k < b; k++) {
+        keys[k] ??= "h" + hashWords(words, k * per, (k + 1) * per);
+      }
     }
-    return keys;
+    return keys as string[];
   }
 
   /**
@@ -308,6 +339,7 @@ export class TeacherCache {
     }
     const bs = options.batchSize ?? 64;
     this.#map.clear();
+    this.#precomputedSource = undefined;
     for (let off = 0; off < dataset.length; off += bs) {
       const items = await Promise.all(
         Array.from(

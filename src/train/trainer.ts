@@ -1424,8 +1424,11 @@ export class Trainer {
         const studentLogits = model.call(x);
         let teacherLogits: Tensor | null = null;
         if (teacher) {
+          // Training and transfer indices must not share cache entries: a
+          // loader that does not name its source gets one per phase.
+          const source = info?.source ?? (a.labeled ? "train" : "transfer");
           teacherLogits = cache
-            ? cache.logits(x, info)
+            ? cache.logits(x, info && { ...info, source })
             : noGrad(() => teacher.call(x));
         }
         const labels = a.labeled ? y : null;

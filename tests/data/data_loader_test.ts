@@ -309,3 +309,104 @@ Deno.test("randomSplit() and stratifiedSplit() partition the dataset", async (t)
     );
   });
 });
+
+Deno.test("DataLoader() attaches each sample's index and augmentation outcome", async (t) => {
+  const flip = new ImageFolder(VAL, {
+    transform: [
+      new T.Resize([20, 20]),
+      new T.RandomHorizontalFlip(),
+      new T.ToTensor(),
+    ],
+  });
+  // the same images, never flipped
+  const plain = new ImageFolder(VAL, {
+    transform: [new T.Resize([20, 20]), new T.ToTensor()],
+  });
+  const size = 3 * 20 * 20;
+  const run = async (numWorkers: number) => {
+    const loader = new DataLoader(flip, {
+      batchSize: 32,
+      shuffle: true,
+      numWorkers,
+      seed: 3,
+    });
+    const seen: number[] = [];
+    const outcomes: (string | number | null)[] = [];
+    for await (const [x, y, info] of loader) {
+      assert.ok(info, "every batch has its info");
+      assert.equal(info.source, flip);
+      assert.equal(info.indices!.length, x.shape[0]);
+      assert.equal(info.augmentations!.length, x.shape[0]);
+      const pixels = x.data() as Float32Array;
+      for (const [k, i] of info.indices!.entries()) {
+        const aug: string | number | null = info.augmentations![k];
+        assert.match(String(aug), /^hflip=[01]$/);
+        // the outcome matches the pixels: a flipped sample is the mirror
+        // of the unflipped image
+        const [ref] = await plain.get(i);
+        const r = ref.data() as Float32Array;
+        const row = pixels.subarray(k * size, (k + 1) * size);
+        const want: Float32Array = aug === "hflip=1" ? mirror(r, 20) : r;
+        assert.deepEqual(row, want, `sample ${i}, ${aug}`);
+        ref.dispose();
+      }
+      seen.push(...info.indices!);
+      outcomes.push(...info.augmentations!);
+      x.dispose();
+      y.dispose();
+    }
+    assert.deepEqual([...seen].sort((a, b) => a - b), [...flip.samples.keys()]);
+    assert.ok(outcomes.includes("hflip=1") && outcomes.includes("hflip=0"));
+    return { seen, outcomes };
+  };
+  const main = await run(0);
+  await t.step("1 worker gives the same info", async () => {
+    assert.deepEqual(await run(1), main);
+  });
+  await t.step("indices of a Subset are its own", async () => {
+    const sub = new Subset(flip, [5, 7, 9]);
+    const loader = new DataLoader(sub, { batchSize: 3, numWorkers: 1 });
+    for await (const [x, y, info] of loader) {
+      assert.deepEqual(info!.indices, [0, 1, 2]);
+      assert.equal(info!.source, sub);
+      x.dispose();
+      y.dispose();
+    }
+  });
+  await t.step(
+    "a random main-thread tail or a plain dataset: unknown",
+    async () => {
+      const tail = new ImageFolder(VAL, {
+        transform: [new T.Resize([20, 20]), new T.ToTensor(), (x) => x],
+      });
+      const plainDs = {
+        length: 4,
+        get: (i: number): [ReturnType<typeof tensor>, number] => [
+          tensor([i, i]),
+          0,
+        ],
+      };
+      for (
+        const [ds, numWorkers] of [[tail, 0], [tail, 1], [plainDs, 0]] as const
+      ) {
+        const loader = new DataLoader(ds, { batchSize: 4, numWorkers });
+        for await (const [x, y, info] of loader) {
+          assert.deepEqual(info!.indices, [0, 1, 2, 3]);
+          assert.deepEqual(info!.augmentations, [null, null, null, null]);
+          x.dispose();
+          y.dispose();
+          break; // the first batch
+        }
+      }
+    },
+  );
+});
+
+/** Mirrors a CHW float image left-right. */
+function mirror(img: Float32Array, w: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let row = 0; row < img.length / w; row++) {
+    for (let x = 0; x < w; x++) out[row * w + x] = img[row * w + w - 1 - x];
+  }
+  return out;
+}

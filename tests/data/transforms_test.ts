@@ -127,6 +127,59 @@ Deno.test("random transforms repeat for a seed and differ across seeds", () => {
   assert.deepEqual([a.channels, a.height, a.width], [3, 12, 12]);
 });
 
+Deno.test("RecordingGenerator records each random transform's outcome", async (t) => {
+  const img = ramp(40, 30);
+  const rrc = new T.RandomResizedCrop(16);
+  const cases: [T.Transform, RegExp][] = [
+    [rrc, /^rrcrop=\d+,\d+,\d+,\d+$/],
+    [new T.RandomHorizontalFlip(), /^hflip=[01]$/],
+    [new T.RandomVerticalFlip(), /^vflip=[01]$/],
+    [new T.RandomRotation(20), /^rotate=-?\d+(\.\d+)?(e-?\d+)?$/],
+    [
+      new T.ColorJitter({ brightness: 0.4, saturation: 0.4 }),
+      /^jitter=[bs][\d.]+,[bs][\d.]+$/,
+    ],
+    [new T.RandomCrop(12, { padding: 2 }), /^crop=\d+,\d+$/],
+    [new T.RandomCrop([30, 40]), /^crop=0,0$/],
+  ];
+  for (const [tf, pattern] of cases) {
+    await t.step(`${tf.constructor.name}: ${pattern.source}`, () => {
+      for (const seed of [1, 2, 3]) {
+        const g = new T.RecordingGenerator(seed);
+        const out = tf.call(img, g) as RawImage;
+        // the same draws as a plain generator
+        assert.deepEqual(
+          out.data,
+          (tf.call(img, new Generator(seed)) as RawImage).data,
+        );
+        assert.equal(g.outcomes.length, 1);
+        assert.match(g.outcomes[0], pattern);
+      }
+    });
+  }
+  await t.step("the outcome gives the output", () => {
+    for (const seed of [4, 5, 6, 7]) {
+      const g = new T.RecordingGenerator(seed);
+      const out = new T.RandomCrop(12).call(img, g) as RawImage;
+      const [top, left] = g.outcomes[0].slice(5).split(",").map(Number);
+      assert.deepEqual(pixel(out, 0, 0), pixel(img, left, top));
+      assert.deepEqual(pixel(out, 11, 11), pixel(img, left + 11, top + 11));
+      const flip = new T.RecordingGenerator(seed);
+      const f = new T.RandomHorizontalFlip().call(img, flip);
+      assert.equal(f === img, flip.outcomes[0] === "hflip=0");
+    }
+    const g = new T.RecordingGenerator(8);
+    rrc.call(img, g);
+    const box = g.outcomes[0].slice(7).split(",").map(Number);
+    assert.deepEqual(box, rrc.params(40, 30, new Generator(8)));
+  });
+  await t.step("a Lambda records nothing", () => {
+    const g = new T.RecordingGenerator(0);
+    new T.Lambda((x) => x).call(img, g);
+    assert.deepEqual(g.outcomes, []);
+  });
+});
+
 Deno.test("RandomHorizontalFlip() and RandomVerticalFlip() mirror the image", () => {
   const img = ramp(5, 4);
   const h = new T.RandomHorizontalFlip(1).call(img) as RawImage;
