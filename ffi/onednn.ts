@@ -49,8 +49,6 @@ export const DNNL_FORWARD_INFERENCE = 96;
 export const DNNL_BACKWARD_DATA = 160;
 /** `dnnl_alg_kind_t` direct convolution. */
 export const DNNL_CONVOLUTION_DIRECT = 1;
-/** `dnnl_alg_kind_t` ReLU. */
-export const DNNL_ELTWISE_RELU = 31;
 
 /** `dnnl_engine_kind_t` CPU. */
 export const DNNL_CPU = 1;
@@ -160,14 +158,6 @@ export const oneDnnSymbols = {
       "buffer", // padding_l
       "buffer", // padding_r
     ],
-    result: "i32",
-  },
-  dnnl_eltwise_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"], // desc, prop, alg, data, alpha, beta
-    result: "i32",
-  },
-  dnnl_eltwise_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], // desc, alg, diff_data, data, alpha, beta
     result: "i32",
   },
   dnnl_primitive_desc_create: {

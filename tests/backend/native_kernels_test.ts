@@ -69,11 +69,11 @@ function both<T>(fn: () => T): [T, T] {
   }
 }
 
-/** Equal element for element (`===`, so -0 equals +0; NaN equals NaN). */
+/** Equal element for element (`Object.is`: -0 differs from +0; NaN equals NaN). */
 function assertSame(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
   assert.equal(a.length, b.length, `${what}: length`);
   for (let i = 0; i < a.length; i++) {
-    if (a[i] === b[i] || (a[i] !== a[i] && b[i] !== b[i])) continue;
+    if (Object.is(a[i], b[i])) continue;
     assert.fail(`${what}: element ${i} is ${a[i]} natively, ${b[i]} in TS`);
   }
 }
@@ -239,7 +239,9 @@ Deno.test("native ReLU, its gradient, add, axpy and sums equal the TypeScript ke
     x[4] = Infinity;
     const [ra, rb] = both(() => unary("relu", x));
     assertSame(ra, rb, `relu n=${n}`);
-    assert.ok(Object.is(ra[1], 0) && Object.is(ra[3], 0), "-0, -inf → +0");
+    // PyTorch's relu keeps -0 and maps -Infinity to +0, in both kernels
+    assert.ok(Object.is(ra[1], -0) && Object.is(rb[1], -0), "-0 stays -0");
+    assert.ok(Object.is(ra[3], 0) && Object.is(rb[3], 0), "-inf → +0");
     const [ga, gb] = both(() => binary("reluGrad", dy, [1], x, [1], [n]));
     assertSame(ga, gb, `reluGrad n=${n}`);
     const [aa, ab] = both(() => binary("add", x, [1], dy, [1], [n]));

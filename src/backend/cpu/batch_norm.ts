@@ -13,8 +13,7 @@ import type {
   BatchNormSaved,
 } from "../backend.ts";
 import { f32, f32Out } from "./_pool.ts";
-import { reluBitsRange } from "./_bits.ts";
-import { nativeKernels } from "./native.ts";
+import { type FastKernels, fastKernels } from "./dispatch.ts";
 
 /**
  * Training-mode batch norm: normalises with the batch statistics (biased
@@ -42,7 +41,7 @@ export function batchNormTrain(
   const count = n * hw;
   const k = kernels();
   const stats = new Float64Array(2 * c);
-  k.stats(x, n, c, hw, stats);
+  k.bnStats(x, n, c, hw, stats);
   const scale = new Float64Array(c);
   const shift = new Float64Array(c);
   for (let ch = 0; ch < c; ch++) {
@@ -55,7 +54,7 @@ export function batchNormTrain(
     shift[ch] = (bias ? bias[ch] : 0) - m * scale[ch];
     updateRunning(runningMean, runningVar, ch, m, sq, count, momentum);
   }
-  k.affine(x, y, scale, shift, n, c, hw, g.activation === "relu");
+  k.channelAffine(x, y, scale, shift, n, c, hw, g.activation === "relu");
   return { y, mean, invStd };
 }
 
@@ -104,7 +103,16 @@ export function batchNormEval(
     scale[ch] = inv * (weight ? weight[ch] : 1);
     shift[ch] = (bias ? bias[ch] : 0) - runningMean[ch] * scale[ch];
   }
-  kernels().affine(x, y, scale, shift, n, c, hw, g.activation === "relu");
+  kernels().channelAffine(
+    x,
+    y,
+    scale,
+    shift,
+    n,
+    c,
+    hw,
+    g.activation === "relu",
+  );
   return y;
 }
 
@@ -134,7 +142,7 @@ export function batchNormBackward(
   const count = n * hw;
   const k = kernels();
   const sums = new Float64Array(2 * c);
-  k.bwdStats(x, dy, Float64Array.from(mean), n, c, hw, sums);
+  k.bnBwdStats(x, dy, Float64Array.from(mean), n, c, hw, sums);
   const coef = new Float64Array(4 * c);
   for (let ch = 0; ch < c; ch++) {
     const inv = invStd[ch];
@@ -147,82 +155,26 @@ export function batchNormBackward(
     coef[2 * c + ch] = sumDy / count; // gradMean
     coef[3 * c + ch] = inv * (weight ? weight[ch] : 1); // scale
   }
-  k.bwdApply(x, dy, dx, coef, n, c, hw);
+  k.bnBwdApply(x, dy, dx, coef, n, c, hw);
   return { dx, dweight, dbias };
 }
 
 /**
- * The passes over the data, natively or in TypeScript (same arithmetic; the
- * per-channel coefficients between them are computed once, above).
+ * The passes over the data: the platform's fast kernels or the TypeScript
+ * references below (same arithmetic; the per-channel coefficients between
+ * them are computed once, above).
  */
-interface Passes {
-  /** `out[ch]` = mean, `out[c + ch]` = sum of squared deviations. */
-  stats(
-    x: Float32Array,
-    n: number,
-    c: number,
-    hw: number,
-    out: Float64Array,
-  ): void;
-  /** `y = x * scale[ch] + shift[ch]`, then ReLU if asked. */
-  affine(
-    x: Float32Array,
-    y: Float32Array,
-    scale: Float64Array,
-    shift: Float64Array,
-    n: number,
-    c: number,
-    hw: number,
-    relu: boolean,
-  ): void;
-  /** `out[ch]` = sum(dy), `out[c + ch]` = sum((x - mean[ch]) * dy). */
-  bwdStats(
-    x: Float32Array,
-    dy: Float32Array,
-    mean: Float64Array,
-    n: number,
-    c: number,
-    hw: number,
-    out: Float64Array,
-  ): void;
-  /** `dx = (dy - (x - m) * proj - gradMean) * scale`; coef: m, proj, gradMean, scale. */
-  bwdApply(
-    x: Float32Array,
-    dy: Float32Array,
-    dx: Float32Array,
-    coef: Float64Array,
-    n: number,
-    c: number,
-    hw: number,
-  ): void;
-}
+type Passes = Pick<
+  FastKernels,
+  "bnStats" | "channelAffine" | "bnBwdStats" | "bnBwdApply"
+>;
 
 function kernels(): Passes {
-  const nk = nativeKernels();
-  if (!nk) return TS_PASSES;
-  return {
-    stats: (x, n, c, hw, out) =>
-      nk.kd_bn_stats(x, n, c, hw, new Float64Array(n * c), out),
-    affine: (x, y, scale, shift, n, c, hw, relu) =>
-      nk.kd_channel_affine(x, y, scale, shift, n, c, hw, relu ? 1 : 0),
-    bwdStats: (x, dy, mean, n, c, hw, out) =>
-      nk.kd_bn_bwd_stats(
-        x,
-        dy,
-        mean,
-        n,
-        c,
-        hw,
-        new Float64Array(2 * n * c),
-        out,
-      ),
-    bwdApply: (x, dy, dx, coef, n, c, hw) =>
-      nk.kd_bn_bwd_apply(x, dy, dx, coef, n, c, hw),
-  };
+  return fastKernels() ?? TS_PASSES;
 }
 
 const TS_PASSES: Passes = {
-  stats(x, n, c, hw, out) {
+  bnStats(x, n, c, hw, out) {
     const chw = c * hw;
     for (let ch = 0; ch < c; ch++) {
       let sum = 0;
@@ -234,19 +186,18 @@ const TS_PASSES: Passes = {
       out[c + ch] = sq;
     }
   },
-  affine(x, y, scale, shift, n, c, hw, relu) {
-    const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
+  channelAffine(x, y, scale, shift, n, c, hw, relu) {
     const chw = c * hw;
     for (let ch = 0; ch < c; ch++) {
       for (let b = 0; b < n; b++) {
         const o = b * chw + ch * hw;
         affineRange(x, y, o, hw, scale[ch], shift[ch]);
         // the plane is still in cache: the ReLU costs little here
-        if (relu) reluBitsRange(yi, yi, o, o + hw);
+        if (relu) reluRange(y, o, o + hw);
       }
     }
   },
-  bwdStats(x, dy, mean, n, c, hw, out) {
+  bnBwdStats(x, dy, mean, n, c, hw, out) {
     const chw = c * hw;
     for (let ch = 0; ch < c; ch++) {
       let sumDy = 0;
@@ -260,7 +211,7 @@ const TS_PASSES: Passes = {
       out[c + ch] = dot;
     }
   },
-  bwdApply(x, dy, dx, coef, n, c, hw) {
+  bnBwdApply(x, dy, dx, coef, n, c, hw) {
     const chw = c * hw;
     for (let ch = 0; ch < c; ch++) {
       for (let b = 0; b < n; b++) {
@@ -373,4 +324,9 @@ function backwardRange(
   for (let i = o; i < end; i++) {
     dx[i] = (dy[i] - (x[i] - m) * proj - gradMean) * scale;
   }
+}
+
+/** ReLU in place on `y[from..to)`, PyTorch's: -0 and NaN stay. */
+function reluRange(y: Float32Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) if (y[i] < 0) y[i] = 0;
 }

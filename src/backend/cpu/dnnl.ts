@@ -1,7 +1,8 @@
 /**
- * CPU kernels on oneDNN: convolution and the ReLU gradient. (Batch norm on
- * the plain NCHW layout was measured 3–20× slower than the TypeScript loops:
- * oneDNN's fast batch norm wants blocked layouts.)
+ * CPU kernels on oneDNN: convolution. (Batch norm on the plain NCHW layout
+ * was measured 3–20× slower than the TypeScript loops: oneDNN's fast batch
+ * norm wants blocked layouts. A oneDNN ReLU gradient that ran only when the
+ * native C kernels were missing was removed: see `dispatch.ts`.)
  *
  * Each shape gets its primitives built once and cached. The user tensors stay
  * in kdeno's plain NCHW / OIHW layout; when a convolution prefers a blocked
@@ -20,7 +21,6 @@ import {
   check,
   DNNL_ARG,
   DNNL_CONVOLUTION_DIRECT,
-  DNNL_ELTWISE_RELU,
   DNNL_F32,
   DNNL_FORWARD_INFERENCE,
   DNNL_FORWARD_TRAINING,
@@ -504,101 +504,4 @@ export function oneDnnConvBackwardFilter(
   const dw = allocF32(g.k * (g.c / g.groups) * g.r * g.s);
   run(found[0], found[1], [x, dy, dw]);
   return dw;
-}
-
-// ---- plain-layout primitives ---------------------------------------------------
-
-/** Creates the primitive descriptor of `desc`, or null when unimplemented. */
-function primitiveDesc(lib: OneDnn, desc: Uint8Array, hint: Ptr): Ptr {
-  const out = new BigUint64Array(1);
-  if (
-    lib.symbols.dnnl_primitive_desc_create(
-      out,
-      desc,
-      null,
-      lib.engine,
-      hint,
-    ) !==
-      0
-  ) {
-    return null;
-  }
-  return readPointer(out);
-}
-
-/** Builds a primitive on plain-layout arguments `[arg id, md, output]`. */
-function plainPrimitive(
-  lib: OneDnn,
-  pd: Ptr,
-  list: [number, Uint8Array, boolean][],
-): Prim {
-  const args = list.map(([arg, md, out]) => plainArg(lib, arg, md, out));
-  const impl = implName(lib, pd);
-  const prim = createPrimitive(lib, pd);
-  return {
-    prim,
-    args,
-    execArgs: execArgs(args.map((a) => [a.arg, a.user])),
-    impl,
-  };
-}
-
-// ---- ReLU ------------------------------------------------------------------
-
-/** Below this many elements the ReLU gradient stays in TypeScript. */
-export const DNNL_ELTWISE_MIN = 1 << 16;
-
-/**
- * `ref <= 0 ? 0 : dy` on oneDNN (PyTorch's `threshold_backward`: a NaN in
- * `ref` passes the gradient), or `null` to fall back.
- */
-export function oneDnnReluGrad(
-  dy: Float32Array,
-  ref: Float32Array,
-): Float32Array | null {
-  const n = dy.length;
-  if (n < DNNL_ELTWISE_MIN || ref.length !== n) return null;
-  const found = cached(`reluGrad n${n}`, (lib) => {
-    const data = memDesc(lib, [n], DNNL_TAG_A);
-    const fwd = new Uint8Array(OP_DESC_BYTES);
-    check(
-      lib.symbols.dnnl_eltwise_forward_desc_init(
-        fwd,
-        DNNL_FORWARD_TRAINING,
-        DNNL_ELTWISE_RELU,
-        data,
-        0,
-        0,
-      ),
-      "ReLU descriptor",
-    );
-    const hint = primitiveDesc(lib, fwd, null);
-    if (hint === null) return null;
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    check(
-      lib.symbols.dnnl_eltwise_backward_desc_init(
-        desc,
-        DNNL_ELTWISE_RELU,
-        data,
-        data,
-        0,
-        0,
-      ),
-      "ReLU backward descriptor",
-    );
-    const pd = primitiveDesc(lib, desc, hint);
-    lib.symbols.dnnl_primitive_desc_destroy(hint);
-    if (pd === null) return null;
-    const p = plainPrimitive(lib, pd, [
-      [DNNL_ARG.src, data, false],
-      [DNNL_ARG.diffDst, data, false],
-      [DNNL_ARG.diffSrc, data, true],
-    ]);
-    lib.symbols.dnnl_primitive_desc_destroy(pd);
-    return p;
-  });
-  if (found === null) return null;
-  const dx = allocF32(n);
-  run(found[0], found[1], [ref, dy, dx]);
-  return dx;
 }

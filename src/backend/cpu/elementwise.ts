@@ -1,16 +1,15 @@
 /**
  * Elementwise CPU kernels on typed arrays: unary, binary with broadcast
- * strides, where, clamp. A contiguous fast path per op, a strided path for
- * broadcasting.
+ * strides, where, clamp. A contiguous path per op, a strided path for
+ * broadcasting. ReLU, its gradient and `add` on contiguous float32 take the
+ * platform's fast kernel from `dispatch.ts` when there is one.
  *
  * @module
  */
 
 import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
 import { f32Out, i32Out } from "./_pool.ts";
-import { oneDnnReluGrad } from "./dnnl.ts";
-import { reluBitsRange } from "./_bits.ts";
-import { nativeKernels } from "./native.ts";
+import { fastKernels } from "./dispatch.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */
 export function unary(op: UnaryOp, x: TypedArray): Float32Array {
@@ -36,7 +35,7 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
       for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]);
       break;
     case "relu":
-      reluBits(x, y);
+      relu(x, y);
       break;
     case "sigmoid":
       for (let i = 0; i < n; i++) {
@@ -71,23 +70,16 @@ export function unary(op: UnaryOp, x: TypedArray): Float32Array {
 }
 
 /**
- * ReLU on the float bits, branch-free (a compare of random signs mispredicts
- * half the time): a set sign bit clears the element, except in a NaN, which
- * stays NaN; -0 and -Infinity become +0.
+ * ReLU, PyTorch's `clamp_min(x, 0)`: a negative becomes +0; -0, NaN and
+ * +Infinity pass unchanged (`relu(-0)` is -0 in PyTorch).
  */
-function reluBits(x: TypedArray, y: Float32Array): void {
-  if (!(x instanceof Float32Array)) {
-    for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 ? x[i] : 0;
-    return;
+function relu(x: TypedArray, y: Float32Array): void {
+  const fast = x instanceof Float32Array ? fastKernels() : null;
+  if (fast) return fast.relu(x as Float32Array, y);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    y[i] = v < 0 ? 0 : v;
   }
-  const nk = nativeKernels();
-  if (nk) {
-    nk.kd_relu(x, y, x.length);
-    return;
-  }
-  const xi = new Int32Array(x.buffer, x.byteOffset, x.length);
-  const yi = new Int32Array(y.buffer, y.byteOffset, y.length);
-  reluBitsRange(xi, yi, 0, xi.length);
 }
 
 type Fn2 = (a: number, b: number) => number;
@@ -110,11 +102,6 @@ const FNS: Record<BinaryOp, Fn2> = {
 };
 
 const COMPARISONS = new Set<BinaryOp>(["eq", "ne", "lt", "le", "gt", "ge"]);
-
-/** Whether `op` yields an int32 mask. */
-export function isComparison(op: BinaryOp): boolean {
-  return COMPARISONS.has(op);
-}
 
 function allocLike(
   op: BinaryOp,
@@ -166,8 +153,8 @@ function binaryContig(
       for (let i = 0; i < n; i++) y[i] = a[i] / b[i];
       return;
     case "reluGrad":
-      // branch-free mask; `+ 0` turns the -0 of a masked negative into +0
-      for (let i = 0; i < n; i++) y[i] = a[i] * +!(b[i] <= 0) + 0;
+      // a select, not a mask multiply: NaN * 0 would leak a NaN gradient
+      for (let i = 0; i < n; i++) y[i] = b[i] <= 0 ? 0 : a[i];
       return;
     default: {
       const f = FNS[op];
@@ -293,15 +280,11 @@ export function binary(
   const aC = isContiguous(aStrides, shape) && a.length === n;
   const bC = isContiguous(bStrides, shape) && b.length === n;
   const f32s = a instanceof Float32Array && b instanceof Float32Array;
-  const nk = aC && bC && f32s ? nativeKernels() : null;
-  if (nk && (op === "reluGrad" || op === "add")) {
+  const fast = aC && bC && f32s ? fastKernels() : null;
+  if (fast && (op === "reluGrad" || op === "add")) {
     const y = f32Out(n);
-    if (op === "add") nk.kd_add(a, b, y, n);
-    else nk.kd_relu_grad(a, b, y, n);
+    fast[op](a as Float32Array, b as Float32Array, y);
     return y;
-  }
-  if (aC && bC && op === "reluGrad" && f32s) {
-    return oneDnnReluGrad(a, b) ?? reluGrad(a, b);
   }
   if (aC && bC) {
     const y = allocLike(op, a, n);
@@ -460,15 +443,4 @@ export function stridedWrite(
       else for (let i = 0; i < len; i++) dst[offset + o + i * s] = src[out + i];
     },
   );
-}
-
-/**
- * The ReLU gradient `b <= 0 ? 0 : a`, monomorphic and branch-free (a mask
- * multiply; `+ 0` turns the -0 of a masked negative into +0).
- */
-function reluGrad(a: Float32Array, b: Float32Array): Float32Array {
-  const n = a.length;
-  const y = f32Out(n);
-  for (let i = 0; i < n; i++) y[i] = a[i] * +!(b[i] <= 0) + 0;
-  return y;
 }

@@ -1,6 +1,8 @@
 /**
- * The CPU backend: storage is a typed array, kernels are TypeScript loops,
- * GEMM goes through OpenBLAS when it loads.
+ * The CPU backend: storage is a typed array; every kernel has a readable
+ * TypeScript reference (the fallback and the tests' oracle), and the ops
+ * with a faster implementation on this platform (native C, oneDNN,
+ * OpenBLAS) take it as listed in `dispatch.ts`.
  *
  * @module
  */
@@ -30,7 +32,7 @@ import * as pool from "./pool.ts";
 import * as bn from "./batch_norm.ts";
 import * as sm from "./softmax.ts";
 import * as opt from "./optim.ts";
-import { nativeKernels } from "./native.ts";
+import { fastKernels } from "./dispatch.ts";
 import {
   f32 as allocF32,
   f32Out as allocF32Out,
@@ -164,11 +166,11 @@ export class CpuBackend implements Backend {
   axpy(dst: Storage, src: Storage, alpha: number): void {
     const d = arr(dst), s = arr(src);
     const n = d.length;
-    const nk = d instanceof Float32Array && s instanceof Float32Array &&
+    const fast = d instanceof Float32Array && s instanceof Float32Array &&
         s.length === n
-      ? nativeKernels()
+      ? fastKernels()
       : null;
-    if (nk) return nk.kd_axpy(d, s, alpha, n);
+    if (fast) return fast.axpy(d as Float32Array, s as Float32Array, alpha);
     if (alpha === 1) { for (let i = 0; i < n; i++) d[i] += s[i]; }
     else for (let i = 0; i < n; i++) d[i] += alpha * s[i];
   }

@@ -96,8 +96,8 @@ void kd_channel_affine(const float* x, float* y, const double* scale,
     float* yp = y + p * hw;
     if (relu) {
       for (int64_t i = 0; i < hw; i++) {
-        float v = (float)((double)xp[i] * s + t);
-        yp[i] = (v > 0.0f || v != v) ? v : 0.0f;
+        const float v = (float)((double)xp[i] * s + t);
+        yp[i] = v < 0.0f ? 0.0f : v; /* PyTorch: -0 and NaN stay */
       }
     } else {
       for (int64_t i = 0; i < hw; i++) yp[i] = (float)((double)xp[i] * s + t);
@@ -382,13 +382,14 @@ void kd_maxpool_bwd(const float* dy, const int32_t* idx, float* dx,
   }
 }
 
-/* ReLU: NaN stays NaN, -0 and -Infinity become +0. */
+/* ReLU as PyTorch's clamp_min(x, 0): a negative becomes +0, while -0, NaN
+ * and +Infinity stay. */
 void kd_relu(const float* x, float* y, double n_) {
   const int64_t n = (int64_t)n_;
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
-    y[i] = (v > 0.0f || v != v) ? v : 0.0f;
+    y[i] = v < 0.0f ? 0.0f : v;
   }
 }
 

@@ -6,7 +6,7 @@
 
 import type { ReduceOp, TypedArray } from "../backend.ts";
 import { f32, f32Out, i32 } from "./_pool.ts";
-import { nativeKernels } from "./native.ts";
+import { fastKernels } from "./dispatch.ts";
 
 /** Reduces the middle axis of `[outer, r, inner]`; sums in float64. */
 export function reduce(
@@ -18,10 +18,10 @@ export function reduce(
 ): TypedArray {
   const isArg = op === "argmax" || op === "argmin";
   const n = outer * inner;
-  const nk = op === "sum" && x instanceof Float32Array ? nativeKernels() : null;
-  if (nk) {
+  const fast = op === "sum" && x instanceof Float32Array ? fastKernels() : null;
+  if (fast) {
     const y = f32Out(n);
-    nk.kd_sum_mid(x, y, outer, r, inner);
+    fast.sumMid(x as Float32Array, y, outer, r, inner);
     return y;
   }
   const y: TypedArray = isArg || x instanceof Int32Array ? i32(n) : f32(n);

@@ -23,6 +23,7 @@ const UNARY: Record<UnaryOp, string> = {
   sqrt: "sqrtf(v)",
   rsqrt: "1.0f / sqrtf(v)",
   abs: "fabsf(v)",
+  // PyTorch's clamp_min(x, 0): -0 and NaN stay (tests/ops/edge_semantics_test.ts)
   relu: "v < 0.0f ? 0.0f : v",
   sigmoid: "v >= 0.0f ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v))",
   tanh: "tanhf(v)",
