@@ -134,11 +134,80 @@ export function setGradEnabled(enabled: boolean): boolean {
 }
 
 /**
- * Records `out` as made from `inputs` when any input requires gradients.
+ * One op as a trace sees it (see {@linkcode traceOps}): its name (as
+ * recorded on the tape), its tensor inputs, its output and the attributes
+ * that define it beyond its inputs (stride, dims, scalar operands, ...).
+ */
+export interface TracedOp {
+  /** The op's name, e.g. `conv2d`, `add`, `batchNorm`. */
+  readonly name: string;
+  /** Its tensor inputs. */
+  readonly inputs: readonly Tensor[];
+  /** Its output. */
+  readonly output: Tensor;
+  /** Its attributes, as the op reports them. */
+  readonly attrs: Readonly<Record<string, unknown>>;
+}
+
+let tracer: ((op: TracedOp) => void) | null = null;
+
+/**
+ * Runs `fn` and reports every op it runs to `onOp`, in order, whether or
+ * not gradients are recorded. An op built from other ops reports them and
+ * then itself, with the same output as the last of them (as `sum` reports
+ * the `reshape` that drops its kept dims). Used by the ONNX exporter. Not
+ * reentrant: a trace inside a trace throws.
+ *
+ * @param fn The work (synchronous).
+ * @param onOp Called once per op.
+ * @returns What `fn` returned.
+ */
+export function traceOps<T>(fn: () => T, onOp: (op: TracedOp) => void): T {
+  if (tracer) throw new Error("traceOps() is already tracing");
+  tracer = onOp;
+  try {
+    return fn();
+  } finally {
+    tracer = null;
+  }
+}
+
+/**
+ * Reports an op to the active trace, if any; for ops and paths that do
+ * not go through {@linkcode record} (inference fast paths, ops without a
+ * gradient).
+ *
+ * @param out The op's output.
+ * @param inputs Its tensor inputs.
+ * @param name Its name.
+ * @param attrs Its attributes.
+ * @returns `out`.
+ */
+export function traceOp(
+  out: Tensor,
+  inputs: readonly Tensor[],
+  name: string,
+  attrs: Readonly<Record<string, unknown>> = {},
+): Tensor {
+  tracer?.({ name, inputs, output: out, attrs });
+  return out;
+}
+
+/** An op's name with the attributes a trace reports (see {@linkcode traceOps}). */
+export interface OpInfo {
+  /** The op's name. */
+  readonly name: string;
+  /** Its attributes (stride, dims, scalar operands, ...). */
+  readonly attrs: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Records `out` as made from `inputs` when any input requires gradients,
+ * and reports the op to the active trace (see {@linkcode traceOps}).
  *
  * @param out The op's output.
  * @param inputs The op's tensor inputs.
- * @param name The op's name.
+ * @param op The op's name, or its name and the attributes a trace reports.
  * @param backward The gradient function.
  * @param saved Tensors `backward` uses that nothing else may hold (made by
  * the op for its backward pass): disposed when the node is freed, or at
@@ -148,10 +217,17 @@ export function setGradEnabled(enabled: boolean): boolean {
 export function record(
   out: Tensor,
   inputs: readonly Tensor[],
-  name: string,
+  op: string | OpInfo,
   backward: (grad: Tensor) => readonly (Tensor | null)[],
   saved: readonly Tensor[] = [],
 ): Tensor {
+  const name = typeof op === "string" ? op : op.name;
+  tracer?.({
+    name,
+    inputs,
+    output: out,
+    attrs: typeof op === "string" ? {} : op.attrs,
+  });
   let any = false;
   if (gradEnabled) {
     for (const t of inputs) {

@@ -1,65 +1,56 @@
 /**
- * ONNX export (opset 17) of models built from kdeno's core layers.
+ * ONNX export (opset 17) by tracing, as `torch.onnx.export` does.
  *
- * The exporter does not trace arbitrary code. It walks the module tree and
- * writes each module it knows as ONNX nodes, re-implementing that module's
- * `forward`:
+ * The exporter runs the model once on the sample input (in eval mode,
+ * without gradients, forward hooks included) inside `traceOps`, which
+ * reports every kdeno op the forward pass runs: its name, its tensor
+ * inputs, its output and its attributes (stride, padding, dims, scalar
+ * operands, ...). Each op becomes ONNX nodes, so a user's own `nn.Module`
+ * exports as well as the built-in layers and models:
  *
- * | module | ONNX |
+ * | kdeno op | ONNX |
  * | --- | --- |
- * | `Sequential` | its children in order |
- * | `Conv2d` | `Conv` |
- * | `BatchNorm2d` (running statistics) | `BatchNormalization` (inference) |
- * | `ReLU` | `Relu` |
- * | `MaxPool2d` | `MaxPool` |
- * | `AvgPool2d` | `AveragePool` |
- * | `AdaptiveAvgPool2d` | `GlobalAveragePool` for output 1, `AveragePool` when the input divides evenly |
- * | `Linear` | `Gemm` (2-D input), else `MatMul` + `Add` |
- * | `Flatten` | `Flatten` (from dim 1 to the end), else `Reshape` |
- * | `Identity`, `Dropout` | nothing (export is in eval mode) |
- * | `models.BasicBlock` | its layers, `Add` for the shortcut, `Relu` |
- * | `models.ResNet`, `models.StudentNet` | their layers, `Flatten` before `fc` |
+ * | `conv2d` | `Conv` |
+ * | `batchNorm` (running statistics), fused with ReLU or not | `BatchNormalization` (inference) [+ `Relu`] |
+ * | `maxPool2d`, `avgPool2d` | `MaxPool`, `AveragePool` |
+ * | `adaptiveAvgPool2d` | `GlobalAveragePool` for output 1, `AveragePool` when the input divides evenly |
+ * | `linear` | `Gemm` (2-D input), else `MatMul` + `Add` |
+ * | `matmul` | `MatMul` |
+ * | `add`, `sub`, `mul`, `div`, `pow`, `maximum`, `minimum` | `Add`, `Sub`, `Mul`, `Div`, `Pow`, `Max`, `Min` |
+ * | `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `where`, `cast` | `Equal` (+ `Not`), `Less`, ..., `Where`, `Cast` |
+ * | `relu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `rsqrt`, `abs`, `neg`, `sign`, `square`, `clamp` | `Relu`, `Sigmoid`, `Tanh`, `Exp`, `Log`, `Sqrt`, `Sqrt` + `Reciprocal`, `Abs`, `Neg`, `Sign`, `Mul`, `Clip` |
+ * | `reshape` (and `flatten`, `squeeze`, `unsqueeze`) | `Flatten` (to 2-D from dim 1), else `Reshape` |
+ * | `permute` (and `transpose`), `expand`, `slice`, `cat`, `clone` | `Transpose`, `Expand`, `Slice`, `Concat`, `Identity` |
+ * | `softmax`, `logSoftmax` | `Softmax`, `LogSoftmax` |
+ * | `sum`, `max`, `min` (reductions; `mean` is `sum` and `mul`) | `ReduceSum`, `ReduceMax`, `ReduceMin` |
+ * | `argmax`, `argmin`, `gather`, `indexSelect` | `ArgMax`, `ArgMin` (+ `Cast`), `GatherElements`, `Gather` |
  *
- * A module of another class, or a subclass of one of these that overrides
- * `forward`, is refused with an `OnnxExportError` naming its class and its
- * path in the model: its `forward` is arbitrary TypeScript the exporter
- * cannot see into. Forward hooks are not exported.
+ * The first op without an ONNX counterpart here (`dropout` in training
+ * mode, batch norm with batch statistics, `to` another device, ...)
+ * raises an `OnnxExportError` naming it. An op built from other ops reports
+ * them and then itself with the same output; the exporter writes the
+ * outer one and drops nodes whose outputs nothing uses.
  *
- * While writing the graph the exporter evaluates the same modules on the
- * sample input (in eval mode, without gradients), which gives every value's
- * shape; it then checks that the result equals `model.forward(sample)`, so
- * a model whose `forward` composes its layers differently than the table
- * above is refused rather than exported wrong. Parameters and buffers
- * become initializers named by their state-dict keys (`layer1.0.conv1.weight`).
- * The batch dimension is symbolic (`batch`) unless `dynamicBatch` is false.
+ * Parameters and buffers become initializers named by their state-dict keys
+ * (`layer1.0.conv1.weight`); other tensors the forward pass reads (made in
+ * `forward`, or scalars) become initializers with their value at export
+ * time, as in PyTorch. Ops that kdeno runs without reporting them (raw
+ * kernels inside other ops) are not seen, so a tensor computed from the
+ * input that way would be written as a constant; the public ops all report.
+ * The batch dimension is symbolic (`batch`) unless `dynamicBatch` is false;
+ * shapes the graph writes (`Reshape`, `Expand`) keep dim 0 as the batch
+ * when it is the input's dim 0.
  *
  * @module
  */
 
-import { noGrad } from "../autograd.ts";
+import { noGrad, type TracedOp, traceOps } from "../autograd.ts";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CheckpointError, fmtShape } from "../errors.ts";
-import { add, relu } from "../ops/elementwise.ts";
-import { flatten } from "../ops/shape.ts";
 import { type Tensor, tidy } from "../tensor.ts";
-import {
-  AdaptiveAvgPool2d,
-  AvgPool2d,
-  BatchNorm2d,
-  Conv2d,
-  Dropout,
-  Flatten,
-  Identity,
-  Linear,
-  MaxPool2d,
-  ReLU,
-  Sequential,
-} from "../nn/layers.ts";
 import type { Module } from "../nn/module.ts";
-import { BasicBlock, ResNet } from "../nn/models/resnet.ts";
-import { StudentNet } from "../nn/models/student.ts";
-import { pair } from "../ops/conv.ts";
+import type { Pool2dGeometry } from "../backend/backend.ts";
 import { LITTLE_ENDIAN } from "./_dtype.ts";
 import { ProtoWriter } from "./_protobuf.ts";
 import { writeFileAtomic } from "./_atomic.ts";
@@ -69,7 +60,7 @@ export class OnnxExportError extends TypeError {
   /**
    * Creates the error.
    *
-   * @param message What was wrong, naming the module class and its path.
+   * @param message What was wrong, naming the op or the model.
    */
   constructor(message: string) {
     super(message);
@@ -95,8 +86,11 @@ export const ONNX_OPSET = 17;
 /** The IR version matching opset 17. */
 const IR_VERSION = 8;
 
+// TensorProto.DataType
 const FLOAT = 1;
+const INT32 = 6;
 const INT64 = 7;
+const BOOL = 9;
 
 // AttributeProto.AttributeType
 const ATTR_FLOAT = 1;
@@ -116,23 +110,9 @@ interface Node {
   attrs: Attr[];
 }
 
-interface Value {
-  name: string;
-  t: Tensor;
-}
+type Data = Float32Array | Int32Array | BigInt64Array;
 
-const SUPPORTED =
-  "Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, Flatten, Identity, Dropout, models.BasicBlock, models.ResNet and models.StudentNet";
-
-// deno-lint-ignore no-explicit-any
-type Ctor = abstract new (...args: any[]) => Module;
-
-/** An instance of `cls` whose `forward` is `cls`'s own (not overridden). */
-function is(m: Module, cls: Ctor): boolean {
-  return m instanceof cls && m.forward === cls.prototype.forward;
-}
-
-function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
+function bytesOf(data: Data): Uint8Array {
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (LITTLE_ENDIAN) return raw;
   const out = raw.slice();
@@ -160,328 +140,427 @@ class Graph {
   }
 
   /** Adds an initializer; returns its (unique) name. */
-  init(
-    base: string,
-    dims: readonly number[],
-    data: Float32Array | BigInt64Array,
-  ): string {
+  init(base: string, dims: readonly number[], data: Data): string {
     const name = this.unique(base);
     const t = new ProtoWriter();
     for (const d of dims) t.int(1, d); // dims
-    t.int(2, data instanceof Float32Array ? FLOAT : INT64); // data_type
+    t.int(
+      2,
+      data instanceof Float32Array
+        ? FLOAT
+        : data instanceof Int32Array
+        ? INT32
+        : INT64,
+    ); // data_type
     t.string(8, name); // name
     t.bytes(9, bytesOf(data)); // raw_data
     this.initializers.push(t);
     return name;
   }
 
-  param(base: string, t: Tensor): string {
-    return this.init(base, t.shape, t.data() as Float32Array);
+  /** An int64 vector initializer (shapes, axes). */
+  ints(base: string, values: readonly (number | bigint)[]): string {
+    return this.init(
+      base,
+      [values.length],
+      BigInt64Array.from(values.map((v) => BigInt(v))),
+    );
   }
 
-  node(
-    path: string,
-    op: string,
-    inputs: string[],
-    attrs: Attr[] = [],
-  ): string {
-    const scope = path ? `/${path.replaceAll(".", "/")}` : "";
-    const name = this.unique(`${scope}/${op}`);
+  /** A float32 scalar initializer. */
+  scalar(base: string, v: number): string {
+    return this.init(base, [], Float32Array.of(v));
+  }
+
+  /** Adds a node with one output; returns the output's name. */
+  node(op: string, inputs: string[], attrs: Attr[] = []): string {
+    const name = this.unique(`/${op}`);
     const out = this.unique(`${name}_output_0`);
     this.nodes.push({ op, name, inputs, outputs: [out], attrs });
     return out;
   }
 }
 
-/** A module's path for messages. */
-function at(path: string): string {
-  return `"${path || "(the model)"}"`;
-}
+const isTensor = (v: unknown): v is Tensor =>
+  typeof v === "object" && v !== null && "storage" in v && "shape" in v;
 
-function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
-}
-
-function flattenValue(
-  g: Graph,
-  path: string,
-  x: Value,
-  startDim: number,
-  endDim: number,
-  dynamicBatch: boolean,
-): Value {
-  const t = flatten(x.t, startDim, endDim);
-  const nd = x.t.ndim;
-  const s = startDim < 0 ? startDim + nd : startDim;
-  const e = endDim < 0 ? endDim + nd : endDim;
-  if (s === e) return { name: x.name, t };
-  if (s === 1 && e === nd - 1) {
-    return {
-      name: g.node(path, "Flatten", [x.name], [{ name: "axis", i: 1 }]),
-      t,
-    };
+/** Every tensor an op reads: its inputs and the tensors among its attributes. */
+function tensorsOf(op: TracedOp): Tensor[] {
+  const out = [...op.inputs];
+  for (const v of Object.values(op.attrs)) {
+    if (isTensor(v)) out.push(v);
+    else if (Array.isArray(v)) out.push(...v.filter(isTensor));
   }
-  // Reshape: 0 copies a dim (the batch), -1 is the merged one
-  const shape = [
-    ...x.t.shape.slice(0, s).map((d, i) => (i === 0 && dynamicBatch ? 0 : d)),
-    -1,
-    ...x.t.shape.slice(e + 1),
-  ];
-  const shapeName = g.init(
-    `${path || "flatten"}.shape`,
-    [shape.length],
-    BigInt64Array.from(shape.map(BigInt)),
-  );
-  return { name: g.node(path, "Reshape", [x.name, shapeName]), t };
+  return out;
 }
 
-function poolAttrs(
-  kernel: [number, number],
-  stride: [number, number],
-  padding: [number, number],
-  ceilMode: boolean,
-): Attr[] {
+const UNARY: Record<string, string> = {
+  neg: "Neg",
+  exp: "Exp",
+  log: "Log",
+  sqrt: "Sqrt",
+  abs: "Abs",
+  relu: "Relu",
+  sigmoid: "Sigmoid",
+  tanh: "Tanh",
+  sign: "Sign",
+  clone: "Identity",
+};
+
+const BINARY: Record<string, string> = {
+  add: "Add",
+  sub: "Sub",
+  mul: "Mul",
+  div: "Div",
+  pow: "Pow",
+  maximum: "Max",
+  minimum: "Min",
+};
+
+const COMPARE: Record<string, string> = {
+  eq: "Equal",
+  ne: "Equal",
+  lt: "Less",
+  le: "LessOrEqual",
+  gt: "Greater",
+  ge: "GreaterOrEqual",
+};
+
+const SUPPORTED = [
+  "conv2d",
+  "batchNorm (running statistics)",
+  "maxPool2d",
+  "avgPool2d",
+  "adaptiveAvgPool2d",
+  "linear",
+  "matmul",
+  ...Object.keys(BINARY),
+  ...Object.keys(COMPARE),
+  "where",
+  "cast",
+  ...Object.keys(UNARY),
+  "rsqrt",
+  "square",
+  "clamp",
+  "reshape",
+  "permute",
+  "expand",
+  "slice",
+  "cat",
+  "softmax",
+  "logSoftmax",
+  "sum",
+  "max",
+  "min",
+  "argmax",
+  "argmin",
+  "gather",
+  "indexSelect",
+].join(", ");
+
+function poolAttrs(g: Pool2dGeometry, ceilMode: boolean): Attr[] {
+  const [ph, pw] = g.padding;
   return [
-    { name: "kernel_shape", ints: kernel },
-    { name: "strides", ints: stride },
-    { name: "pads", ints: [padding[0], padding[1], padding[0], padding[1]] },
+    { name: "kernel_shape", ints: [...g.kernel] },
+    { name: "strides", ints: [...g.stride] },
+    { name: "pads", ints: [ph, pw, ph, pw] },
     { name: "ceil_mode", i: ceilMode ? 1 : 0 },
   ];
 }
 
-function emit(
+/**
+ * Writes the traced ops as ONNX nodes: the ones the output depends on, in
+ * the order they ran.
+ */
+function emitGraph(
   g: Graph,
-  path: string,
-  m: Module,
-  x: Value,
+  ops: readonly TracedOp[],
+  input: Tensor,
+  inputName: string,
+  output: Tensor,
+  params: ReadonlyMap<Tensor, string>,
+  constants: ReadonlyMap<Tensor, Float32Array | Int32Array>,
   dynamicBatch: boolean,
-): Value {
-  const child = (key: string, mod: Module, v: Value) =>
-    emit(g, join(path, key), mod, v, dynamicBatch);
+  what: string,
+): string {
+  // the op that made each tensor: the last one to report it (an outer op
+  // reports after the inner ops it is built from)
+  const producer = new Map<Tensor, number>();
+  ops.forEach((op, i) => producer.set(op.output, i));
+  const needed = new Set<number>();
+  const stack = [output];
+  const seen = new Set<Tensor>();
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t) || t === input) continue;
+    seen.add(t);
+    const i = producer.get(t);
+    if (i === undefined) continue;
+    needed.add(i);
+    stack.push(...tensorsOf(ops[i]));
+  }
 
-  if (is(m, Sequential)) {
-    const seq = m as Sequential;
-    let v = x;
-    for (let i = 0; i < seq.length; i++) v = child(String(i), seq[i], v);
-    return v;
-  }
-  if (is(m, Identity) || is(m, Dropout)) return x;
-  if (is(m, Conv2d)) {
-    const c = m as Conv2d;
-    const t = c.forward(x.t);
-    const inputs = [x.name, g.param(join(path, "weight"), c.weight)];
-    if (c.bias) inputs.push(g.param(join(path, "bias"), c.bias));
-    const [kh, kw] = [c.weight.shape[2], c.weight.shape[3]];
-    const [ph, pw] = c.padding;
-    return {
-      name: g.node(path, "Conv", inputs, [
-        { name: "dilations", ints: c.dilation },
-        { name: "group", i: c.groups },
-        { name: "kernel_shape", ints: [kh, kw] },
-        { name: "pads", ints: [ph, pw, ph, pw] },
-        { name: "strides", ints: c.stride },
-      ]),
-      t,
-    };
-  }
-  if (is(m, BatchNorm2d)) {
-    const bn = m as BatchNorm2d;
-    if (!bn.runningMean || !bn.runningVar) {
-      throw new OnnxExportError(
-        `Cannot export BatchNorm2d at ${
-          at(path)
-        } to ONNX: it keeps no running statistics (trackRunningStats false), so inference normalises with batch statistics, which ONNX BatchNormalization does not do`,
-      );
-    }
-    const t = bn.forward(x.t);
-    const c = bn.numFeatures;
-    const scale = bn.weight
-      ? g.param(join(path, "weight"), bn.weight)
-      : g.init(join(path, "weight"), [c], new Float32Array(c).fill(1));
-    const bias = bn.bias
-      ? g.param(join(path, "bias"), bn.bias)
-      : g.init(join(path, "bias"), [c], new Float32Array(c));
-    const inputs = [
-      x.name,
-      scale,
-      bias,
-      g.param(join(path, "running_mean"), bn.runningMean),
-      g.param(join(path, "running_var"), bn.runningVar),
-    ];
-    return {
-      name: g.node(path, "BatchNormalization", inputs, [
-        { name: "epsilon", f: bn.eps },
-        { name: "momentum", f: 1 - (bn.momentum ?? 0.1) },
-        { name: "training_mode", i: 0 },
-      ]),
-      t,
-    };
-  }
-  if (is(m, ReLU)) {
-    return { name: g.node(path, "Relu", [x.name]), t: relu(x.t) };
-  }
-  if (is(m, MaxPool2d)) {
-    const p = m as MaxPool2d;
-    const t = p.forward(x.t);
-    const o = p.options;
-    const kernel = pair(p.kernelSize);
-    return {
-      name: g.node(path, "MaxPool", [x.name], [
-        { name: "dilations", ints: pair(o.dilation ?? 1) },
-        ...poolAttrs(
-          kernel,
-          pair(o.stride ?? p.kernelSize),
-          pair(o.padding ?? 0),
-          o.ceilMode ?? false,
-        ),
-      ]),
-      t,
-    };
-  }
-  if (is(m, AvgPool2d)) {
-    const p = m as AvgPool2d;
-    const t = p.forward(x.t);
-    const o = p.options;
-    return {
-      name: g.node(path, "AveragePool", [x.name], [
-        { name: "count_include_pad", i: (o.countIncludePad ?? true) ? 1 : 0 },
-        ...poolAttrs(
-          pair(p.kernelSize),
-          pair(o.stride ?? p.kernelSize),
-          pair(o.padding ?? 0),
-          o.ceilMode ?? false,
-        ),
-      ]),
-      t,
-    };
-  }
-  if (is(m, AdaptiveAvgPool2d)) {
-    const p = m as AdaptiveAvgPool2d;
-    const t = p.forward(x.t);
-    const [oh, ow] = pair(p.outputSize);
-    if (oh === 1 && ow === 1) {
-      return { name: g.node(path, "GlobalAveragePool", [x.name]), t };
-    }
-    const [h, w] = x.t.shape.slice(2);
-    if (h % oh !== 0 || w % ow !== 0) {
-      throw new OnnxExportError(
-        `Cannot export AdaptiveAvgPool2d at ${at(path)} to ONNX: output ${
-          fmtShape([oh, ow])
-        } does not divide the input's ${
-          fmtShape([h, w])
-        }, so its windows overlap unevenly and no single AveragePool matches`,
-      );
-    }
-    const k: [number, number] = [h / oh, w / ow];
-    return {
-      name: g.node(
-        path,
-        "AveragePool",
-        [x.name],
-        poolAttrs(k, k, [0, 0], false),
+  const names = new Map<Tensor, string>([[input, inputName]]);
+  let k = 0;
+  const value = (t: Tensor): string => {
+    const have = names.get(t);
+    if (have !== undefined) return have;
+    const data = constants.get(t) ??
+      (t.data() as Float32Array | Int32Array);
+    const name = g.init(
+      params.get(t) ?? `onnx::Constant_${k++}`,
+      t.shape,
+      data,
+    );
+    names.set(t, name);
+    return name;
+  };
+  /** A tensor operand, or a scalar one of the dtype of the op's output. */
+  const operand = (v: unknown, y: Tensor): string =>
+    isTensor(v) ? value(v) : g.init(
+      `onnx::Scalar_${k++}`,
+      [],
+      y.dtype === "int32" ? Int32Array.of(v as number) : Float32Array.of(
+        v as number,
       ),
-      t,
-    };
-  }
-  if (is(m, Linear)) {
-    const l = m as Linear;
-    const t = l.forward(x.t);
-    if (x.t.ndim === 2) {
-      const inputs = [x.name, g.param(join(path, "weight"), l.weight)];
-      if (l.bias) inputs.push(g.param(join(path, "bias"), l.bias));
-      return {
-        name: g.node(path, "Gemm", inputs, [
+    );
+  /** The batch dim stays symbolic in a shape written into the graph. */
+  const batchDim = (x: Tensor, shape: readonly number[]) =>
+    dynamicBatch && x.ndim > 0 && shape.length > 0 &&
+    shape[0] === x.shape[0];
+  let step = 0; // the op's place among those the output depends on
+  const bad = (op: TracedOp, why: string): never => {
+    throw new OnnxExportError(
+      `Cannot export ${what} to ONNX: its forward pass runs ${op.name} (op ${step} of the trace, output ${
+        fmtShape(op.output.shape)
+      }), ${why}; the exporter writes ${SUPPORTED}`,
+    );
+  };
+
+  for (const [i, op] of ops.entries()) {
+    if (!needed.has(i)) continue;
+    step++;
+    const a = op.attrs;
+    const x = op.inputs[0];
+    const y = op.output;
+    let out: string;
+    const name = op.name;
+    if (name in UNARY) out = g.node(UNARY[name], [value(x)]);
+    else if (name in BINARY) {
+      const [l, r] = a.operands as [unknown, unknown];
+      out = g.node(BINARY[name], [operand(l, y), operand(r, y)]);
+    } else if (name in COMPARE) {
+      const [l, r] = a.operands as [unknown, unknown];
+      // the operands' dtype: the tensor one's
+      const t = (isTensor(l) ? l : r) as Tensor;
+      out = g.node(COMPARE[name], [operand(l, t), operand(r, t)]);
+      if (name === "ne") out = g.node("Not", [out]);
+      out = g.node("Cast", [out], [{ name: "to", i: INT32 }]);
+    } else if (name === "rsqrt") {
+      out = g.node("Reciprocal", [g.node("Sqrt", [value(x)])]);
+    } else if (name === "square") {
+      out = g.node("Mul", [value(x), value(x)]);
+    } else if (name === "clamp") {
+      out = g.node("Clip", [
+        value(x),
+        g.scalar(`onnx::Min_${k++}`, a.min as number),
+        g.scalar(`onnx::Max_${k++}`, a.max as number),
+      ]);
+    } else if (name === "cast") {
+      const to = a.dtype === "float32" ? FLOAT : INT32;
+      out = g.node("Cast", [value(x)], [{ name: "to", i: to }]);
+    } else if (name === "where") {
+      const [l, r] = a.operands as [unknown, unknown];
+      const cond = g.node("Cast", [value(a.cond as Tensor)], [
+        { name: "to", i: BOOL },
+      ]);
+      out = g.node("Where", [cond, operand(l, y), operand(r, y)]);
+    } else if (name === "conv2d") {
+      const w = op.inputs[1];
+      const [ph, pw] = a.padding as number[];
+      out = g.node("Conv", op.inputs.map(value), [
+        { name: "dilations", ints: [...(a.dilation as number[])] },
+        { name: "group", i: a.groups as number },
+        { name: "kernel_shape", ints: w.shape.slice(2) },
+        { name: "pads", ints: [ph, pw, ph, pw] },
+        { name: "strides", ints: [...(a.stride as number[])] },
+      ]);
+    } else if (name === "batchNorm" || name === "batchNormRelu") {
+      const mean = a.runningMean as Tensor | null;
+      const vari = a.runningVar as Tensor | null;
+      if (a.training || !mean || !vari) {
+        bad(
+          op,
+          "which normalises with batch statistics (training mode, or a BatchNorm2d without running statistics); ONNX BatchNormalization for inference uses running statistics",
+        );
+      }
+      const c = x.shape[1];
+      const weight = a.weight as Tensor | null;
+      const bias = a.bias as Tensor | null;
+      out = g.node("BatchNormalization", [
+        value(x),
+        weight
+          ? value(weight)
+          : g.init(`onnx::Scale_${k++}`, [c], new Float32Array(c).fill(1)),
+        bias
+          ? value(bias)
+          : g.init(`onnx::Bias_${k++}`, [c], new Float32Array(c)),
+        value(mean!),
+        value(vari!),
+      ], [
+        { name: "epsilon", f: a.eps as number },
+        { name: "momentum", f: 0.9 },
+        { name: "training_mode", i: 0 },
+      ]);
+      if (a.relu) out = g.node("Relu", [out]);
+    } else if (name === "maxPool2d") {
+      const geo = a.geometry as Pool2dGeometry;
+      out = g.node("MaxPool", [value(x)], [
+        { name: "dilations", ints: [...geo.dilation] },
+        ...poolAttrs(geo, a.ceilMode as boolean),
+      ]);
+    } else if (name === "avgPool2d") {
+      const geo = a.geometry as Pool2dGeometry;
+      out = g.node("AveragePool", [value(x)], [
+        { name: "count_include_pad", i: geo.countIncludePad ? 1 : 0 },
+        ...poolAttrs(geo, a.ceilMode as boolean),
+      ]);
+    } else if (name === "adaptiveAvgPool2d") {
+      const [h, w] = x.shape.slice(2);
+      const [oh, ow] = y.shape.slice(2);
+      if (oh === 1 && ow === 1) out = g.node("GlobalAveragePool", [value(x)]);
+      else if (h % oh !== 0 || w % ow !== 0) {
+        out = bad(
+          op,
+          `whose output ${fmtShape([oh, ow])} does not divide the input's ${
+            fmtShape([h, w])
+          }, so its windows overlap unevenly and no single AveragePool matches`,
+        );
+      } else {
+        const kh = h / oh, kw = w / ow;
+        out = g.node("AveragePool", [value(x)], [
+          { name: "kernel_shape", ints: [kh, kw] },
+          { name: "strides", ints: [kh, kw] },
+          { name: "pads", ints: [0, 0, 0, 0] },
+          { name: "ceil_mode", i: 0 },
+        ]);
+      }
+    } else if (name === "linear") {
+      const [, w, b] = op.inputs;
+      if (x.ndim === 2) {
+        out = g.node("Gemm", op.inputs.map(value), [
           { name: "alpha", f: 1 },
           { name: "beta", f: 1 },
           { name: "transB", i: 1 },
-        ]),
-        t,
-      };
+        ]);
+      } else {
+        let wt: string;
+        if (producer.has(w) || w === input) {
+          wt = g.node("Transpose", [value(w)], [{
+            name: "perm",
+            ints: [1, 0],
+          }]);
+        } else {
+          // x [..., in] @ weightᵀ [in, out], the transpose stored
+          const src = constants.get(w) ?? (w.data() as Float32Array);
+          const [o, n] = w.shape;
+          const t = new Float32Array(src.length);
+          for (let r = 0; r < o; r++) {
+            for (let c = 0; c < n; c++) t[c * o + r] = src[r * n + c];
+          }
+          wt = g.init(`${params.get(w) ?? `onnx::Weight_${k++}`}_t`, [n, o], t);
+        }
+        out = g.node("MatMul", [value(x), wt]);
+        if (b) out = g.node("Add", [out, value(b)]);
+      }
+    } else if (name === "matmul") {
+      out = g.node("MatMul", op.inputs.map(value));
+    } else if (name === "reshape") {
+      const s = y.shape;
+      if (
+        x.ndim > 2 && s.length === 2 && s[0] === x.shape[0]
+      ) {
+        out = g.node("Flatten", [value(x)], [{ name: "axis", i: 1 }]);
+      } else {
+        const shape = batchDim(x, s) ? [0, ...s.slice(1)] : [...s];
+        out = g.node("Reshape", [
+          value(x),
+          g.ints(`onnx::Shape_${k++}`, shape),
+        ]);
+      }
+    } else if (name === "permute") {
+      out = g.node("Transpose", [value(x)], [
+        { name: "perm", ints: [...(a.perm as number[])] },
+      ]);
+    } else if (name === "expand") {
+      // Expand broadcasts both ways: 1 keeps a dim the input already has
+      const lead = y.ndim - x.ndim;
+      const shape = y.shape.map((d, j) =>
+        j >= lead && x.shape[j - lead] === d ? 1 : d
+      );
+      out = g.node("Expand", [value(x), g.ints(`onnx::Shape_${k++}`, shape)]);
+    } else if (name === "slice") {
+      const d = a.dim as number;
+      // to the end of dim: the largest int64, so a symbolic batch slices whole
+      const end = a.end === x.shape[d]
+        ? 0x7fffffffffffffffn
+        : BigInt(a.end as number);
+      out = g.node("Slice", [
+        value(x),
+        g.ints(`onnx::Starts_${k++}`, [a.start as number]),
+        g.ints(`onnx::Ends_${k++}`, [end]),
+        g.ints(`onnx::Axes_${k++}`, [d]),
+        g.ints(`onnx::Steps_${k++}`, [a.step as number]),
+      ]);
+    } else if (name === "cat") {
+      out = g.node("Concat", op.inputs.map(value), [
+        { name: "axis", i: a.dim as number },
+      ]);
+    } else if (name === "softmax" || name === "logSoftmax") {
+      out = g.node(name === "softmax" ? "Softmax" : "LogSoftmax", [value(x)], [
+        { name: "axis", i: a.dim as number },
+      ]);
+    } else if (name === "sum") {
+      out = g.node("ReduceSum", [
+        value(x),
+        g.ints(`onnx::Axes_${k++}`, a.dims as number[]),
+      ], [{ name: "keepdims", i: a.keepdim ? 1 : 0 }]);
+    } else if (name === "max" || name === "min") {
+      out = g.node(name === "max" ? "ReduceMax" : "ReduceMin", [value(x)], [
+        { name: "axes", ints: [...(a.dims as number[])] },
+        { name: "keepdims", i: a.keepdim ? 1 : 0 },
+      ]);
+    } else if (name === "gather" || name === "indexSelect") {
+      out = g.node(
+        name === "gather" ? "GatherElements" : "Gather",
+        [value(x), value(a.index as Tensor)],
+        [{ name: "axis", i: a.dim as number }],
+      );
+    } else if (name === "argmax" || name === "argmin") {
+      const keep = a.keepdim ? 1 : 0;
+      let src = value(x);
+      if (a.dim === null) {
+        src = g.node("Reshape", [src, g.ints(`onnx::Shape_${k++}`, [-1])]);
+      }
+      out = g.node(name === "argmax" ? "ArgMax" : "ArgMin", [src], [
+        { name: "axis", i: (a.dim ?? 0) as number },
+        { name: "keepdims", i: a.dim === null ? 0 : keep },
+      ]);
+      if (a.dim === null && keep) {
+        out = g.node("Reshape", [out, g.ints(`onnx::Shape_${k++}`, y.shape)]);
+      }
+      out = g.node("Cast", [out], [{ name: "to", i: INT32 }]);
+    } else if (name === "dropout") {
+      out = bad(
+        op,
+        "which draws a random mask (dropout in training mode); the model is exported in eval mode, so this is a functional dropout() with training: true",
+      );
+    } else {
+      out = bad(op, "which has no ONNX counterpart");
     }
-    // x [..., in] @ weightᵀ [in, out] (+ bias)
-    const w = l.weight.data() as Float32Array;
-    const [out, inp] = l.weight.shape;
-    const wt = new Float32Array(w.length);
-    for (let o = 0; o < out; o++) {
-      for (let i = 0; i < inp; i++) wt[i * out + o] = w[o * inp + i];
-    }
-    let name = g.node(path, "MatMul", [
-      x.name,
-      g.init(join(path, "weight_t"), [inp, out], wt),
-    ]);
-    if (l.bias) {
-      name = g.node(path, "Add", [name, g.param(join(path, "bias"), l.bias)]);
-    }
-    return { name, t };
+    names.set(y, out);
   }
-  if (is(m, Flatten)) {
-    const f = m as Flatten;
-    return flattenValue(g, path, x, f.startDim, f.endDim, dynamicBatch);
-  }
-  if (is(m, BasicBlock)) {
-    const b = m as BasicBlock;
-    let out = child("conv1", b.conv1, x);
-    out = child("bn1", b.bn1, out);
-    out = child("relu", b.relu, out);
-    out = child("conv2", b.conv2, out);
-    out = child("bn2", b.bn2, out);
-    const identity = b.downsample ? child("downsample", b.downsample, x) : x;
-    const sum = {
-      name: g.node(path, "Add", [out.name, identity.name]),
-      t: add(out.t, identity.t),
-    };
-    return child("relu", b.relu, sum);
-  }
-  if (is(m, ResNet)) {
-    const r = m as ResNet;
-    let y = x;
-    for (
-      const key of [
-        "conv1",
-        "bn1",
-        "relu",
-        "maxpool",
-        "layer1",
-        "layer2",
-        "layer3",
-        "layer4",
-        "avgpool",
-      ] as const
-    ) {
-      y = child(key, r[key], y);
-    }
-    y = flattenValue(g, path, y, 1, -1, dynamicBatch);
-    return child("fc", r.fc, y);
-  }
-  if (is(m, StudentNet)) {
-    const s = m as StudentNet;
-    let y = child("layer1", s.layer1, x);
-    y = flattenValue(g, path, y, 1, -1, dynamicBatch);
-    return child("fc", s.fc, y);
-  }
-  const overridden = [
-    Sequential,
-    Conv2d,
-    BatchNorm2d,
-    ReLU,
-    MaxPool2d,
-    AvgPool2d,
-    AdaptiveAvgPool2d,
-    Linear,
-    Flatten,
-    Identity,
-    Dropout,
-    BasicBlock,
-    ResNet,
-    StudentNet,
-  ].find((cls) => m instanceof cls);
-  throw new OnnxExportError(
-    `Cannot export ${m.constructor.name} at ${at(path)} to ONNX: ${
-      overridden
-        ? `it overrides ${overridden.name}.forward(), which the exporter cannot see into`
-        : "the exporter writes only modules it knows"
-    }; it knows ${SUPPORTED}. Build the model from these, or export its supported parts separately`,
-  );
+  return value(output);
 }
 
 function encodeAttr(a: Attr): ProtoWriter {
@@ -522,29 +601,21 @@ function valueInfo(
     .message(2, new ProtoWriter().message(1, tensorType));
 }
 
-function maxDiff(a: Tensor, b: Tensor): number {
-  const x = a.data();
-  const y = b.data();
-  let m = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i]));
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
 /**
  * Encodes a model as an ONNX (opset 17) `ModelProto`, as `exportOnnx`
- * writes it. See the module documentation for the supported layers.
+ * writes it, by tracing the ops its forward pass runs on `sampleInput`
+ * (see the module documentation for the ops it writes).
  *
- * @param model The model; exported in eval mode (its modes are restored).
+ * @param model The model; traced in eval mode (its modes are restored),
+ * through `model.call`, so forward hooks are traced too.
  * @param sampleInput A float32 input of the shape the model takes, e.g.
  * `[1, 3, 224, 224]`; the batch dimension is symbolic unless
  * `dynamicBatch` is false.
  * @param options Input and output names, `dynamicBatch`.
  * @returns The `.onnx` file's bytes.
- * @throws OnnxExportError for a module the exporter cannot write; the
- * model's own errors (ShapeError, ...) for an input it does not take.
+ * @throws OnnxExportError naming the first op the forward pass runs that
+ * has no ONNX counterpart; the model's own errors (ShapeError, ...) for an
+ * input it does not take.
  *
  * @example Export a small network
  * ```ts
@@ -564,15 +635,24 @@ export function serializeOnnx(
   const inputName = options.inputName ?? "input";
   const outputName = options.outputName ?? "output";
   const dynamicBatch = options.dynamicBatch ?? true;
+  const what = model.constructor.name;
   if (sampleInput.dtype !== "float32") {
     throw new OnnxExportError(
-      `Cannot export ${model.constructor.name} to ONNX: the sample input is ${sampleInput.dtype}; kdeno models take float32`,
+      `Cannot export ${what} to ONNX: the sample input is ${sampleInput.dtype}; kdeno models take float32`,
     );
   }
   if (inputName === outputName) {
     throw new OnnxExportError(
-      `Cannot export ${model.constructor.name} to ONNX: input and output are both named "${inputName}"`,
+      `Cannot export ${what} to ONNX: input and output are both named "${inputName}"`,
     );
+  }
+  // parameters and buffers by state-dict key (then non-persistent buffers)
+  const params = new Map<Tensor, string>();
+  for (const [k, t] of Object.entries(model.stateDict())) {
+    if (!params.has(t)) params.set(t, k);
+  }
+  for (const [k, t] of model.namedBuffers()) {
+    if (!params.has(t)) params.set(t, k);
   }
   const modes = model.modules().map((m) => [m, m.training] as const);
   model.eval();
@@ -583,37 +663,50 @@ export function serializeOnnx(
   try {
     noGrad(() =>
       tidy(() => {
-        const expected = model.forward(sampleInput);
-        const out = emit(
+        const ops: TracedOp[] = [];
+        const made = new Set<Tensor>();
+        // tensors the forward pass reads that no op made: their values now,
+        // before the pass frees any of them
+        const constants = new Map<Tensor, Float32Array | Int32Array>();
+        const output = traceOps(() => model.call(sampleInput), (op) => {
+          for (const t of tensorsOf(op)) {
+            if (
+              t !== sampleInput && !made.has(t) && !params.has(t) &&
+              !constants.has(t)
+            ) {
+              constants.set(t, t.data().slice() as Float32Array | Int32Array);
+            }
+          }
+          made.add(op.output);
+          ops.push(op);
+        });
+        outShape = output.shape;
+        const out = emitGraph(
           g,
-          "",
-          model,
-          { name: inputName, t: sampleInput },
+          ops,
+          sampleInput,
+          inputName,
+          output,
+          params,
+          constants,
           dynamicBatch,
+          what,
         );
-        const diff = maxDiff(out.t, expected);
-        if (out.t.shape.join() !== expected.shape.join() || diff > 1e-5) {
-          throw new OnnxExportError(
-            `Cannot export ${model.constructor.name} to ONNX: the graph written from its layers gives ${
-              fmtShape(out.t.shape)
-            } (relative difference ${diff}) where model.forward() gives ${
-              fmtShape(expected.shape)
-            }; its forward() does not compose its layers as the exporter assumes (are there forward hooks?)`,
-          );
-        }
-        outShape = out.t.shape;
-        if (out.name === inputName) {
+        if (
+          g.nodes.length === 0 || !g.nodes.some((n) => n.outputs[0] === out)
+        ) {
+          // the input itself, or a constant
           g.nodes.push({
             op: "Identity",
-            name: "/Identity",
-            inputs: [inputName],
+            name: g.unique("/Identity"),
+            inputs: [out],
             outputs: [outputName],
             attrs: [],
           });
         } else {
           for (const n of g.nodes) {
-            n.outputs = n.outputs.map((o) => (o === out.name ? outputName : o));
-            n.inputs = n.inputs.map((i) => (i === out.name ? outputName : i));
+            n.outputs = n.outputs.map((o) => (o === out ? outputName : o));
+            n.inputs = n.inputs.map((i) => (i === out ? outputName : i));
           }
         }
       })
@@ -623,7 +716,7 @@ export function serializeOnnx(
   }
   const graph = new ProtoWriter();
   for (const n of g.nodes) graph.message(1, encodeNode(n));
-  graph.string(2, model.constructor.name);
+  graph.string(2, what);
   for (const t of g.initializers) graph.message(5, t);
   graph.message(11, valueInfo(inputName, sampleInput.shape, dynamicBatch));
   graph.message(12, valueInfo(outputName, outShape, dynamicBatch));
@@ -637,14 +730,15 @@ export function serializeOnnx(
 
 /**
  * Exports a model to an ONNX file (opset 17), as `torch.onnx.export(model,
- * sampleInput, path)` does, for models built from kdeno's core layers
- * (see the module documentation). The file is written atomically.
+ * sampleInput, path)` does: by tracing the ops the forward pass runs (see
+ * the module documentation). The file is written atomically.
  *
  * @param model The model; exported in eval mode (its modes are restored).
  * @param sampleInput A float32 input of the shape the model takes.
  * @param path The `.onnx` file to write.
  * @param options Input and output names, `dynamicBatch` (default true).
- * @throws OnnxExportError for a module the exporter cannot write.
+ * @throws OnnxExportError naming the first op the forward pass runs that
+ * has no ONNX counterpart.
  * @throws CheckpointError, naming `path`, when the file cannot be written:
  * its folder is missing or is a file, `path` is a folder, or the write
  * fails (permission, disk full). Nothing is left behind.

@@ -141,7 +141,8 @@ export function conv2d(
     [n, k, oh, ow],
   );
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(y, inputs, "conv2d", (dy) => {
+  const op = { name: "conv2d", attrs: { stride, padding, dilation, groups } };
+  return record(y, inputs, op, (dy) => {
     const out: (Tensor | null)[] = [
       x.requiresGrad
         ? wrap(

@@ -5,7 +5,7 @@
  */
 
 import type { BinaryOp, DType, UnaryOp } from "../backend/backend.ts";
-import { record } from "../autograd.ts";
+import { record, traceOp } from "../autograd.ts";
 import { DTypeError, fmtShape } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import {
@@ -24,7 +24,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
   const b = x.backend;
   const y = wrap(b, b.cast(x.storage, dtype), x.shape);
-  return y;
+  return traceOp(y, [x], "cast", { dtype });
 }
 
 /** Sums a broadcast gradient back down to `shape`. */
@@ -89,10 +89,16 @@ export function rawBinary(
 
 const isT = (v: Tensor | number): v is Tensor => typeof v !== "number";
 
+/** A binary op's name and operands, as a trace reports them. */
+const binary = (name: string, a: Tensor | number, b: Tensor | number) => ({
+  name,
+  attrs: { operands: [a, b] },
+});
+
 /** `a + b` with broadcasting. */
 export function add(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("add", a, b);
-  return record(y, [a, b].filter(isT), "add", (g) => {
+  return record(y, [a, b].filter(isT), binary("add", a, b), (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) out.push(sumTo(g, a.shape));
     if (isT(b)) out.push(sumTo(g, b.shape));
@@ -103,7 +109,7 @@ export function add(a: Tensor | number, b: Tensor | number): Tensor {
 /** `a - b` with broadcasting. */
 export function sub(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("sub", a, b);
-  return record(y, [a, b].filter(isT), "sub", (g) => {
+  return record(y, [a, b].filter(isT), binary("sub", a, b), (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) out.push(sumTo(g, a.shape));
     if (isT(b)) out.push(sumTo(neg(g), b.shape));
@@ -114,7 +120,7 @@ export function sub(a: Tensor | number, b: Tensor | number): Tensor {
 /** `a * b` with broadcasting. */
 export function mul(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("mul", a, b);
-  return record(y, [a, b].filter(isT), "mul", (g) => {
+  return record(y, [a, b].filter(isT), binary("mul", a, b), (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) {
       out.push(a.requiresGrad ? sumTo(rawBinary("mul", g, b), a.shape) : null);
@@ -129,7 +135,7 @@ export function mul(a: Tensor | number, b: Tensor | number): Tensor {
 /** `a / b` (true division) with broadcasting. */
 export function div(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("div", a, b);
-  return record(y, [a, b].filter(isT), "div", (g) => {
+  return record(y, [a, b].filter(isT), binary("div", a, b), (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) {
       out.push(a.requiresGrad ? sumTo(rawBinary("div", g, b), a.shape) : null);
@@ -149,7 +155,7 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
 /** `a ** b` with broadcasting. */
 export function pow(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("pow", a, b);
-  return record(y, [a, b].filter(isT), "pow", (g) => {
+  return record(y, [a, b].filter(isT), binary("pow", a, b), (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) {
       if (!a.requiresGrad) out.push(null);
@@ -195,7 +201,7 @@ function minmax(
   b: Tensor | number,
 ): Tensor {
   const y = rawBinary(op, a, b);
-  return record(y, [a, b].filter(isT), op, (g) => {
+  return record(y, [a, b].filter(isT), binary(op, a, b), (g) => {
     // ties share the gradient equally, as PyTorch does
     const out: (Tensor | null)[] = [];
     const side = (self: Tensor | number, other: Tensor | number) => {
@@ -230,7 +236,8 @@ export function compare(
   a: Tensor | number,
   b: Tensor | number,
 ): Tensor {
-  return rawBinary(op, a, b);
+  const y = rawBinary(op, a, b);
+  return traceOp(y, [a, b].filter(isT), op, { operands: [a, b] });
 }
 
 /** Runs a unary kernel; no autograd. */
@@ -322,7 +329,7 @@ export function tanh(x: Tensor): Tensor {
 }
 /** Sign: -1, 0 or 1 (no gradient). */
 export function sign(x: Tensor): Tensor {
-  return unaryRaw("sign", x);
+  return traceOp(unaryRaw("sign", x), [x], "sign");
 }
 
 /** Clamps to `[min, max]`; the gradient passes where `min <= x <= max`. */
@@ -338,7 +345,8 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   const be = x.backend;
   const y = wrap(be, be.clamp(x.storage, lo, hi), x.shape);
   if (x.dtype !== "float32") return y;
-  return record(y, [x], "clamp", (g) => {
+  const op = { name: "clamp", attrs: { min: lo, max: hi } };
+  return record(y, [x], op, (g) => {
     const inside = rawBinary(
       "mul",
       rawBinary("ge", x, lo),
@@ -406,7 +414,8 @@ export function where(
     throw new DTypeError(`Cannot where: condition dtype ${cond.dtype}`);
   }
   const y = whereRaw(cond, a, b);
-  return record(y, [a, b].filter(isT), "where", (g) => {
+  const op = { name: "where", attrs: { operands: [a, b], cond } };
+  return record(y, [a, b].filter(isT), op, (g) => {
     const out: (Tensor | null)[] = [];
     if (isT(a)) {
       out.push(a.requiresGrad ? sumTo(whereRaw(cond, g, 0), a.shape) : null);

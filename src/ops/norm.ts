@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isGradEnabled, record } from "../autograd.ts";
+import { isGradEnabled, record, traceOp } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { backendOf, requireFloat, sizeOf, wrap } from "./_util.ts";
@@ -91,6 +91,8 @@ export function batchNorm(
   );
   const needGrad = isGradEnabled() &&
     [x, weight, bias].some((t) => t?.requiresGrad);
+  // what a trace (the ONNX exporter) needs beyond the input
+  const attrs = { weight, bias, runningMean, runningVar, eps, relu, training };
   const g: BatchNormGeometry = {
     n,
     c,
@@ -121,13 +123,13 @@ export function batchNorm(
     if (!needGrad) {
       mean.dispose();
       invStd.dispose();
-      return y;
+      return traceOp(y, [x], "batchNorm", attrs);
     }
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
     return record(
       y,
       inputs,
-      relu ? "batchNormRelu" : "batchNorm",
+      { name: relu ? "batchNormRelu" : "batchNorm", attrs },
       (dy) => {
         const d = fused.batchNormBackward(
           be,
@@ -154,15 +156,20 @@ export function batchNorm(
     );
   }
   if (!needGrad) {
-    return wrap(
-      be,
-      fused.batchNormEval(be, x.storage, {
-        weight: weight?.storage ?? null,
-        bias: bias?.storage ?? null,
-        runningMean: runningMean.storage,
-        runningVar: runningVar.storage,
-      }, g),
-      x.shape,
+    return traceOp(
+      wrap(
+        be,
+        fused.batchNormEval(be, x.storage, {
+          weight: weight?.storage ?? null,
+          bias: bias?.storage ?? null,
+          runningMean: runningMean.storage,
+          runningVar: runningVar.storage,
+        }, g),
+        x.shape,
+      ),
+      [x],
+      "batchNorm",
+      attrs,
     );
   }
   // eval mode with gradients: compose, so autograd differentiates it

@@ -8,7 +8,7 @@ import type {
   AdaptivePool2dGeometry,
   Pool2dGeometry,
 } from "../backend/backend.ts";
-import { record } from "../autograd.ts";
+import { record, traceOp } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { requireFloat, wrap } from "./_util.ts";
@@ -126,11 +126,12 @@ export function maxPool2d(
   const r = be.maxPool2d(x.storage, g, x.requiresGrad);
   const y = wrap(be, r.y, [g.n, g.c, g.oh, g.ow]);
   const indices = wrap(be, r.indices, [g.n, g.c, g.oh, g.ow]);
+  const attrs = { geometry: g, ceilMode: options.ceilMode ?? false };
   if (!x.requiresGrad) {
     indices.dispose();
-    return y;
+    return traceOp(y, [x], "maxPool2d", attrs);
   }
-  return record(y, [x], "maxPool2d", (dy) => [
+  return record(y, [x], { name: "maxPool2d", attrs }, (dy) => [
     wrap(be, be.maxPool2dBackward(dy.storage, indices.storage, g), x.shape),
   ], [indices]);
 }
@@ -151,7 +152,8 @@ export function avgPool2d(
   const g = geometry("avgPool2d", x, kernelSize, options);
   const be = x.backend;
   const y = wrap(be, be.avgPool2d(x.storage, g), [g.n, g.c, g.oh, g.ow]);
-  return record(y, [x], "avgPool2d", (dy) => [
+  const attrs = { geometry: g, ceilMode: options.ceilMode ?? false };
+  return record(y, [x], { name: "avgPool2d", attrs }, (dy) => [
     wrap(be, be.avgPool2dBackward(dy.storage, g), x.shape),
   ]);
 }

@@ -5,7 +5,7 @@
  */
 
 import type { ReduceOp } from "../backend/backend.ts";
-import { record } from "../autograd.ts";
+import { record, traceOp } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { normDim, normDims, sizeOf, wrap } from "./_util.ts";
@@ -92,7 +92,8 @@ export function sum(
   const dims = normDims("sum", dim, x.shape);
   const kd = reduceRaw("sum", x, dims);
   const y = options.keepdim ? kd : reshape(kd, outShape(x.shape, dims, false));
-  return record(y, [x], "sum", (g) => {
+  const op = { name: "sum", attrs: { dims, keepdim: !!options.keepdim } };
+  return record(y, [x], op, (g) => {
     return [expand(reshape(g, keptShape(x.shape, dims)), x.shape)];
   });
 }
@@ -117,7 +118,8 @@ function extreme(
   const dims = normDims(op, dim, x.shape);
   const kd = reduceRaw(op, x, dims);
   const y = options.keepdim ? kd : reshape(kd, outShape(x.shape, dims, false));
-  return record(y, [x], op, (g) => {
+  const info = { name: op, attrs: { dims, keepdim: !!options.keepdim } };
+  return record(y, [x], info, (g) => {
     const gk = reshape(g, keptShape(x.shape, dims));
     if (typeof dim === "number") {
       // torch.max(x, dim): the whole gradient goes to the selected index
@@ -179,14 +181,17 @@ function argReduce(
   dim: number | undefined,
   options: ReduceOptions,
 ): Tensor {
+  const keepdim = options.keepdim ?? false;
   if (dim === undefined) {
     const flat = reshape(x, [x.numel()]);
     const y = reduceRaw(op, flat, [0]);
-    return reshape(y, options.keepdim ? x.shape.map(() => 1) : []);
+    const r = reshape(y, keepdim ? x.shape.map(() => 1) : []);
+    return traceOp(r, [x], op, { dim: null, keepdim });
   }
   const d = normDim(op, dim, x.ndim, x.shape);
   const kd = reduceRaw(op, x, [d]);
-  return options.keepdim ? kd : reshape(kd, outShape(x.shape, [d], false));
+  const r = keepdim ? kd : reshape(kd, outShape(x.shape, [d], false));
+  return traceOp(r, [x], op, { dim: d, keepdim });
 }
 
 /** int32 indices of the maxima along `dim` (flattened when omitted). */

@@ -93,7 +93,8 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const y = viewCopy(x, p.map((d) => x.shape[d]), p.map((d) => st[d]), 0);
   const inv = new Array<number>(nd);
   p.forEach((d, i) => (inv[d] = i));
-  return record(y, [x], "permute", (g) => [permute(g, inv)]);
+  const op = { name: "permute", attrs: { perm: p } };
+  return record(y, [x], op, (g) => [permute(g, inv)]);
 }
 
 /** Swaps two dims. */
@@ -199,7 +200,8 @@ export function slice(
   strides[d] = st[d] * step;
   const offset = s * st[d];
   const y = viewCopy(x, shape, strides, offset);
-  return record(y, [x], "slice", (g) => {
+  const op = { name: "slice", attrs: { dim: d, start: s, end: e, step } };
+  return record(y, [x], op, (g) => {
     const be = g.backend;
     const out = be.zeros("float32", x.numel());
     be.stridedWrite(out, shape, strides, offset, g.storage);
@@ -246,7 +248,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     off += t.shape[d];
   }
   const y = wrap(be, out, shape);
-  return record(y, tensors, "cat", (g) => {
+  return record(y, tensors, { name: "cat", attrs: { dim: d } }, (g) => {
     let o = 0;
     return tensors.map((t) => {
       const part = t.requiresGrad ? slice(g, d, o, o + t.shape[d]) : null;
@@ -304,7 +306,8 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
     be.indexSelect(x.storage, outer, x.shape[d], inner, index.storage),
     shape,
   );
-  return record(y, [x], "indexSelect", (g) => {
+  const op = { name: "indexSelect", attrs: { dim: d, index } };
+  return record(y, [x], op, (g) => {
     const out = be.zeros("float32", x.numel());
     be.indexAdd(out, outer, x.shape[d], inner, index.storage, g.storage);
     return [wrap(be, out, x.shape)];
@@ -350,7 +353,8 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     be.gather(x.storage, outer, x.shape[d], inner, index.storage, m),
     index.shape,
   );
-  return record(y, [x], "gather", (g) => {
+  const op = { name: "gather", attrs: { dim: d, index } };
+  return record(y, [x], op, (g) => {
     const out = be.zeros("float32", x.numel());
     be.scatterAdd(out, outer, x.shape[d], inner, index.storage, m, g.storage);
     return [wrap(be, out, x.shape)];

@@ -18,7 +18,7 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   const n = x.ndim === 0 ? 1 : x.shape[d];
   const inner = sizeOf(x.shape.slice(d + 1));
   const y = wrap(be, be.softmax(x.storage, outer, n, inner, log), x.shape);
-  return record(y, [x], name, (g) => [
+  return record(y, [x], { name, attrs: { dim: d } }, (g) => [
     wrap(
       be,
       be.softmaxBackward(y.storage, g.storage, outer, n, inner, log),
