@@ -6,9 +6,8 @@
  * `ffi/` counts, `import type` included (a cycle of types is still two
  * rooms that cannot be read apart).
  *
- * Two exceptions, both cycles that predate this check:
- *
- * - The core is one room: `tensor.ts`, `autograd.ts` and `ops/`. A
+ * One exception, a cycle that predates this check: the core is one room,
+ * `tensor.ts`, `autograd.ts` and `ops/`. A
  *   `Tensor`'s methods call the ops, the ops make tensors and record them on
  *   the tape, and `backward()` walks the tape: they are one layer that
  *   happens to span files. `errors.ts`, `memory.ts` and `random.ts` import
@@ -16,12 +15,6 @@
  *   `BackendUnavailableError`), so they stay rooms of their own that every
  *   room, `backend/` included, may import; counting them in the core would
  *   make a cycle of every backend that throws a `ShapeError`.
- * - `io/` to `nn/`, by the file edges in `KNOWN_EDGES` below: the ONNX
- *   exporter re-implements the forwards of `ResNet`, `BasicBlock` and
- *   `StudentNet`, and `loadPretrained` takes a `Module`, while
- *   `nn/models/resnet.ts` loads its weights through `io/`. Remove an entry
- *   when its import goes (the ONNX exporter by tracing removes the first
- *   four); any other import from `io/` into `nn/` fails the check.
  *
  * @module
  */
@@ -33,15 +26,6 @@ const ROOT = normalize(join(dirname(new URL(import.meta.url).pathname), ".."));
 
 /** The files of the core room, besides `ops/`. */
 const CORE_FILES = new Set(["tensor", "autograd"]);
-
-/** File-level imports allowed to close a cycle (see the header). */
-const KNOWN_EDGES = new Set([
-  "src/io/onnx.ts -> src/nn/layers.ts",
-  "src/io/onnx.ts -> src/nn/module.ts",
-  "src/io/onnx.ts -> src/nn/models/resnet.ts",
-  "src/io/onnx.ts -> src/nn/models/student.ts",
-  "src/io/weights.ts -> src/nn/module.ts",
-]);
 
 /**
  * The room of a file, from its path relative to the repository root.
@@ -96,13 +80,9 @@ export interface RoomCycle {
  * first room.
  *
  * @param files Each file's path (relative to the root) and its text.
- * @param knownEdges File imports left out of the graph.
  * @returns The cycles, empty when there are none.
  */
-export function roomCycles(
-  files: ReadonlyMap<string, string>,
-  knownEdges: ReadonlySet<string> = new Set(),
-): RoomCycle[] {
+export function roomCycles(files: ReadonlyMap<string, string>): RoomCycle[] {
   // room -> room -> one file import making the edge
   const graph = new Map<string, Map<string, string>>();
   for (const [path, source] of files) {
@@ -112,7 +92,7 @@ export function roomCycles(
       const target = normalize(join(dirname(path), spec));
       const edge = `${path} -> ${target}`;
       const to = roomOf(target);
-      if (to === from || knownEdges.has(edge)) continue;
+      if (to === from) continue;
       if (!graph.has(to)) graph.set(to, new Map());
       const out = graph.get(from)!;
       if (!out.has(to)) out.set(to, edge);
@@ -200,13 +180,7 @@ function describe(cycles: RoomCycle[]): string {
 Deno.test("src/ has no import cycle between top-level rooms", async () => {
   const files = await sources("ffi", await sources("src", new Map()));
   assert.ok(files.has("src/tensor.ts"), `no sources found under ${ROOT}`);
-  for (const edge of KNOWN_EDGES) {
-    assert.ok(
-      files.has(edge.split(" -> ")[0]),
-      `KNOWN_EDGES names a missing file: ${edge}`,
-    );
-  }
-  const cycles = roomCycles(files, KNOWN_EDGES);
+  const cycles = roomCycles(files);
   assert.equal(
     cycles.length,
     0,
@@ -244,10 +218,6 @@ Deno.test("roomCycles() reports a cycle with the imports that make it", () => {
     ],
   }]);
   assert.match(describe(cycles), /eval -> train -> eval/);
-  assert.deepEqual(
-    roomCycles(files, new Set(["src/eval/report.ts -> src/train/trainer.ts"])),
-    [],
-  );
 });
 
 Deno.test("relativeImports() reads every form of import, not comments", () => {

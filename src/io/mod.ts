@@ -48,3 +48,4 @@ export {
   serializeOnnx,
 } from "./onnx.ts";
 export { writeFileAtomic } from "./_atomic.ts";
+export type { StatefulModel, TraceableModel } from "./model.ts";

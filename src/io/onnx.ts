@@ -49,7 +49,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { type Tensor, tidy } from "../tensor.ts";
-import type { Module } from "../nn/module.ts";
+import type { TraceableModel } from "./model.ts";
 import type { Pool2dGeometry } from "../backend/backend.ts";
 import { LITTLE_ENDIAN } from "./_dtype.ts";
 import { ProtoWriter } from "./_protobuf.ts";
@@ -628,7 +628,7 @@ function valueInfo(
  * ```
  */
 export function serializeOnnx(
-  model: Module,
+  model: TraceableModel,
   sampleInput: Tensor,
   options: ExportOnnxOptions = {},
 ): Uint8Array {
@@ -754,7 +754,7 @@ export function serializeOnnx(
  * ```
  */
 export async function exportOnnx(
-  model: Module,
+  model: TraceableModel,
   sampleInput: Tensor,
   path: string | URL,
   options: ExportOnnxOptions = {},

@@ -12,7 +12,7 @@
 import type { DeviceName } from "../backend/backend.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { clip, describeStart, sniff } from "./_dtype.ts";
-import type { Module } from "../nn/module.ts";
+import type { StatefulModel } from "./model.ts";
 import type { Tensor } from "../tensor.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { parseTorch } from "./torch.ts";
@@ -192,7 +192,7 @@ export interface PretrainedResult {
  * ```
  */
 export function loadPretrained(
-  model: Module,
+  model: StatefulModel,
   weights: Record<string, Tensor>,
   options: LoadPretrainedOptions = {},
 ): PretrainedResult {
