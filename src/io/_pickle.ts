@@ -334,9 +334,6 @@ for (const d of DTYPE_NAMES) {
   ALLOWED.set(`torch.${d}`, new PyGlobal("torch", d));
 }
 
-/** Names of every allowed global, for messages. */
-export const ALLOWED_GLOBALS: readonly string[] = [...ALLOWED.keys()];
-
 function resolveGlobal(module: string, name: string): PyGlobal {
   const g = ALLOWED.get(`${module}.${name}`);
   if (!g) {

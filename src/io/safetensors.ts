@@ -20,6 +20,7 @@
  */
 
 import type { DeviceName, TypedArray } from "../backend/backend.ts";
+import { pathName, readFileOrThrow } from "./_read.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { tensor } from "../ops/creation.ts";
 import { Tensor } from "../tensor.ts";
@@ -511,17 +512,7 @@ export async function loadSafetensors(
   path: string | URL,
   options: LoadSafetensorsOptions = {},
 ): Promise<Record<string, Tensor>> {
-  const name = path instanceof URL ? path.pathname : path;
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    const err = new CheckpointError(
-      `Cannot read safetensors file ${name}: ${(e as Error).message}`,
-    );
-    err.cause = e;
-    throw err;
-  }
+  const { bytes, name } = await readFileOrThrow(path, "safetensors file");
   return parseSafetensors(bytes, name, options);
 }
 
@@ -638,7 +629,7 @@ export async function saveSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = serializeSafetensors(tensors, metadata);
-  const name = path instanceof URL ? path.pathname : path;
+  const name = pathName(path);
   try {
     await writeFileAtomic(name, bytes);
   } catch (e) {

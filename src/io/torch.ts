@@ -38,6 +38,7 @@
 
 import type { DeviceName } from "../backend/backend.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
+import { readFileOrThrow, readFileOrThrowSync } from "./_read.ts";
 import { tensor } from "../ops/creation.ts";
 import type { Tensor } from "../tensor.ts";
 import {
@@ -610,14 +611,6 @@ export function parseTorch(
   );
 }
 
-async function readAll(path: string | URL, name: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    fail(name, (e as Error).message, e);
-  }
-}
-
 /**
  * Reads a PyTorch `.pt`/`.pth` file holding a state dict, as
  * `torch.load(path, weights_only=True)` would, without PyTorch and without
@@ -655,8 +648,8 @@ export async function loadTorch(
   path: string | URL,
   options: LoadTorchOptions = {},
 ): Promise<Record<string, Tensor>> {
-  const name = path instanceof URL ? path.pathname : path;
-  return parseTorch(await readAll(path, name), name, options);
+  const { bytes, name } = await readFileOrThrow(path, "PyTorch file");
+  return parseTorch(bytes, name, options);
 }
 
 /**
@@ -671,12 +664,6 @@ export function loadTorchSync(
   path: string | URL,
   options: LoadTorchOptions = {},
 ): Record<string, Tensor> {
-  const name = path instanceof URL ? path.pathname : path;
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (e) {
-    fail(name, (e as Error).message, e);
-  }
+  const { bytes, name } = readFileOrThrowSync(path, "PyTorch file");
   return parseTorch(bytes, name, options);
 }

@@ -11,6 +11,7 @@
 
 import type { DeviceName } from "../backend/backend.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
+import { readFileOrThrow, readFileOrThrowSync } from "./_read.ts";
 import { clip, describeStart, sniff } from "./_dtype.ts";
 import type { StatefulModel } from "./model.ts";
 import type { Tensor } from "../tensor.ts";
@@ -72,14 +73,6 @@ function list(items: string[], separator: string): string {
   return shown.join(separator);
 }
 
-function readError(name: string, e: unknown): never {
-  const err = new CheckpointError(
-    `Cannot read weights file ${name}: ${(e as Error).message}`,
-  );
-  err.cause = e;
-  throw err;
-}
-
 /**
  * Reads a state dict from a PyTorch (`.pth`, `.pt`: zip or legacy layout)
  * or safetensors file, choosing the reader from the file's first bytes. An
@@ -100,13 +93,7 @@ export async function loadWeights(
   path: string | URL,
   options: LoadWeightsOptions = {},
 ): Promise<Record<string, Tensor>> {
-  const name = path instanceof URL ? path.pathname : path;
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    readError(name, e);
-  }
+  const { bytes, name } = await readFileOrThrow(path, "weights file");
   return parseWeights(bytes, name, options);
 }
 
@@ -124,13 +111,7 @@ export function loadWeightsSync(
   path: string | URL,
   options: LoadWeightsOptions = {},
 ): Record<string, Tensor> {
-  const name = path instanceof URL ? path.pathname : path;
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (e) {
-    readError(name, e);
-  }
+  const { bytes, name } = readFileOrThrowSync(path, "weights file");
   return parseWeights(bytes, name, options);
 }
 
