@@ -23,29 +23,9 @@
  * @module
  */
 
-/** A native library could not be loaded; `tried` lists every attempt. */
-export class BackendUnavailableError extends Error {
-  /** Every path or soname tried, with the reason it failed. */
-  readonly tried: string[];
-  /**
-   * Creates the error.
-   *
-   * @param library The library that was looked for.
-   * @param tried Each attempt as `path: reason`.
-   * @param hint What the user can do about it.
-   */
-  constructor(library: string, tried: string[], hint = "") {
-    super(
-      `Cannot load ${library}` +
-        (tried.length
-          ? `: tried ${tried.length} location(s):\n  ${tried.join("\n  ")}`
-          : "") +
-        (hint ? `\n${hint}` : ""),
-    );
-    this.name = "BackendUnavailableError";
-    this.tried = tried;
-  }
-}
+import { BackendUnavailableError } from "../src/errors.ts";
+
+export { BackendUnavailableError };
 
 /** What to look for and where. */
 export interface LibrarySpec {

@@ -5,8 +5,6 @@
  * @module
  */
 
-export { BackendUnavailableError } from "../ffi/find_library.ts";
-
 /** Shapes that do not fit an operation, or a dim out of range. */
 export class ShapeError extends RangeError {
   /**
@@ -111,4 +109,28 @@ export class DecompressionBombError extends DataError {
 /** Formats a shape as PyTorch users read it: `[2, 3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
+}
+
+/** A native library could not be loaded; `tried` lists every attempt. */
+export class BackendUnavailableError extends Error {
+  /** Every path or soname tried, with the reason it failed. */
+  readonly tried: string[];
+  /**
+   * Creates the error.
+   *
+   * @param library The library that was looked for.
+   * @param tried Each attempt as `path: reason`.
+   * @param hint What the user can do about it.
+   */
+  constructor(library: string, tried: string[], hint = "") {
+    super(
+      `Cannot load ${library}` +
+        (tried.length
+          ? `: tried ${tried.length} location(s):\n  ${tried.join("\n  ")}`
+          : "") +
+        (hint ? `\n${hint}` : ""),
+    );
+    this.name = "BackendUnavailableError";
+    this.tried = tried;
+  }
 }

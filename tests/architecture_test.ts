@@ -11,8 +11,7 @@
  *   `Tensor`'s methods call the ops, the ops make tensors and record them on
  *   the tape, and `backward()` walks the tape: they are one layer that
  *   happens to span files. `errors.ts`, `memory.ts` and `random.ts` import
- *   no other room of `src/` (`errors.ts` re-exports `ffi/`'s
- *   `BackendUnavailableError`), so they stay rooms of their own that every
+ *   no other room, so they stay rooms of their own that every
  *   room, `backend/` included, may import; counting them in the core would
  *   make a cycle of every backend that throws a `ShapeError`.
  *

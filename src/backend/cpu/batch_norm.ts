@@ -12,7 +12,7 @@ import type {
   BatchNormParams,
   BatchNormSaved,
 } from "../backend.ts";
-import { f32, f32Out } from "./_pool.ts";
+import { f32, f32Out } from "./_array_pool.ts";
 import { type FastKernels, fastKernels } from "./dispatch.ts";
 
 /**

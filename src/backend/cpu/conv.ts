@@ -20,12 +20,12 @@
 
 import type { Conv2dGeometry } from "../backend.ts";
 import { sgemm } from "./gemm.ts";
-import { f32, i32 } from "./_pool.ts";
+import { f32, i32 } from "./_array_pool.ts";
 import {
   oneDnnConvBackwardData,
   oneDnnConvBackwardFilter,
   oneDnnConvForward,
-} from "./dnnl.ts";
+} from "./onednn_conv.ts";
 
 /** The element count of im2col buffers built for several images at once. */
 const BATCH_COL_LIMIT = 1 << 23;

@@ -8,7 +8,7 @@
  */
 
 import type { BinaryOp, TypedArray, UnaryOp } from "../backend.ts";
-import { f32Out, i32Out } from "./_pool.ts";
+import { f32Out, i32Out } from "./_array_pool.ts";
 import { fastKernels } from "./dispatch.ts";
 
 /** `y[i] = op(x[i])` into a fresh Float32Array. */

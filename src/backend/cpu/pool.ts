@@ -8,7 +8,7 @@
  */
 
 import type { AdaptivePool2dGeometry, Pool2dGeometry } from "../backend.ts";
-import { f32, f32Out, i32, i32Out } from "./_pool.ts";
+import { f32, f32Out, i32, i32Out } from "./_array_pool.ts";
 import { fastKernels } from "./dispatch.ts";
 
 /**

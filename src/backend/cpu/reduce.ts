@@ -5,7 +5,7 @@
  */
 
 import type { ReduceOp, TypedArray } from "../backend.ts";
-import { f32, f32Out, i32 } from "./_pool.ts";
+import { f32, f32Out, i32 } from "./_array_pool.ts";
 import { fastKernels } from "./dispatch.ts";
 
 /** Reduces the middle axis of `[outer, r, inner]`; sums in float64. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { f32 } from "./_pool.ts";
+import { f32 } from "./_array_pool.ts";
 
 /**
  * Softmax (or log-softmax) over the middle axis of `[outer, n, inner]`.

@@ -35,7 +35,7 @@ import {
   OP_DESC_BYTES,
   readPointer,
 } from "../../../ffi/onednn.ts";
-import { f32Out as allocF32, recycle } from "./_pool.ts";
+import { f32Out as allocF32, recycle } from "./_array_pool.ts";
 
 type Ptr = Deno.PointerValue;
 
