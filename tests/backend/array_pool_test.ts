@@ -6,7 +6,7 @@ import {
   i32,
   pooledByteCount,
   recycle,
-} from "../../src/backend/cpu/_pool.ts";
+} from "../../src/backend/cpu/_array_pool.ts";
 
 const N = 1 << 16; // the smallest pooled length
 

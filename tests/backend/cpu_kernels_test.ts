@@ -39,7 +39,7 @@ import { softmax, softmaxBackward } from "../../src/backend/cpu/softmax.ts";
 import { adamStep, sgdStep } from "../../src/backend/cpu/optim.ts";
 import { openBlas, openBlasError } from "../../ffi/openblas.ts";
 import { oneDnn, oneDnnError } from "../../ffi/onednn.ts";
-import { convImplementations } from "../../src/backend/cpu/dnnl.ts";
+import { convImplementations } from "../../src/backend/cpu/onednn_conv.ts";
 import { binary, unary } from "../../src/backend/cpu/elementwise.ts";
 import { setNativeKernels } from "../../src/backend/cpu/native.ts";
 import { poolGeom } from "./_pool_geometry.ts";

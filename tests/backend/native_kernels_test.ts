@@ -28,7 +28,7 @@ import { maxPool2d, maxPool2dBackward } from "../../src/backend/cpu/pool.ts";
 import { binary, unary } from "../../src/backend/cpu/elementwise.ts";
 import { reduce } from "../../src/backend/cpu/reduce.ts";
 import { getBackend } from "../../src/backend/registry.ts";
-import { setOneDnnKernels } from "../../src/backend/cpu/dnnl.ts";
+import { setOneDnnKernels } from "../../src/backend/cpu/onednn_conv.ts";
 import { poolGeom } from "./_pool_geometry.ts";
 
 function requireNative(): void {
