@@ -26,24 +26,14 @@
  * `train/` grouped by patient (file names `person123_...`), and the run says
  * so.
  *
- * Flags: `--data DIR` (train/val/test class folders), `--size N` (input
- * side, default 28), `--epochs N` (default 6; `--teacher-epochs N` for the
- * teacher alone), `--batch-size N` (32), `--lr X` (Adam, 0.001, with a
- * cosine schedule over the epochs),
- * `--temperature T`, `--alpha A`, `--preset tutorial|recommended` (default
- * recommended), `--device cpu|cuda`, `--seed N` (0), `--seeds N` (students
- * trained with seeds seed..seed+N-1, default 3), `--workers N` (decoding
- * Workers, 0), `--out DIR` (default out/distill), `--teacher FILE`
- * (safetensors weights, torchvision keys: a 2-class teacher is used as is,
- * an ImageNet one gets a new head and is fine-tuned), `--freeze-backbone`
- * (train only the head, BatchNorm statistics frozen too: what the
- * tutorial's `requires_grad_ = False` meant; `Module.freeze`), `--labeled N` (students get N
- * labeled training images), `--transfer DIR|rest` (unlabeled images, in
- * class folders whose names are ignored, or `rest`: the training images
- * not kept by `--labeled`; the KD student also learns the teacher's soft
- * labels on them), `--resume` (continue the checkpoints in `--out`),
- * `--max-train N` (a stratified subset of the training images, for quick
- * tests).
+ * `deno run -A examples/distill.ts --help` lists every flag with what it
+ * means and its default; the table is `FLAGS` below. A misspelled flag or
+ * a bad value is refused in one line (exit code 2) before any data is
+ * read. `--teacher` takes safetensors or PyTorch (`.pth`, `.pt`) weights
+ * with torchvision's keys: a 2-class teacher is used as is, an ImageNet
+ * one gets a new head and is fine-tuned. With `--data` and no `--size`,
+ * images are resized to the tutorial's 224 (the bundled data's 28 applies
+ * only to the bundled data), and the run prints the size it uses.
  *
  * `--out` receives `results.json`, `results.md`, `report.html` (the run on
  * one self-contained page: training curves, confusion matrices, ROC
@@ -54,85 +44,198 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { distill, io, manualSeed, models, setBackend, study } from "../mod.ts";
+import {
+  CheckpointError,
+  DataError,
+  distill,
+  io,
+  manualSeed,
+  models,
+  setBackend,
+  study,
+} from "../mod.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: {
-      type: "string",
-      default: new URL("./data/fashion-binary", import.meta.url).pathname,
-    },
-    size: { type: "string", default: "28" },
-    epochs: { type: "string", default: "6" },
-    "teacher-epochs": { type: "string" },
-    "batch-size": { type: "string", default: "32" },
-    lr: { type: "string", default: "0.001" },
-    temperature: { type: "string" },
-    alpha: { type: "string" },
-    preset: { type: "string", default: "recommended" },
-    device: { type: "string" },
-    seed: { type: "string", default: "0" },
-    seeds: { type: "string", default: "3" },
-    workers: { type: "string", default: "0" },
-    out: { type: "string", default: "out/distill" },
-    teacher: { type: "string" },
-    "freeze-backbone": { type: "boolean", default: false },
-    labeled: { type: "string" },
-    transfer: { type: "string" },
-    resume: { type: "boolean", default: false },
-    "max-train": { type: "string" },
-    help: { type: "boolean", default: false },
+const bundled = new URL("./data/fashion-binary", import.meta.url).pathname;
+
+/** Every flag: its value, meaning and default (`--help` prints this table). */
+const FLAGS = {
+  data: {
+    type: "string",
+    placeholder: "DIR",
+    exists: "dir",
+    meaning:
+      "image folder with train/ val/ test/ class folders (a val/ under 50 images is replaced by a split of train/ grouped by patient)",
+    defaultText: "the bundled Fashion-MNIST pair, examples/data/fashion-binary",
   },
-});
+  size: {
+    type: "integer",
+    min: 2,
+    meaning: "images are resized to N×N",
+    defaultText: "28 for the bundled data; with --data, 224 as in the tutorial",
+  },
+  epochs: {
+    type: "integer",
+    min: 1,
+    default: 6,
+    meaning: "epochs of each student (and of the teacher)",
+  },
+  "teacher-epochs": {
+    type: "integer",
+    min: 0,
+    meaning: "epochs of the teacher alone",
+    defaultText:
+      "--epochs; 0 for a --teacher that already has the right classes",
+  },
+  "batch-size": { type: "integer", min: 1, default: 32, meaning: "batch size" },
+  lr: {
+    type: "number",
+    positive: true,
+    default: 0.001,
+    meaning: "Adam learning rate, with a cosine schedule over the epochs",
+  },
+  temperature: {
+    type: "number",
+    positive: true,
+    meaning: "KD softmax temperature T",
+    defaultText: "from --preset",
+  },
+  alpha: {
+    type: "number",
+    min: 0,
+    max: 1,
+    meaning: "weight of the distillation term in the KD loss",
+    defaultText: "from --preset",
+  },
+  preset: {
+    type: "choice",
+    choices: ["tutorial", "recommended"],
+    default: "recommended",
+    meaning:
+      "KD loss settings: the tutorial's, or Hinton's (T² scaling, batchmean)",
+  },
+  device: {
+    type: "choice",
+    choices: ["cpu", "cuda"],
+    meaning: "backend to train on",
+    defaultText: "the default backend",
+  },
+  seed: {
+    type: "integer",
+    min: 0,
+    default: 0,
+    meaning: "seed of the teacher, the data split and the first student",
+  },
+  seeds: {
+    type: "integer",
+    min: 1,
+    default: 3,
+    meaning: "students are trained with seeds seed..seed+N-1",
+  },
+  workers: {
+    type: "integer",
+    min: 0,
+    default: 0,
+    meaning: "Workers decoding images (0: on the main thread)",
+  },
+  out: {
+    type: "string",
+    placeholder: "DIR",
+    default: "out/distill",
+    meaning:
+      "receives results.json, results.md, report.html, metrics.jsonl, weights and checkpoints",
+  },
+  teacher: {
+    type: "string",
+    placeholder: "FILE",
+    exists: "file",
+    meaning:
+      "ResNet-18 weights, safetensors or PyTorch .pth/.pt with torchvision keys (another head is replaced and fine-tuned)",
+    defaultText: "train one from scratch",
+  },
+  "freeze-backbone": {
+    type: "boolean",
+    meaning:
+      "train only the teacher's fc head, BatchNorm statistics frozen too",
+  },
+  labeled: {
+    type: "integer",
+    min: 2,
+    meaning: "students get N labeled training images",
+    defaultText: "all",
+  },
+  transfer: {
+    type: "string",
+    placeholder: "DIR|rest",
+    exists: "dir",
+    keywords: ["rest"],
+    meaning:
+      "unlabeled images for the KD student (class folders, names ignored), or rest: the training images not kept by --labeled",
+    defaultText: "none",
+  },
+  resume: {
+    type: "boolean",
+    meaning: "continue from the checkpoints in --out",
+  },
+  "max-train": {
+    type: "integer",
+    min: 2,
+    meaning: "a stratified subset of N training images, for quick tests",
+    defaultText: "all",
+  },
+  help: { type: "boolean", meaning: "print this help and exit" },
+} as const satisfies Record<string, study.FlagSpec>;
+
+let flags: study.ParsedFlags<typeof FLAGS>;
+try {
+  flags = study.parseFlags(Deno.args, FLAGS);
+  if (flags.transfer === "rest" && flags.labeled === undefined) {
+    throw new study.CliError("--transfer rest needs --labeled N");
+  }
+} catch (e) {
+  if (!(e instanceof study.CliError)) throw e;
+  console.error(`distill: ${e.message}`);
+  Deno.exit(e.exitCode);
+}
 if (flags.help) {
-  console.log(
-    "deno run -A examples/distill.ts [--data DIR] [--size N] [--epochs N] [--teacher-epochs N]\n" +
-      "  [--batch-size N] [--lr X] [--temperature T] [--alpha A] [--preset tutorial|recommended]\n" +
-      "  [--device cpu|cuda] [--seed N] [--seeds N] [--workers N] [--out DIR] [--teacher FILE]\n" +
-      "  [--freeze-backbone] [--labeled N] [--transfer DIR|rest] [--resume] [--max-train N]\n" +
-      "Writes results.json, results.md, report.html and metrics.jsonl to --out (default out/distill).",
-  );
+  console.log(study.helpText(
+    "Knowledge distillation, the tutorial end to end: a ResNet-18 teacher, then\n" +
+      "StudentNet without and with KD over several seeds, evaluated on test/.\n\n" +
+      "Usage: deno run -A examples/distill.ts [flags]",
+    FLAGS,
+  ));
   Deno.exit(0);
 }
 
-function int(name: string, v: string | undefined, min = 0): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name} must be an integer ≥ ${min}, got ${v}`);
-    Deno.exit(2);
-  }
-  return n;
-}
-
-const size = int("size", flags.size, 2);
-const epochs = int("epochs", flags.epochs, 1);
-const batchSize = int("batch-size", flags["batch-size"], 1);
-const lr = Number(flags.lr);
-const seed = int("seed", flags.seed);
-const nSeeds = int("seeds", flags.seeds, 1);
-const workers = int("workers", flags.workers);
-const outDir = flags.out!;
-const preset = flags.preset as distill.KdPreset;
-if (preset !== "tutorial" && preset !== "recommended") {
-  console.error(`--preset must be tutorial or recommended, got ${preset}`);
-  Deno.exit(2);
-}
+const size = flags.size ?? (flags.data ? 224 : 28);
+const { epochs, lr, seed, workers } = flags;
+const batchSize = flags["batch-size"];
+const nSeeds = flags.seeds;
+const outDir = flags.out;
 const kdOptions: distill.KdOptions = {
-  preset,
-  ...(flags.temperature ? { temperature: Number(flags.temperature) } : {}),
-  ...(flags.alpha ? { alpha: Number(flags.alpha) } : {}),
+  preset: flags.preset,
+  ...(flags.temperature !== undefined
+    ? { temperature: flags.temperature }
+    : {}),
+  ...(flags.alpha !== undefined ? { alpha: flags.alpha } : {}),
 };
 const kd = distill.resolveKdOptions(kdOptions);
-const device = flags.device as "cpu" | "cuda" | undefined;
+const device = flags.device;
 if (device) setBackend(device);
 const started = performance.now();
 const say = (l: string) => console.log(l);
 
 // ---- data -------------------------------------------------------------------
 
-const root = flags.data!;
+const root = flags.data ?? bundled;
+say(
+  `Input size: ${size}×${size}${
+    flags.size !== undefined
+      ? ""
+      : flags.data
+      ? " (the tutorial's, the default with --data; --size N changes it)"
+      : " (the bundled data's)"
+  }`,
+);
 let prepared: study.StudyData;
 try {
   prepared = study.imageFolderStudyData(root, {
@@ -140,15 +243,13 @@ try {
     batchSize,
     seed,
     workers,
-    maxTrain: flags["max-train"]
-      ? int("max-train", flags["max-train"], 2)
-      : undefined,
-    labeled: flags.labeled ? int("labeled", flags.labeled, 2) : undefined,
+    maxTrain: flags["max-train"],
+    labeled: flags.labeled,
     transfer: flags.transfer,
   });
 } catch (e) {
-  if (!(e instanceof RangeError)) throw e;
-  console.error(e.message);
+  if (!(e instanceof RangeError || e instanceof DataError)) throw e;
+  console.error(`distill: ${e.message}`);
   Deno.exit(2);
 }
 const { loaders, dataset } = prepared;
@@ -167,11 +268,13 @@ const teacher = models.resnet18({ numClasses });
 if (flags["freeze-backbone"]) {
   teacher.freeze({ except: ["fc"], batchNorm: "eval" });
 }
-let teacherEpochs = flags["teacher-epochs"] !== undefined
-  ? int("teacher-epochs", flags["teacher-epochs"])
-  : epochs;
+let teacherEpochs = flags["teacher-epochs"] ?? epochs;
 if (flags.teacher) {
-  const weights = await io.loadSafetensors(flags.teacher);
+  const weights = await io.loadWeights(flags.teacher).catch((e) => {
+    if (!(e instanceof CheckpointError)) throw e;
+    console.error(`distill: --teacher: ${e.message}`);
+    Deno.exit(2);
+  });
   const fc = weights["fc.weight"];
   if (fc && fc.shape[0] !== numClasses) {
     delete weights["fc.weight"];

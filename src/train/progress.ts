@@ -1,7 +1,9 @@
 /**
- * A progress display for training phases: on a terminal, one bar redrawn in
- * place (batches done / total, it/s, ETA, running loss and accuracy); when
- * output is not a terminal (a log file, CI), a few plain lines instead.
+ * A progress display for training phases: on a terminal, one line redrawn
+ * in place and fitted to the terminal's width (label, percent, bar, batches
+ * done / total, img/s or it/s, ETA, running loss and accuracy while they
+ * fit); when output is not a terminal (a log file, CI), a few plain lines
+ * instead. `formatProgress` draws the line.
  *
  * @module
  */
@@ -11,6 +13,29 @@ export type ProgressMode = "auto" | "bar" | "lines" | "none";
 
 /** Running figures shown next to the bar. */
 export interface ProgressFigures {
+  /** Running mean loss. */
+  loss?: number;
+  /** Running accuracy. */
+  acc?: number;
+  /**
+   * Images (samples) in the batch just done. When given, the rate is shown
+   * in img/s rather than it/s (batches per second).
+   */
+  items?: number;
+}
+
+/** What `formatProgress` draws: one phase at one moment. */
+export interface ProgressState {
+  /** The phase, e.g. `"train"`; shown once. */
+  label: string;
+  /** Batches done. */
+  done: number;
+  /** Batches in the phase. */
+  total: number;
+  /** Seconds since the phase started. */
+  elapsed: number;
+  /** Images done so far; when above 0 the rate is in img/s, else it/s. */
+  items?: number;
   /** Running mean loss. */
   loss?: number;
   /** Running accuracy. */
@@ -25,6 +50,101 @@ function clock(seconds: number): string {
   const mm = String(m % 60).padStart(2, "0");
   const ss = String(s % 60).padStart(2, "0");
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function rateText(n: number, unit: string): string {
+  const digits = n >= 100 ? 0 : n >= 10 ? 1 : 2;
+  return `${n.toFixed(digits)} ${unit}`;
+}
+
+/**
+ * Formats one progress line, fitted to `width` columns: the label once, a
+ * bar when there is room for one of at least 10 cells, `done/total`, the
+ * rate (img/s when `items` is known, else it/s), the ETA, then the running
+ * loss and accuracy while they fit. What does not fit is dropped in this
+ * order: accuracy, loss, the bar, the percentage; then a long label is
+ * shortened and a line still too long is cut. The line
+ * is at most `width - 1` characters, so that the cursor never reaches the
+ * last column and a terminal never wraps it.
+ *
+ * @param state The phase's figures.
+ * @param options `width` in columns (default 80); `bar: false` for the
+ * plain lines written to logs, which also show the elapsed time.
+ * @returns The line, without a line break.
+ */
+export function formatProgress(
+  state: ProgressState,
+  options: { width?: number; bar?: boolean } = {},
+): string {
+  const { label, done, total, elapsed } = state;
+  const max = Math.max(1, Math.floor(options.width ?? 80) - 1);
+  const items = state.items ?? 0;
+  const perSecond = elapsed > 0 ? (items > 0 ? items : done) / elapsed : 0;
+  const batchRate = elapsed > 0 ? done / elapsed : 0;
+  const eta = batchRate > 0 ? (total - done) / batchRate : Infinity;
+  const rate = rateText(perSecond, items > 0 ? "img/s" : "it/s");
+  const figures = [
+    ...(state.loss !== undefined ? [`loss ${state.loss.toFixed(4)}`] : []),
+    ...(state.acc !== undefined ? [`acc ${state.acc.toFixed(4)}`] : []),
+  ];
+  const count = `${done}/${total}`;
+  if (options.bar === false) {
+    const line = [
+      label,
+      count,
+      rate,
+      `elapsed ${clock(elapsed)}`,
+      `ETA ${clock(eta)}`,
+      ...figures,
+    ].join(" ");
+    return line.length > max ? line.slice(0, max) : line;
+  }
+  const pct = `${
+    String(Math.floor((100 * done) / Math.max(1, total))).padStart(3)
+  }%`;
+  for (let keep = figures.length; keep >= 0; keep--) {
+    const tail = [count, rate, `ETA ${clock(eta)}`, ...figures.slice(0, keep)]
+      .join(" ");
+    const cells = Math.min(
+      30,
+      max - (label.length + pct.length + tail.length + 5),
+    );
+    if (cells >= 10) {
+      const filled = Math.min(
+        cells,
+        Math.round((cells * done) / Math.max(1, total)),
+      );
+      const bar = "#".repeat(filled) + ".".repeat(cells - filled);
+      return `${label} ${pct} [${bar}] ${tail}`;
+    }
+  }
+  for (let keep = figures.length; keep >= 0; keep--) {
+    const line = [
+      label,
+      pct.trim(),
+      count,
+      rate,
+      `ETA ${clock(eta)}`,
+      ...figures.slice(0, keep),
+    ].join(" ");
+    if (line.length <= max) return line;
+  }
+  // then the percentage, then a long label gives way; then the line is cut
+  const core = [count, rate, `ETA ${clock(eta)}`].join(" ");
+  if (label.length + 1 + core.length <= max) return `${label} ${core}`;
+  const room = max - core.length - 1;
+  const short = room >= 2 ? label.slice(0, room - 1) + "…" : label;
+  return `${short} ${core}`.slice(0, max);
+}
+
+/** The terminal's width in columns, or 80 when it is not known. */
+export function terminalWidth(): number {
+  try {
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : 80;
+  } catch {
+    return 80;
+  }
 }
 
 /**
@@ -59,8 +179,11 @@ export class Progress {
   #nextLine: number;
   #write: (s: string) => void;
   #figures: ProgressFigures = {};
+  #items = 0;
 
   /**
+   * Starts a phase's display.
+   *
    * @param label The phase, e.g. `"train"`.
    * @param total Batches in the phase.
    * @param options `mode` (default `"auto"`: a bar on a terminal, lines
@@ -88,46 +211,58 @@ export class Progress {
     return this.#done;
   }
 
-  /** @returns Seconds since the phase started. */
+  /**
+   * The time since the phase started.
+   *
+   * @returns Seconds since the phase started.
+   */
   elapsed(): number {
     return (performance.now() - this.#start) / 1000;
   }
 
-  /** @returns Batches per second so far. */
+  /**
+   * The mean rate so far.
+   *
+   * @returns Batches per second so far.
+   */
   rate(): number {
     const e = this.elapsed();
     return e > 0 ? this.#done / e : 0;
   }
 
+  #state(): ProgressState {
+    const { loss, acc } = this.#figures;
+    return {
+      label: this.label,
+      done: this.#done,
+      total: this.total,
+      elapsed: this.elapsed(),
+      items: this.#items,
+      loss,
+      acc,
+    };
+  }
+
   #text(): string {
-    const rate = this.rate();
-    const eta = rate > 0 ? (this.total - this.#done) / rate : Infinity;
-    const f = this.#figures;
-    const figs = (f.loss !== undefined ? ` loss ${f.loss.toFixed(4)}` : "") +
-      (f.acc !== undefined ? ` acc ${f.acc.toFixed(4)}` : "");
-    return `${this.label} ${this.#done}/${this.total} ${
-      rate.toFixed(2)
-    } it/s elapsed ${clock(this.elapsed())} ETA ${clock(eta)}${figs}`;
+    return formatProgress(this.#state(), { bar: false, width: Infinity });
   }
 
   /**
    * Records one more batch.
    *
-   * @param figures The running loss and accuracy.
+   * @param figures The running loss and accuracy, and the images in the
+   * batch (for a rate in img/s).
    */
   tick(figures: ProgressFigures = {}): void {
     this.#done++;
     this.#figures = figures;
+    this.#items += figures.items ?? 0;
     if (this.mode === "bar") {
       const now = performance.now();
       if (now - this.#lastDraw < 100 && this.#done < this.total) return;
       this.#lastDraw = now;
-      const width = 24;
-      const filled = Math.round(
-        (width * this.#done) / Math.max(1, this.total),
-      );
-      const bar = "#".repeat(filled) + ".".repeat(width - filled);
-      writeErr(`\r\x1b[2K${this.label} [${bar}] ${this.#text()}`);
+      const line = formatProgress(this.#state(), { width: terminalWidth() });
+      writeErr(`\r\x1b[2K${line}`);
     } else if (this.mode === "lines" && this.#done >= this.#nextLine) {
       // a quarter done, and at least 5 s since the last line
       this.#nextLine += this.#lineStep();

@@ -90,6 +90,8 @@ export class NonFiniteLossError extends Error {
   /** Its value. */
   readonly value: number;
   /**
+   * The error for a loss that is NaN or infinite at `epoch`, `batch`.
+   *
    * @param epoch 1-based epoch.
    * @param batch 1-based batch.
    * @param term The term's name.
@@ -1003,7 +1005,11 @@ export class Trainer {
   #reportModels: ReportModel[] = [];
   #reportSeeds: number[] = [];
 
-  /** @param options Defaults for every `fit`. */
+  /**
+   * A trainer with the given model, loss, optimizer and settings.
+   *
+   * @param options Defaults for every `fit`.
+   */
   constructor(options: TrainerOptions = {}) {
     this.options = options;
   }
@@ -1320,6 +1326,7 @@ export class Trainer {
           bar.tick({
             loss: st.n ? st.loss / st.n : undefined,
             acc: st.n ? st.correct / st.n : undefined,
+            items: r.n,
           });
           // let signal handlers run even when the loader never waits
           if (performance.now() - lastYield > 50) {
@@ -1491,6 +1498,7 @@ export class Trainer {
     let loss = 0;
     let correct = 0;
     let n = 0;
+    let batchSize = 0;
     for await (const batch of loader) {
       const [x, y] = moveBatch(batch, device);
       try {
@@ -1505,14 +1513,14 @@ export class Trainer {
         );
         loss += l;
         correct += c;
-        n += x.shape[0];
+        n += batchSize = x.shape[0];
       } finally {
         if (x !== batch[0]) x.dispose();
         if (y !== batch[1]) y.dispose();
         batch[0].dispose();
         batch[1].dispose();
       }
-      bar.tick({ loss: loss / n, acc: correct / n });
+      bar.tick({ loss: loss / n, acc: correct / n, items: batchSize });
     }
     bar.done();
     model.train();
