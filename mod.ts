@@ -140,21 +140,65 @@ export {
   currentDevice,
   setBackend,
 } from "./src/backend/registry.ts";
-/** Modules, layers, initialisers and `nn.functional`. */
+/**
+ * Modules and layers in the style of `torch.nn`: `Module` (subclass it and
+ * override `forward`), `Parameter`, `Buffer`, `Linear`, `Conv2d`,
+ * `BatchNorm2d`, pooling, `Dropout`, `Sequential`; the initialisers in
+ * `nn.init` and the functional forms and losses in `nn.functional`.
+ */
 export * as nn from "./src/nn/mod.ts";
-/** The tutorial's teacher (`resnet18`) and student (`StudentNet`). */
+/**
+ * The tutorial's models: the ResNet-18 teacher (`resnet18`, `ResNet`,
+ * `BasicBlock`; torchvision's layout, so its weights load) and the small
+ * `StudentNet`.
+ */
 export * as models from "./src/nn/models/mod.ts";
-/** Optimizers (`SGD`, `Adam`, `AdamW`) and learning-rate schedulers. */
+/**
+ * Optimizers (`SGD`, `Adam`, `AdamW`, the `Optimizer` base class) and
+ * learning-rate schedulers (`StepLR`, `CosineAnnealingLR`,
+ * `ReduceLROnPlateau`).
+ */
 export * as optim from "./src/optim/mod.ts";
-/** Reading and writing tensors: safetensors. */
+/**
+ * Reading and writing tensors and models: safetensors, PyTorch `.pth`/`.pt`
+ * state dicts (a restricted unpickler that never runs the file's code),
+ * pretrained weights, ONNX export, and the atomic file write they use.
+ */
 export * as io from "./src/io/mod.ts";
+/**
+ * Data loading as `torch.utils.data` and `torchvision.datasets`:
+ * `ImageFolder`, `DataLoader`, `TensorLoader`, samplers, splits, and image
+ * decoding.
+ */
 export * as data from "./src/data/mod.ts";
+/**
+ * Image transforms as `torchvision.transforms`: `Compose`, `Resize`,
+ * `CenterCrop`, random crops and flips, `ToTensor`, `Normalize`, ...
+ */
 export * as transforms from "./src/data/transforms.ts";
-/** Knowledge distillation: KD and feature losses, the teacher cache. */
+/**
+ * Knowledge distillation: the KD loss (the tutorial's and the recommended
+ * settings), DKD, FitNets hints, attention transfer, feature hooks and the
+ * teacher-output cache.
+ */
 export * as distill from "./src/distill/mod.ts";
-/** Training: the `Trainer`, checkpoints, progress. */
+/**
+ * Training: the `Trainer` (any model and loss, a teacher when distilling),
+ * checkpoints written atomically and resumed all or nothing, and the
+ * progress display.
+ */
 export * as train from "./src/train/mod.ts";
-/** Evaluation: metrics, statistics, cost, the HTML report. */
+/**
+ * Evaluation: classification metrics and `evaluate`, statistics for
+ * comparing runs (confidence intervals, McNemar's test), a model's cost
+ * (parameters, MACs, size, latency), and the HTML report with
+ * `metrics.jsonl`.
+ */
 export * as evaluation from "./src/eval/mod.ts";
-/** Studies: the distillation experiment over seeds, its verdict and report. */
+/**
+ * Studies: the knowledge-distillation experiment over several seeds
+ * (`runDistillationStudy`), the data it runs on (`imageFolderStudyData`),
+ * its protocol (paired comparison, verdict, results table) and the
+ * command-line flag parser the examples use.
+ */
 export * as study from "./src/study/mod.ts";

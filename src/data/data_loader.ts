@@ -160,6 +160,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   #epoch = 0;
 
   /**
+   * A loader over `dataset`, batching, shuffling and decoding as the options say.
+   *
    * @param dataset Items `[image tensor, label]` (an `ImageFolder`, a
    * `Subset`, or any `Dataset`).
    * @param options `batchSize`, `shuffle`, `sampler`, `dropLast`,
@@ -233,7 +235,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.close();
   }
 
-  /** @returns The batches of one epoch. */
+  /**
+   * Yields one epoch of `[inputs, labels]` batches.
+   *
+   * @returns The batches of one epoch.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const epochSeed = (this.#seedGen ?? globalGenerator).nextUint32();
     this.#epoch++;

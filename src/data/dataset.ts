@@ -16,6 +16,8 @@ export interface Dataset<T = [Tensor, number]> {
   /** Number of items. */
   readonly length: number;
   /**
+   * Returns one item.
+   *
    * @param index An index in `[0, length)`.
    * @returns The item (or a promise of it).
    */
@@ -36,6 +38,8 @@ export class Subset<T = [Tensor, number]> implements Dataset<T> {
   readonly indices: readonly number[];
 
   /**
+   * A view of `dataset` restricted to `indices`.
+   *
    * @param dataset The dataset.
    * @param indices Indices into it, each in `[0, dataset.length)`.
    */
@@ -57,6 +61,8 @@ export class Subset<T = [Tensor, number]> implements Dataset<T> {
   }
 
   /**
+   * Returns the item at `indices[index]` of the underlying dataset.
+   *
    * @param index An index in `[0, length)`.
    * @returns Item `indices[index]` of the wrapped dataset.
    */
@@ -73,6 +79,8 @@ export class Subset<T = [Tensor, number]> implements Dataset<T> {
 }
 
 /**
+ * Throws a `RangeError` unless `index` is an integer in `[0, length)`.
+ *
  * @param index An index.
  * @param length The dataset's length.
  * @throws {RangeError} When `index` is not an integer in `[0, length)`.

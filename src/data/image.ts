@@ -55,6 +55,8 @@ export interface FloatImage {
 export type ImageLike = RawImage | FloatImage;
 
 /**
+ * Tells a float image from an 8-bit one.
+ *
  * @param x A transform's input or output.
  * @returns Whether `x` is a {@linkcode FloatImage}.
  */
@@ -63,6 +65,8 @@ export function isFloatImage(x: ImageLike): x is FloatImage {
 }
 
 /**
+ * The channels `ToTensor` makes of an 8-bit image.
+ *
  * @param img An 8-bit image.
  * @returns The number of channels it has for `ToTensor`: 3 for `"RGB"`, 1
  * for `"L"`.

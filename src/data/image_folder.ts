@@ -431,6 +431,8 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
 }
 
 /**
+ * The label of one sample, without loading its image.
+ *
  * @param f An image folder.
  * @param index A sample index.
  * @returns The sample's label after `targetTransform`.
@@ -461,6 +463,8 @@ export interface FolderAccess {
 }
 
 /**
+ * The internals of an `ImageFolder` that `DataLoader` uses.
+ *
  * @param f An image folder.
  * @returns Access to its pipeline, cache and skip list for `DataLoader`.
  */

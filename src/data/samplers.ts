@@ -20,7 +20,11 @@ export abstract class Sampler implements Iterable<number> {
   /** A generator of its own; when set, it is used instead of the loader's. */
   readonly generator?: Generator;
 
-  /** @param generator A generator of its own (optional). */
+  /**
+   * A sampler, optionally with a generator of its own.
+   *
+   * @param generator A generator of its own (optional).
+   */
   constructor(generator?: Generator) {
     this.generator = generator;
   }
@@ -36,12 +40,20 @@ export abstract class Sampler implements Iterable<number> {
    */
   abstract sample(generator?: Generator): number[];
 
-  /** @returns One epoch's indices (from the sampler's or the global generator). */
+  /**
+   * Iterates over one epoch's indices.
+   *
+   * @returns One epoch's indices (from the sampler's or the global generator).
+   */
   [Symbol.iterator](): Iterator<number> {
     return this.sample()[Symbol.iterator]();
   }
 
-  /** @returns The generator to draw from. */
+  /**
+   * The sampler's generator, else `fallback`, else the global one.
+   *
+   * @returns The generator to draw from.
+   */
   protected gen(fallback?: Generator): Generator {
     return this.generator ?? fallback ?? globalGenerator;
   }
@@ -62,7 +74,11 @@ export function randperm(n: number, g: Generator): number[] {
 /** Visits `0, 1, ..., n - 1` in order (`SequentialSampler`). */
 export class SequentialSampler extends Sampler {
   readonly #source: Sized;
-  /** @param dataSource The dataset. */
+  /**
+   * Visits `0 .. length - 1` of `dataSource` in order.
+   *
+   * @param dataSource The dataset.
+   */
   constructor(dataSource: Sized) {
     super();
     this.#source = dataSource;
@@ -71,7 +87,11 @@ export class SequentialSampler extends Sampler {
   get length(): number {
     return this.#source.length;
   }
-  /** @returns `[0, ..., length - 1]`. */
+  /**
+   * The indices in order.
+   *
+   * @returns `[0, ..., length - 1]`.
+   */
   sample(): number[] {
     return Array.from({ length: this.length }, (_, i) => i);
   }
@@ -96,6 +116,8 @@ export class RandomSampler extends Sampler {
   readonly #replacement: boolean;
   readonly #numSamples?: number;
   /**
+   * Visits the indices of `dataSource` in a random order.
+   *
    * @param dataSource The dataset.
    * @param options `replacement`, `numSamples`, `generator`.
    */
@@ -117,7 +139,11 @@ export class RandomSampler extends Sampler {
   get length(): number {
     return this.#numSamples ?? this.#source.length;
   }
-  /** @inheritdoc */
+  /**
+   * A random permutation (or draws with replacement).
+   *
+   * @inheritdoc
+   */
   sample(generator?: Generator): number[] {
     const g = this.gen(generator);
     const n = this.#source.length;
@@ -138,6 +164,8 @@ export class SubsetRandomSampler extends Sampler {
   /** The indices to visit. */
   readonly indices: readonly number[];
   /**
+   * Visits the given indices in a random order.
+   *
    * @param indices The indices.
    * @param options `generator`.
    */
@@ -152,7 +180,11 @@ export class SubsetRandomSampler extends Sampler {
   get length(): number {
     return this.indices.length;
   }
-  /** @inheritdoc */
+  /**
+   * The given indices, shuffled.
+   *
+   * @inheritdoc
+   */
   sample(generator?: Generator): number[] {
     return randperm(this.indices.length, this.gen(generator)).map((i) =>
       this.indices[i]
@@ -170,6 +202,8 @@ export class WeightedRandomSampler extends Sampler {
   readonly #numSamples: number;
   readonly #replacement: boolean;
   /**
+   * Draws indices with probability proportional to `weights`.
+   *
    * @param weights One non-negative weight per dataset item.
    * @param numSamples Indices per epoch.
    * @param options `replacement` (default true), `generator`.
@@ -207,7 +241,11 @@ export class WeightedRandomSampler extends Sampler {
   get length(): number {
     return this.#numSamples;
   }
-  /** @inheritdoc */
+  /**
+   * `numSamples` indices drawn by weight.
+   *
+   * @inheritdoc
+   */
   sample(generator?: Generator): number[] {
     const g = this.gen(generator);
     const w = this.#weights;

@@ -61,6 +61,8 @@ export class TensorLoader implements Loader {
   #shape: number[];
 
   /**
+   * A loader over tensors held in memory.
+   *
    * @param images float32 `[N, C, H, W]` (copied to the host).
    * @param labels int32 `[N]`.
    * @param options batchSize, shuffle, randomFlip, dropLast.
@@ -106,7 +108,11 @@ export class TensorLoader implements Loader {
       : Math.ceil(n / this.batchSize);
   }
 
-  /** @returns One epoch of batches. */
+  /**
+   * Yields one epoch of `[inputs, labels]` batches.
+   *
+   * @returns One epoch of batches.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const [n, c, h, w] = this.#shape;
     const order = Array.from({ length: n }, (_, i) => i);

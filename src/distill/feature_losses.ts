@@ -75,6 +75,8 @@ export class FeatureHooks {
   readonly model: Module;
 
   /**
+   * Records the outputs of the named submodules of `model` on each forward pass.
+   *
    * @param model The model.
    * @param names Submodule names (see `findModule`).
    */
@@ -199,7 +201,11 @@ export class HintLoss implements DistillCriterion {
   #sl: string;
   #tl: string;
 
-  /** @param options Models, layers, channels and weight. */
+  /**
+   * A FitNets hint criterion, with its regressor when the channels differ.
+   *
+   * @param options Models, layers, channels and weight.
+   */
   constructor(options: HintLossOptions) {
     this.adapter = new Conv2d(
       options.studentChannels,
@@ -230,17 +236,29 @@ export class HintLoss implements DistillCriterion {
     return { hint: mul(loss, this.weight) };
   }
 
-  /** @returns The adapter's parameters. */
+  /**
+   * The regressor's parameters, to train with the student.
+   *
+   * @returns The adapter's parameters.
+   */
   parameters(): Tensor[] {
     return this.adapter.parameters();
   }
 
-  /** @returns The adapter's state. */
+  /**
+   * The regressor's weights, for checkpoints.
+   *
+   * @returns The adapter's state.
+   */
   stateDict(): Record<string, Tensor> {
     return this.adapter.stateDict();
   }
 
-  /** @param dict The adapter's state. */
+  /**
+   * Restores the regressor's weights.
+   *
+   * @param dict The adapter's state.
+   */
   loadStateDict(dict: Record<string, Tensor>): void {
     this.adapter.loadStateDict(dict);
   }
@@ -330,7 +348,11 @@ export class AttentionTransferLoss implements DistillCriterion {
   #student: FeatureHooks;
   #teacher: FeatureHooks;
 
-  /** @param options Models, layer pairs, weight, p. */
+  /**
+   * An attention-transfer criterion over the given feature pairs.
+   *
+   * @param options Models, layer pairs, weight, p.
+   */
   constructor(options: AttentionTransferOptions) {
     if (!options.pairs.length) {
       throw new RangeError(

@@ -356,7 +356,11 @@ export class DistillationLoss implements DistillCriterion {
   /** Whether the KL term is scaled by T². */
   readonly scaleByT2: boolean;
 
-  /** @param options Preset, temperature, alpha, reduction, scaleByT2. */
+  /**
+   * A KD criterion with the given (or the preset's) settings.
+   *
+   * @param options Preset, temperature, alpha, reduction, scaleByT2.
+   */
   constructor(options: KdOptions = {}) {
     const o = resolveKdOptions(options);
     this.preset = o.preset;
@@ -366,7 +370,11 @@ export class DistillationLoss implements DistillCriterion {
     this.scaleByT2 = o.scaleByT2;
   }
 
-  /** @returns The resolved options. */
+  /**
+   * The settings in use, every default filled in.
+   *
+   * @returns The resolved options.
+   */
   get options(): ResolvedKdOptions {
     return {
       preset: this.preset,
@@ -414,7 +422,11 @@ export class DistillationLoss implements DistillCriterion {
     return t.ce ? { ce: t.ce, kd: t.kd } : { kd: t.kd };
   }
 
-  /** @returns A one-line description for logs. */
+  /**
+   * The settings in one line, for logs.
+   *
+   * @returns A one-line description for logs.
+   */
   toString(): string {
     return `DistillationLoss(preset=${this.preset}, T=${this.temperature}, alpha=${this.alpha}, reduction=${this.reduction}, scaleByT2=${this.scaleByT2})`;
   }
@@ -512,7 +524,11 @@ export class DKDLoss implements DistillCriterion {
   readonly options: Required<DkdLossOptions>;
   #epoch = 0;
 
-  /** @param options ceWeight, alpha, beta, temperature, warmup. */
+  /**
+   * A DKD criterion with the given settings.
+   *
+   * @param options ceWeight, alpha, beta, temperature, warmup.
+   */
   constructor(options: DkdLossOptions = {}) {
     this.options = {
       alpha: options.alpha ?? 1,
@@ -523,7 +539,11 @@ export class DKDLoss implements DistillCriterion {
     };
   }
 
-  /** @param epoch The 0-based epoch about to run. */
+  /**
+   * Tells the criterion the epoch, for the warm-up of the KD weight.
+   *
+   * @param epoch The 0-based epoch about to run.
+   */
   setEpoch(epoch: number): void {
     this.#epoch = epoch;
   }
@@ -562,6 +582,8 @@ export class CrossEntropyCriterion implements DistillCriterion {
   /** For logs. */
   readonly name = "ce";
   /**
+   * The loss as named terms (here one: cross-entropy).
+   *
    * @param input Logits and labels.
    * @returns `{ ce }`.
    */

@@ -7,39 +7,6 @@
  * @module
  */
 
-export {
-  type CriterionInput,
-  CrossEntropyCriterion,
-  DistillationLoss,
-  type DistillCriterion,
-  DKDLoss,
-  dkdLoss,
-  type DkdLossOptions,
-  type DkdOptions,
-  KD_PRESETS,
-  kdLoss,
-  type KdOptions,
-  type KdPreset,
-  type KdReduction,
-  type KdTerms,
-  kdTerms,
-  type ResolvedKdOptions,
-  resolveKdOptions,
-} from "./losses.ts";
-export {
-  attentionMap,
-  AttentionTransferLoss,
-  attentionTransferLoss,
-  type AttentionTransferOptions,
-  FeatureHooks,
-  findModule,
-  HintLoss,
-  hintLoss,
-  type HintLossOptions,
-} from "./feature_losses.ts";
-export {
-  type IndexedDataset,
-  TeacherCache,
-  type TeacherCacheOptions,
-  type TeacherCacheStats,
-} from "./teacher_cache.ts";
+export * from "./losses.ts";
+export * from "./feature_losses.ts";
+export * from "./teacher_cache.ts";

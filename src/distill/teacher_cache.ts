@@ -127,6 +127,8 @@ export class TeacherCache {
   #epochMisses = 0;
 
   /**
+   * A cache of `teacher`'s outputs, keyed by sample index.
+   *
    * @param teacher The teacher, in evaluation mode.
    * @param options maxEntries, log.
    */
@@ -136,7 +138,11 @@ export class TeacherCache {
     this.#log = options.log ?? ((l) => console.log(l));
   }
 
-  /** @returns The counters. */
+  /**
+   * Hits, misses and the memory the cache holds.
+   *
+   * @returns The counters.
+   */
   get stats(): TeacherCacheStats {
     return {
       hits: this.#hits,

@@ -14,38 +14,26 @@
  * @module
  */
 
-export {
-  loadSafetensors,
-  type LoadSafetensorsOptions,
-  parseSafetensors,
-  parseSafetensorsHeader,
-  type SafetensorsDType,
-  type SafetensorsEntry,
-  type SafetensorsHeader,
-  saveSafetensors,
-  serializeSafetensors,
-} from "./safetensors.ts";
-export {
-  loadTorch,
-  type LoadTorchOptions,
-  loadTorchSync,
-  parseTorch,
-} from "./torch.ts";
-export {
-  loadPretrained,
-  type LoadPretrainedOptions,
-  loadWeights,
-  type LoadWeightsOptions,
-  loadWeightsSync,
-  parseWeights,
-  type PretrainedResult,
-} from "./weights.ts";
-export {
-  exportOnnx,
-  type ExportOnnxOptions,
-  ONNX_OPSET,
-  OnnxExportError,
-  serializeOnnx,
-} from "./onnx.ts";
-export { writeFileAtomic } from "./_atomic.ts";
-export type { StatefulModel, TraceableModel } from "./model.ts";
+export * from "./safetensors.ts";
+export * from "./torch.ts";
+export * from "./weights.ts";
+export * from "./onnx.ts";
+export * from "./model.ts";
+
+import { writeFileAtomic as writeAtomic } from "./_atomic.ts";
+
+/**
+ * Writes `data` to `path` atomically: a temporary file in the same folder,
+ * flushed to disk, then renamed over `path`, so a reader sees the old file
+ * or the new one, never a partial write. On failure the temporary file is
+ * removed and an existing `path` is left as it was. Every writer in kdeno
+ * (safetensors, checkpoints, reports) uses it.
+ *
+ * @param path The file to write.
+ * @param data Its new contents.
+ * @returns A promise that settles once the file is in place.
+ * @throws The underlying error (permission, disk full, a folder at `path`).
+ */
+export function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  return writeAtomic(path, data);
+}

@@ -1,6 +1,11 @@
 /**
- * `nn.functional`: the functional forms of the layers and the losses, as
- * `torch.nn.functional`.
+ * `nn.functional`: stateless functions, as `torch.nn.functional`. The
+ * functional forms of the layers (`conv2d`, `linear`, `batchNorm`,
+ * `maxPool2d`, `avgPool2d`, `adaptiveAvgPool2d`, `dropout`), the
+ * activations (`relu`, `sigmoid`, `tanh`, `softmax`, `logSoftmax`) and the
+ * losses (`crossEntropy`, `nllLoss`, `klDiv`, `mseLoss`,
+ * `binaryCrossEntropyWithLogits`), each taking its weights and options as
+ * arguments instead of holding them.
  *
  * @module
  */

@@ -124,9 +124,11 @@ export class Linear extends Module {
     this.bias = options.bias === false ? null : Parameter(zeros([outFeatures]));
     resetLinearLike(this.weight, this.bias);
   }
+  /** Applies `x @ weight^T + bias` to `[..., inFeatures]`. */
   override forward(x: Tensor): Tensor {
     return linear(x, this.weight, { bias: this.bias });
   }
+  /** The sizes and whether there is a bias. */
   override extraRepr(): string {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${
       this.bias !== null
@@ -202,6 +204,7 @@ export class Conv2d extends Module {
     this.bias = options.bias === false ? null : Parameter(zeros([outChannels]));
     resetLinearLike(this.weight, this.bias);
   }
+  /** Convolves an NCHW input. */
   override forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, {
       bias: this.bias,
@@ -211,6 +214,7 @@ export class Conv2d extends Module {
       groups: this.groups,
     });
   }
+  /** The channels, kernel size, stride and padding. */
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernelSize=${
       JSON.stringify(pair(this.kernelSize))
@@ -277,6 +281,7 @@ export class BatchNorm2d extends Module {
       ? Buffer(zeros([], { dtype: "int32" }))
       : null;
   }
+  /** Normalises each channel of an NCHW input (batch statistics in training, running ones in evaluation). */
   override forward(x: Tensor): Tensor {
     return this.#run(x, false);
   }
@@ -318,9 +323,11 @@ export class BatchNorm2d extends Module {
       },
     );
   }
+  /** Picks up `numBatchesTracked` from a loaded state dict. */
   protected override afterLoad(): void {
     if (this.numBatchesTracked) this.#tracked = this.numBatchesTracked.item();
   }
+  /** The number of features, eps, momentum and flags. */
   override extraRepr(): string {
     return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
   }
@@ -328,6 +335,7 @@ export class BatchNorm2d extends Module {
 
 /** `max(x, 0)`, as `torch.nn.ReLU`. */
 export class ReLU extends Module {
+  /** Applies `max(x, 0)`. */
   override forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -365,9 +373,11 @@ export class MaxPool2d extends Module {
     checkPool("MaxPool2d", kernelSize, options);
     checkPair("MaxPool2d", "dilation", options.dilation ?? 1, 1);
   }
+  /** Max-pools an NCHW input. */
   override forward(x: Tensor): Tensor {
     return maxPool2d(x, this.kernelSize, this.options);
   }
+  /** The kernel size, stride and padding. */
   override extraRepr(): string {
     return `kernelSize=${JSON.stringify(this.kernelSize)}, ${
       JSON.stringify(this.options)
@@ -395,6 +405,7 @@ export class AvgPool2d extends Module {
     super();
     checkPool("AvgPool2d", kernelSize, options);
   }
+  /** Average-pools an NCHW input. */
   override forward(x: Tensor): Tensor {
     return avgPool2d(x, this.kernelSize, this.options);
   }
@@ -411,9 +422,11 @@ export class AdaptiveAvgPool2d extends Module {
     super();
     checkPair("AdaptiveAvgPool2d", "outputSize", outputSize, 1);
   }
+  /** Average-pools an NCHW input to the output size. */
   override forward(x: Tensor): Tensor {
     return adaptiveAvgPool2d(x, this.outputSize);
   }
+  /** The output size. */
   override extraRepr(): string {
     return `outputSize=${JSON.stringify(this.outputSize)}`;
   }
@@ -431,6 +444,7 @@ export class Dropout extends Module {
     super();
     checkUnit("Dropout", "p", p);
   }
+  /** Zeroes elements with probability `p` in training; the identity in evaluation. */
   override forward(x: Tensor): Tensor {
     return dropout(x, { p: this.p, training: this.training });
   }
@@ -454,6 +468,7 @@ export class Flatten extends Module {
       }
     }
   }
+  /** Flattens the dims from `startDim` to `endDim`. */
   override forward(x: Tensor): Tensor {
     return flatten(x, this.startDim, this.endDim);
   }
@@ -461,6 +476,7 @@ export class Flatten extends Module {
 
 /** Returns its input, as `torch.nn.Identity`. */
 export class Identity extends Module {
+  /** Returns `x` unchanged. */
   override forward(x: Tensor): Tensor {
     return x;
   }
@@ -499,6 +515,7 @@ export function runChain(x: Tensor, modules: readonly Module[]): Tensor {
 
 /** Runs modules in order, as `torch.nn.Sequential` (children named 0, 1, ...). */
 export class Sequential extends Module {
+  /** The layers by position, as `seq[0]`. */
   [index: number]: Module;
   /** Number of children. */
   readonly length: number;
@@ -513,6 +530,7 @@ export class Sequential extends Module {
     this.length = modules.length;
     Object.defineProperty(this, "length", { enumerable: false });
   }
+  /** Runs the layers in order. */
   override forward(x: Tensor): Tensor {
     return runChain(x, Array.from({ length: this.length }, (_, i) => this[i]));
   }

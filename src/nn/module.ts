@@ -201,7 +201,11 @@ export class Module {
     return Object.entries(this).filter(([k]) => k !== "training");
   }
 
-  /** @returns Direct children as `[name, module]` pairs. */
+  /**
+   * The direct child modules with their attribute names, as `named_children`.
+   *
+   * @returns Direct children as `[name, module]` pairs.
+   */
   namedChildren(): [string, Module][] {
     const out: [string, Module][] = [];
     for (const [k, v] of this.#own()) {
@@ -210,7 +214,11 @@ export class Module {
     return out;
   }
 
-  /** @returns Direct children. */
+  /**
+   * The direct child modules, as `torch.nn.Module.children`.
+   *
+   * @returns Direct children.
+   */
   children(): Module[] {
     return this.namedChildren().map(([, m]) => m);
   }
@@ -229,7 +237,11 @@ export class Module {
     return out;
   }
 
-  /** @returns This module and every descendant. */
+  /**
+   * This module and every module below it, depth first.
+   *
+   * @returns This module and every descendant.
+   */
   modules(): Module[] {
     return this.namedModules().map(([, m]) => m);
   }
@@ -254,7 +266,11 @@ export class Module {
     return out;
   }
 
-  /** @returns Every parameter (each once). */
+  /**
+   * Every parameter of this module and its children, for an optimizer.
+   *
+   * @returns Every parameter (each once).
+   */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
@@ -277,7 +293,11 @@ export class Module {
     return out;
   }
 
-  /** @returns Every buffer. */
+  /**
+   * Every buffer (running statistics and other non-learned state) of this module and its children.
+   *
+   * @returns Every buffer.
+   */
   buffers(): Tensor[] {
     return this.namedBuffers().map(([, t]) => t);
   }
@@ -293,7 +313,11 @@ export class Module {
     return this;
   }
 
-  /** @returns This module, in evaluation mode. */
+  /**
+   * Switches to evaluation mode, as `train(false)`.
+   *
+   * @returns This module, in evaluation mode.
+   */
   eval(): this {
     return this.train(false);
   }
@@ -522,12 +546,20 @@ export class Module {
     for (const b of this.buffers()) b.dispose();
   }
 
-  /** @returns The number of parameter elements. */
+  /**
+   * The number of parameter elements, frozen ones included.
+   *
+   * @returns The number of parameter elements.
+   */
   numParameters(): number {
     return this.parameters().reduce((n, p) => n + p.numel(), 0);
   }
 
-  /** @returns A readable tree of the module, like PyTorch's repr. */
+  /**
+   * The module tree as PyTorch prints it.
+   *
+   * @returns A readable tree of the module, like PyTorch's repr.
+   */
   toString(): string {
     const kids = this.namedChildren();
     const head = `${this.constructor.name}(${this.extraRepr()}`;
@@ -538,7 +570,11 @@ export class Module {
     return `${head}\n${lines.join("\n")}\n)`;
   }
 
-  /** @returns Extra text for `toString`, e.g. layer sizes. */
+  /**
+   * The text inside this module's parentheses in `toString`; override it to show a layer's settings.
+   *
+   * @returns Extra text for `toString`, e.g. layer sizes.
+   */
   extraRepr(): string {
     return "";
   }

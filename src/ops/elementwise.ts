@@ -95,7 +95,18 @@ const binary = (name: string, a: Tensor | number, b: Tensor | number) => ({
   attrs: { operands: [a, b] },
 });
 
-/** `a + b` with broadcasting. */
+/**
+ * `a + b` with broadcasting, as `torch.add`.
+ *
+ * @example Broadcasting a row over a matrix
+ * ```ts
+ * import { add, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const y = add(tensor([[1, 2], [3, 4]]), tensor([10, 20]));
+ * assert.deepEqual(y.toArray(), [[11, 22], [13, 24]]);
+ * ```
+ */
 export function add(a: Tensor | number, b: Tensor | number): Tensor {
   const y = rawBinary("add", a, b);
   return record(y, [a, b].filter(isT), binary("add", a, b), (g) => {

@@ -187,6 +187,18 @@ export interface CrossEntropyOptions extends NllLossOptions {
  * @param target int32 class indices `[n]` or `[n, d1, ...]`.
  * @param options Weight, ignoreIndex, reduction, labelSmoothing.
  * @returns The loss.
+ *
+ * @example Uniform logits over two classes cost log 2
+ * ```ts
+ * import { nn, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const loss = nn.functional.crossEntropy(
+ *   tensor([[0, 0], [0, 0]]),
+ *   tensor([0, 1], { dtype: "int32" }),
+ * );
+ * assert.ok(Math.abs(loss.item() - Math.log(2)) < 1e-6);
+ * ```
  */
 export function crossEntropy(
   logits: Tensor,

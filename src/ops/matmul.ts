@@ -54,6 +54,15 @@ export function bmm(
  * Matrix product with `torch.matmul`'s rules: 1-D·1-D is a dot product, a
  * 1-D operand is promoted to a matrix and the added dim removed, and batch
  * dims broadcast.
+ *
+ * @example A matrix times a vector
+ * ```ts
+ * import { matmul, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const y = matmul(tensor([[1, 2], [3, 4]]), tensor([1, 1]));
+ * assert.deepEqual(y.toArray(), [3, 7]);
+ * ```
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   requireFloat("matmul", a, "left operand");

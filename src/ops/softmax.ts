@@ -27,7 +27,20 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   ]);
 }
 
-/** Softmax along `dim`. */
+/**
+ * Softmax along `dim`, as `torch.softmax`: `exp(x)` normalised to sum to 1,
+ * computed stably (the maximum is subtracted first).
+ *
+ * @example Probabilities over the last dim
+ * ```ts
+ * import { softmax, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const p = softmax(tensor([[0, 0], [0, Math.log(3)]]), -1).toArray() as number[][];
+ * assert.deepEqual(p[0], [0.5, 0.5]);
+ * assert.ok(Math.abs(p[1][1] - 0.75) < 1e-6);
+ * ```
+ */
 export function softmax(x: Tensor, dim: number): Tensor {
   return softmaxImpl(x, dim, false);
 }

@@ -6,28 +6,6 @@
  * @module
  */
 
-export {
-  type EarlyStoppingOptions,
-  type FitOptions,
-  type FitResult,
-  NonFiniteLossError,
-  Trainer,
-  type TrainerOptions,
-  type TrainerReportOptions,
-} from "./trainer.ts";
-export {
-  applyCheckpoint,
-  type Checkpoint,
-  CHECKPOINT_FORMAT,
-  type CheckpointParts,
-  decodeJson,
-  disposeCheckpoint,
-  encodeJson,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "./checkpoint.ts";
-export {
-  Progress,
-  type ProgressFigures,
-  type ProgressMode,
-} from "./progress.ts";
+export * from "./trainer.ts";
+export * from "./checkpoint.ts";
+export * from "./progress.ts";

@@ -38,6 +38,8 @@ export class BasicBlock extends Module {
   /** 1×1 convolution + batch norm on the shortcut, when shapes change. */
   downsample: Sequential | null;
   /**
+   * Builds the block's two 3x3 convolutions and, when the shape changes, the 1x1 downsample.
+   *
    * @param inplanes Input channels.
    * @param planes Output channels.
    * @param stride Stride of the first convolution.
@@ -60,6 +62,7 @@ export class BasicBlock extends Module {
       )
       : null;
   }
+  /** Runs the block: two convolutions plus the shortcut, then ReLU. */
   override forward(x: Tensor): Tensor {
     const out = runChain(x, [
       this.conv1,
@@ -107,6 +110,8 @@ export class ResNet extends Module {
   /** The classifier head; replace it to change the number of classes. */
   fc: Linear;
   /**
+   * Builds a ResNet from its blocks per stage.
+   *
    * @param layers Blocks per stage, e.g. `[2, 2, 2, 2]` for ResNet-18.
    * @param options numClasses.
    */
@@ -144,6 +149,7 @@ export class ResNet extends Module {
       }
     }
   }
+  /** Maps NCHW images to `[n, numClasses]` logits. */
   override forward(x: Tensor): Tensor {
     const pooled = runChain(x, [
       this.conv1,

@@ -47,7 +47,11 @@ export class StudentNet extends Module {
   fc: Linear;
   /** Input size the `fc` layer was built for. */
   readonly inputSize: number;
-  /** @param options inputSize, numClasses, inChannels. */
+  /**
+   * Builds the student with its random initial weights.
+   *
+   * @param options inputSize, numClasses, inChannels.
+   */
   constructor(options: StudentNetOptions = {}) {
     super();
     const size = options.inputSize ?? 224;
@@ -65,6 +69,7 @@ export class StudentNet extends Module {
     );
     this.fc = new Linear(4 * (size / 2) * (size / 2), options.numClasses ?? 2);
   }
+  /** Maps NCHW images to `[n, numClasses]` logits. */
   override forward(x: Tensor): Tensor {
     if (
       x.ndim !== 4 || x.shape[2] !== this.inputSize ||
