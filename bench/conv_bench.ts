@@ -3,8 +3,11 @@
 //
 //   deno bench -A bench/conv_bench.ts   one group per shape and pass:
 //                                       typescript (direct or im2col + TS
-//                                       GEMM, baseline) vs the default
-//                                       (im2col + OpenBLAS when it loads)
+//                                       GEMM, oneDNN off: baseline, one call,
+//                                       on 4 of the 8 shapes) vs the
+//                                       default (oneDNN when it loads, else
+//                                       im2col + OpenBLAS); `deno task
+//                                       bench` prints which one ran
 //   deno run -A bench/conv_bench.ts     a milliseconds summary table
 //   KDENO_BENCH_BATCH=8 ...             another batch size
 //   KDENO_BENCH_GEMM=typescript ...     the summary with the TS GEMM
@@ -17,6 +20,11 @@ import {
   setConvAlgo,
 } from "../src/backend/cpu/conv.ts";
 import { gemmBackend, setGemmImpl } from "../src/backend/cpu/gemm.ts";
+import {
+  convImplementations,
+  setOneDnnKernels,
+} from "../src/backend/cpu/onednn_conv.ts";
+import { throughputBench } from "./_throughput.ts";
 
 const BATCH = Number(Deno.env.get("KDENO_BENCH_BATCH") ?? 32);
 
@@ -76,6 +84,14 @@ interface Case {
   gflop: number;
 }
 
+/** The shapes `deno bench` also runs on the TypeScript kernels. */
+const TS_SHAPES = new Set([
+  "resnet conv1 7x7/2 3->64 @224",
+  "resnet 3x3 128->128 @28",
+  "resnet 1x1/2 64->128 @56 (downsample)",
+  "student 3x3 3->4 @224",
+]);
+
 const cases: Case[] = SHAPES.map(([name, g]) => ({
   name,
   g,
@@ -91,16 +107,45 @@ const passes = {
   "backward filter": (c: Case) => conv2dBackwardFilter(c.x, c.dy, c.g),
 };
 
-/** The TypeScript-only configuration: TS GEMM, algorithm chosen by size. */
+/**
+ * The TypeScript-only configuration: oneDNN off, TS GEMM, direct or im2col
+ * chosen by size.
+ */
 function typescriptOnly(fn: () => void): () => void {
   return () => {
     setGemmImpl("typescript");
+    setOneDnnKernels(false);
     try {
       fn();
     } finally {
+      setOneDnnKernels(true);
       setGemmImpl("auto");
     }
   };
+}
+
+const GEMM_NAME = { openblas: "OpenBLAS", typescript: "TypeScript" } as const;
+
+/** oneDNN's primitive names per pass, as its cache keys them. */
+const ONEDNN_PASS = {
+  forward: "fwd",
+  "backward data": "bwdData",
+  "backward filter": "bwdWeights",
+} as const;
+
+/**
+ * The backend the default configuration ran for `c` and `pass`: oneDNN
+ * when it built a primitive for this geometry, else TypeScript im2col or
+ * direct loops with the GEMM in use.
+ */
+function defaultBackend(c: Case, pass: keyof typeof ONEDNN_PASS): string {
+  const g = c.g;
+  const prefix = `${ONEDNN_PASS[pass]} n${g.n} c${g.c} ${g.h}x${g.w} ` +
+    `k${g.k} ${g.r}x${g.s} s${g.stride} `;
+  const impl = Object.entries(convImplementations())
+    .find(([k]) => k.startsWith(prefix))?.[1];
+  if (impl !== undefined && impl !== "(typescript)") return `oneDNN ${impl}`;
+  return `TypeScript conv + ${GEMM_NAME[gemmBackend()]} GEMM`;
 }
 
 if (import.meta.main) {
@@ -134,30 +179,46 @@ if (import.meta.main) {
   for (const c of cases) {
     for (const [pass, run] of Object.entries(passes)) {
       const group = `${c.name} ${pass} (${c.gflop.toFixed(2)} GFLOP)`;
-      Deno.bench({
+      const work = { unit: "GFLOP", amount: c.gflop } as const;
+      const origin = import.meta.url;
+      // The TypeScript baseline takes 1-2 s a call at batch 32: one call,
+      // on the shapes that differ in kind (kernel size, stride, channels),
+      // keeps `deno task bench` under 3 minutes on 2 cores.
+      throughputBench({
+        origin,
         group,
         name: "typescript",
         baseline: true,
-        n: 2,
-        warmup: 1,
+        ignore: !TS_SHAPES.has(c.name),
+        n: 1,
+        warmup: 0,
+        work,
+        backend: () => "TypeScript (oneDNN off, TS GEMM)",
         fn: typescriptOnly(() => run(c)),
       });
-      Deno.bench({
+      throughputBench({
+        origin,
         group,
-        name: gemmBackend() === "openblas" ? "openblas" : "auto",
+        name: "default",
         n: 3,
         warmup: 1,
+        work,
+        backend: () => defaultBackend(c, pass as keyof typeof ONEDNN_PASS),
         fn: () => {
           run(c);
         },
       });
       if (c.name.startsWith("student")) {
         for (const algo of ["direct", "im2col"] as const) {
-          Deno.bench({
+          throughputBench({
+            origin,
             group,
             name: `${algo} (${gemmBackend()} GEMM)`,
             n: 3,
             warmup: 1,
+            work,
+            backend: () =>
+              `TypeScript ${algo} + ${GEMM_NAME[gemmBackend()]} GEMM`,
             fn: () => {
               setConvAlgo(algo);
               try {

@@ -18,6 +18,10 @@ import { join } from "node:path";
 import { Generator } from "../src/random.ts";
 import { decodeImage, loadCodecs } from "../src/data/decode.ts";
 import * as T from "../src/data/transforms.ts";
+import { throughputBench, type Work } from "./_throughput.ts";
+
+const ONE: Work = { unit: "img", amount: 1 };
+const DECODE = "imagescript WASM decode";
 
 await loadCodecs();
 const tf = new T.Compose([
@@ -72,28 +76,43 @@ for (const [group, path] of inputs) {
   };
   const full = await decodeImage(bytes);
   const resized = resize.call(full);
-  Deno.bench({
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => DECODE,
     group,
     name: "decode",
     baseline: true,
     fn: async () => void await decodeImage(bytes),
   });
-  Deno.bench({
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => DECODE,
     group,
     name: "decode, draft 2x",
     fn: async () => void await decodeImage(bytes, { draft }),
   });
-  Deno.bench({
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => "TypeScript",
     group,
     name: "resize to 224",
     fn: () => void resize.call(full),
   });
-  Deno.bench({
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => "TypeScript",
     group,
     name: "ToTensor + Normalize",
     fn: () => void norm.call(resized),
   });
-  Deno.bench({
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => `${DECODE} + TypeScript`,
     group,
     name: "sample (draft decode + transform)",
     fn: async () => void tf.call(await decodeImage(bytes, { draft }), g),

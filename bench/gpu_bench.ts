@@ -5,6 +5,10 @@
  * of calls (outputs freed each time, as PyTorch's caching allocator would
  * recycle them), after warm-up calls.
  *
+ * Under `deno bench` (`deno task bench`) it times the cuBLAS GEMMs for the
+ * throughput table, or prints one `skipped: no GPU` row where CUDA does not
+ * load.
+ *
  * Usage: `deno run -A bench/gpu_bench.ts [--json OUT] [--info] [--quick]`
  * (`--info` prints the device and libraries and stops; `--quick` shrinks
  * every size, to check the script itself, not to measure).
@@ -19,6 +23,7 @@ import {
   setCudaMathMode,
 } from "../src/backend/cuda/mod.ts";
 import type { Storage } from "../src/backend/backend.ts";
+import { skippedBench, throughputBench } from "./_throughput.ts";
 
 /** One workload's result. */
 interface Result {
@@ -169,5 +174,53 @@ if (import.meta.main) {
       console.log(`${name} kdeno FAILED: ${(e as Error).message}`);
     }
     save();
+  }
+} else {
+  // `deno bench`: the cuBLAS GEMMs, with their GFLOP/s in `deno task
+  // bench`'s table, or one row saying why they did not run.
+  let b: CudaBackend | null = null;
+  let why = "";
+  try {
+    b = createCudaBackend();
+  } catch (e) {
+    why = String((e as Error).message ?? e).split("\n")[0]
+      .split(": tried")[0];
+  }
+  if (b === null) {
+    skippedBench(import.meta.url, "CUDA GEMM", `skipped: no GPU (${why})`);
+  } else {
+    const be = b;
+    const o = {
+      transA: false,
+      transB: false,
+      batch: 1,
+      strideA: 0,
+      strideB: 0,
+    };
+    for (const n of [1024, 4096]) {
+      const a = random(be, n * n);
+      const c = random(be, n * n);
+      const gflop = 2 * n ** 3 / 1e9;
+      for (const mode of ["fp32", "tf32"] as const) {
+        throughputBench({
+          origin: import.meta.url,
+          group: `cuda gemm ${n} (${gflop.toFixed(3)} GFLOP)`,
+          name: mode,
+          n: n >= 4096 ? 20 : 100,
+          warmup: 5,
+          work: { unit: "GFLOP", amount: gflop },
+          backend: () => `CUDA cuBLAS ${mode}`,
+          fn: () => {
+            setCudaMathMode(mode);
+            try {
+              be.free(be.gemm(a, c, n, n, n, o));
+              be.synchronize();
+            } finally {
+              setCudaMathMode("fp32");
+            }
+          },
+        });
+      }
+    }
   }
 }

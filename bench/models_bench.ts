@@ -13,6 +13,7 @@ import {
   randn,
   tidy,
 } from "../mod.ts";
+import { cpuBackendLabel, throughputBench } from "./_throughput.ts";
 
 manualSeed(0);
 const x = randn([32, 3, 224, 224]);
@@ -35,14 +36,20 @@ function infer(model: nn.Module): () => void {
 }
 
 const student = new models.StudentNet();
-Deno.bench({
+throughputBench({
+  origin: import.meta.url,
+  work: { unit: "img", amount: 32 },
+  backend: cpuBackendLabel,
   group: "StudentNet 224 b32",
   name: "train step",
   n: 20,
   warmup: 2,
   fn: trainStep(student),
 });
-Deno.bench({
+throughputBench({
+  origin: import.meta.url,
+  work: { unit: "img", amount: 32 },
+  backend: cpuBackendLabel,
   group: "StudentNet 224 b32",
   name: "inference",
   n: 20,
@@ -50,14 +57,20 @@ Deno.bench({
   fn: infer(new models.StudentNet()),
 });
 const teacher = models.resnet18({ numClasses: 2 });
-Deno.bench({
+throughputBench({
+  origin: import.meta.url,
+  work: { unit: "img", amount: 32 },
+  backend: cpuBackendLabel,
   group: "ResNet-18 224 b32",
   name: "inference",
   n: 3,
   warmup: 1,
   fn: infer(teacher),
 });
-Deno.bench({
+throughputBench({
+  origin: import.meta.url,
+  work: { unit: "img", amount: 32 },
+  backend: cpuBackendLabel,
   group: "ResNet-18 224 b32",
   name: "train step",
   n: 2,
