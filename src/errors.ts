@@ -111,6 +111,17 @@ export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
 
+/** Bytes as people read them: `1.5 GiB`, `24 MiB`, `12 bytes`. */
+export function fmtBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? +n.toPrecision(3) : n} ${units[i]}`;
+}
+
 /** A native library could not be loaded; `tried` lists every attempt. */
 export class BackendUnavailableError extends Error {
   /** Every path or soname tried, with the reason it failed. */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { fmtBytes } from "../errors.ts";
+
 let halfTable: Float32Array | undefined;
 
 /**
@@ -37,17 +39,6 @@ export const LITTLE_ENDIAN: boolean =
  * 64 nested levels.
  */
 export const MAX_DIMS = 64;
-
-/** Bytes as people read them: `1.5 GiB`, `24 MiB`, `12 bytes`. */
-export function fmtBytes(n: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i ? +n.toPrecision(3) : n} ${units[i]}`;
-}
 
 /**
  * A short, bounded rendering of an untrusted value for an error message,

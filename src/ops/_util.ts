@@ -7,6 +7,7 @@
 import type { Backend, DType, Storage } from "../backend/backend.ts";
 import {
   DTypeError,
+  fmtBytes,
   fmtShape,
   ShapeError,
   TensorStateError,
@@ -151,17 +152,6 @@ export function requireInt(op: string, t: Tensor, what = "index"): void {
  * failing inside the allocator.
  */
 export const MAX_ELEMENTS: number = 2 ** 32 - 1;
-
-/** Bytes as people read them: `4 TiB`, `1.5 GiB`, `12 bytes`. */
-export function fmtBytes(n: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i ? +n.toPrecision(3) : n} ${units[i]}`;
-}
 
 /**
  * Validates a shape: every size a non-negative integer, and at most

@@ -208,7 +208,16 @@ export function zipRaw(
     lv.setUint32(16, 1, true);
     tail.unshift(rec, loc);
   }
-  const parts = [...local, ...central, ...tail];
+  return concat(...local, ...central, ...tail);
+}
+
+/**
+ * Bytes joined.
+ *
+ * @param parts The pieces, in order.
+ * @returns One array holding them all.
+ */
+export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {

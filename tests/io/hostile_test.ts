@@ -20,6 +20,7 @@ import {
 import { crc32 } from "../../src/io/_zip.ts";
 import { models, nn, type Tensor, tensor } from "../../mod.ts";
 import {
+  concat,
   deflateBomb,
   f32bytes,
   op,
@@ -64,17 +65,6 @@ async function refuses(
     assert.ok(length <= 400, `${length} characters: ${e.message}`);
     return true;
   });
-}
-
-/** Bytes joined. */
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A safetensors file from a raw header text and its data. */
