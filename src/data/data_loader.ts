@@ -18,13 +18,8 @@ import type { Batch, BatchInfo } from "./batch.ts";
 import { type Dataset, Subset } from "./dataset.ts";
 import type { FloatImage } from "./image.ts";
 import { recycleFloatImage } from "./_pixel_arrays.ts";
-import {
-  type FolderAccess,
-  folderAccess,
-  ImageFolder,
-  label,
-  type SkippedFile,
-} from "./image_folder.ts";
+import { type FolderAccess, folderAccess, label } from "./_folder_access.ts";
+import { ImageFolder, type SkippedFile } from "./image_folder.ts";
 import {
   buildPipeline,
   type Pipeline,

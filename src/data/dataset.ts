@@ -6,6 +6,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
+import { checkIndex } from "./_check.ts";
 
 /**
  * A map-style dataset, as PyTorch's `torch.utils.data.Dataset`: `length`
@@ -75,20 +76,5 @@ export class Subset<T = [Tensor, number]> implements Dataset<T> {
   get targets(): readonly number[] | undefined {
     const t = this.dataset.targets;
     return t ? this.indices.map((i) => t[i]) : undefined;
-  }
-}
-
-/**
- * Throws a `RangeError` unless `index` is an integer in `[0, length)`.
- *
- * @param index An index.
- * @param length The dataset's length.
- * @throws {RangeError} When `index` is not an integer in `[0, length)`.
- */
-export function checkIndex(index: number, length: number): void {
-  if (!Number.isInteger(index) || index < 0 || index >= length) {
-    throw new RangeError(
-      `Index ${index} is out of range for a dataset of length ${length}`,
-    );
   }
 }

@@ -8,26 +8,25 @@
 
 import { join } from "node:path";
 import { DataError } from "../errors.ts";
-import { Generator, globalGenerator } from "../random.ts";
+import {
+  type FolderInternals,
+  folderInternals,
+  label,
+  loadMainThread,
+} from "./_folder_access.ts";
+import { type Generator, globalGenerator } from "../random.ts";
 import { tensor } from "../ops/creation.ts";
 import type { Tensor } from "../tensor.ts";
-import { checkIndex, type Dataset } from "./dataset.ts";
+import type { Dataset } from "./dataset.ts";
+import { checkIndex } from "./_check.ts";
 import {
   IMAGE_EXTENSIONS,
   readImage,
   resolveMaxImagePixels,
 } from "./decode.ts";
-import type { FloatImage, RawImage } from "./image.ts";
+import type { RawImage } from "./image.ts";
+import { buildPipeline, planPipeline } from "./_pipeline.ts";
 import {
-  buildPipeline,
-  type Pipeline,
-  type PipelinePlan,
-  planPipeline,
-  runSample,
-  type SampleResult,
-} from "./_pipeline.ts";
-import {
-  asFloatImage,
   flattenTransforms,
   type Transform,
   type TransformLike,
@@ -206,17 +205,6 @@ function walk(
   for (const d of dirs.sort(cmp)) walk(d, out, seen, top);
 }
 
-interface Internals {
-  plan: PipelinePlan;
-  pipeline: Pipeline;
-  tail: Transform[];
-  cache?: Map<number, RawImage>;
-  bad: Map<number, string>;
-  skip(index: number, reason: string): void;
-}
-
-let internals: (f: ImageFolder) => Internals;
-
 /**
  * A dataset of images laid out as `root/<class>/<image>`, as
  * `torchvision.datasets.ImageFolder`.
@@ -279,12 +267,8 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
   readonly extensions: readonly string[];
   /** The decoder's pixel limit (`Infinity`: none). */
   readonly maxImagePixels: number;
-  readonly #internals: Internals;
+  readonly #internals: FolderInternals;
   readonly #skipped = new Map<number, SkippedFile>();
-
-  static {
-    internals = (f) => f.#internals;
-  }
 
   /**
    * Scans `root` (synchronously, as torchvision does).
@@ -367,6 +351,7 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
         }
       },
     };
+    folderInternals.set(this, this.#internals);
   }
 
   /** Number of samples. */
@@ -428,104 +413,6 @@ export class ImageFolder implements Dataset<[Tensor, number]> {
       maxImagePixels: this.maxImagePixels,
     });
   }
-}
-
-/**
- * The label of one sample, without loading its image.
- *
- * @param f An image folder.
- * @param index A sample index.
- * @returns The sample's label after `targetTransform`.
- */
-export function label(f: ImageFolder, index: number): number {
-  const t = f.samples[index][1];
-  return f.targetTransform ? f.targetTransform(t) : t;
-}
-
-/** The loader's view of an image folder. */
-export interface FolderAccess {
-  /** The Worker-side plan. */
-  plan: PipelinePlan;
-  /** Cached prefix output of a sample, if any. */
-  cached(index: number): RawImage | undefined;
-  /** Whether the folder caches. */
-  caching: boolean;
-  /** Whether head outputs are final (no main-thread tail), so Workers may pack them. */
-  packable: boolean;
-  /** Stores a prefix output. */
-  store(index: number, img: RawImage): void;
-  /** The reason a sample failed before, if it did. */
-  bad(index: number): string | undefined;
-  /** Records a failure (skip mode). */
-  skip(index: number, reason: string): void;
-  /** Finishes a head result on the main thread: tail transforms, to float. */
-  finish(r: Omit<SampleResult, "cache">): FloatImage;
-}
-
-/**
- * The internals of an `ImageFolder` that `DataLoader` uses.
- *
- * @param f An image folder.
- * @returns Access to its pipeline, cache and skip list for `DataLoader`.
- */
-export function folderAccess(f: ImageFolder): FolderAccess {
-  const i = internals(f);
-  return {
-    plan: i.plan,
-    cached: (k) => i.cache?.get(k),
-    caching: i.cache !== undefined,
-    packable: i.tail.length === 0,
-    store: (k, img) => i.cache?.set(k, img),
-    bad: (k) => i.bad.get(k),
-    skip: i.skip,
-    finish: (r) => {
-      let x = r.out;
-      if (i.tail.length) {
-        const g = new Generator(0);
-        g.setState(r.state);
-        for (const t of i.tail) x = t.apply(x, g);
-      }
-      return asFloatImage(x);
-    },
-  };
-}
-
-/**
- * Makes one sample on the main thread, through the cache, exactly as a
- * Worker would.
- *
- * @param f The folder.
- * @param index The sample.
- * @param seed The sample's generator seed.
- * @returns The float image.
- * @throws {DataError} When the image cannot be read or decoded (recorded
- * under `onError: "skip"`).
- */
-export async function loadMainThread(
-  f: ImageFolder,
-  index: number,
-  seed: number,
-): Promise<FloatImage> {
-  const i = internals(f);
-  const a = folderAccess(f);
-  const path = f.samples[index][0];
-  const known = i.bad.get(index);
-  if (known !== undefined) throw new DataError(known);
-  let r: SampleResult;
-  try {
-    r = await runSample(
-      i.pipeline,
-      { path, cached: i.cache?.get(index), seed },
-      i.cache !== undefined,
-    );
-  } catch (e) {
-    if (e instanceof DataError && f.onError === "skip") {
-      i.skip(index, e.message);
-    }
-    throw e;
-  }
-  if (r.cache) i.cache?.set(index, r.cache);
-  return a.finish(r);
 }
 
 /** Options of {@linkcode imageFolderSplits}. */

@@ -50,19 +50,11 @@
  * @module
  */
 
-export { type Dataset, Subset } from "./dataset.ts";
-export {
-  findClasses,
-  ImageFolder,
-  type ImageFolderOptions,
-  imageFolderSplits,
-  type OnError,
-  type SkippedFile,
-  type SplitFoldersOptions,
-} from "./image_folder.ts";
-export { DataLoader, type DataLoaderOptions } from "./data_loader.ts";
-export { type Batch, type BatchInfo, type Loader, moveBatch } from "./batch.ts";
-export { TensorLoader, type TensorLoaderOptions } from "./tensor_loader.ts";
+export * from "./dataset.ts";
+export * from "./image_folder.ts";
+export * from "./data_loader.ts";
+export * from "./batch.ts";
+export * from "./tensor_loader.ts";
 export {
   RandomSampler,
   type RandomSamplerOptions,
@@ -72,12 +64,7 @@ export {
   SubsetRandomSampler,
   WeightedRandomSampler,
 } from "./samplers.ts";
-export {
-  randomSplit,
-  type SplitOptions,
-  stratifiedSplit,
-  type StratifiedSplitOptions,
-} from "./split.ts";
+export * from "./split.ts";
 export {
   decodeImage,
   type DecodeOptions,

@@ -51,18 +51,26 @@
  */
 
 import { Generator, globalGenerator } from "../random.ts";
-import {
-  type FloatImage,
-  type ImageLike,
-  isFloatImage,
-  newRawImage,
-  outChannels,
-  type RawImage,
-} from "./image.ts";
-import { type Interpolation, resample } from "./_resize.ts";
+import type * as img from "./image.ts";
+import { isFloatImage, newRawImage, outChannels } from "./image.ts";
+import type * as resize from "./_resize.ts";
+import { resample } from "./_resize.ts";
 import { pixelArray } from "./_pixel_arrays.ts";
 
-export type { FloatImage, ImageLike, Interpolation, RawImage };
+/**
+ * An 8-bit image as decoded, height × width × channels: what the transforms
+ * before `ToTensor` take (the same type as `data.RawImage`).
+ */
+export type RawImage = img.RawImage;
+/**
+ * A float32 image, channels × height × width: what `ToTensor` returns and
+ * the transforms after it take (the same type as `data.FloatImage`).
+ */
+export type FloatImage = img.FloatImage;
+/** What a transform takes and returns: a `RawImage` or a `FloatImage`. */
+export type ImageLike = img.ImageLike;
+/** Resampling filters, named as `torchvision.transforms.InterpolationMode`. */
+export type Interpolation = resize.Interpolation;
 
 /** A transform's description, enough to rebuild it on a Worker. */
 export interface TransformSpec {

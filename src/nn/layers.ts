@@ -14,13 +14,7 @@ import { adaptiveAvgPool2d, avgPool2d, maxPool2d } from "../ops/pool.ts";
 import { dropout, full, zeros } from "../ops/creation.ts";
 import { relu } from "../ops/elementwise.ts";
 import { flatten } from "../ops/shape.ts";
-import {
-  Buffer,
-  Module,
-  noForwardHooks,
-  Parameter,
-  releaseIntermediate,
-} from "./module.ts";
+import { Buffer, Module, Parameter } from "./module.ts";
 import { fans, kaimingUniform_, ones_, uniform_, zeros_ } from "./init.ts";
 
 // ---- hyper-parameter checks ------------------------------------------------
@@ -225,7 +219,7 @@ export class Conv2d extends Module {
 }
 
 /** Options of `BatchNorm2d`. */
-export interface BatchNormOptions {
+export interface BatchNorm2dOptions {
   /** Added to the variance (default 1e-5). */
   eps?: number;
   /** Running-average factor; null for a cumulative average (default 0.1). */
@@ -262,7 +256,7 @@ export class BatchNorm2d extends Module {
    * RangeError unless `eps` is positive and finite and `momentum` null or in
    * [0, 1].
    */
-  constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(readonly numFeatures: number, options: BatchNorm2dOptions = {}) {
     super();
     checkSize("BatchNorm2d", "numFeatures", numFeatures, 0);
     this.eps = options.eps ?? 1e-5;
@@ -479,59 +473,5 @@ export class Identity extends Module {
   /** Returns `x` unchanged. */
   override forward(x: Tensor): Tensor {
     return x;
-  }
-}
-
-/**
- * Runs `modules` in order on `x`. With no forward hook registered, a
- * `BatchNorm2d` followed by a `ReLU` runs as one kernel
- * (`batchNorm(..., { relu: true })`: one pass in inference, one graph node in
- * training), and under `noGrad` each intermediate is freed once consumed (see
- * `releaseIntermediate`). `x` itself stays.
- *
- * @param x Input.
- * @param modules The layers.
- * @returns The last layer's output.
- */
-export function runChain(x: Tensor, modules: readonly Module[]): Tensor {
-  let y = x;
-  for (let i = 0; i < modules.length; i++) {
-    const m = modules[i];
-    let next: Tensor;
-    if (
-      noForwardHooks() && m.constructor === BatchNorm2d &&
-      modules[i + 1]?.constructor === ReLU
-    ) {
-      next = (m as BatchNorm2d).forwardRelu(y);
-      i++;
-    } else {
-      next = m.call(y);
-    }
-    if (y !== x) releaseIntermediate(y, x, next);
-    y = next;
-  }
-  return y;
-}
-
-/** Runs modules in order, as `torch.nn.Sequential` (children named 0, 1, ...). */
-export class Sequential extends Module {
-  /** The layers by position, as `seq[0]`. */
-  [index: number]: Module;
-  /** Number of children. */
-  readonly length: number;
-  /**
-   * See the parameters.
-   *
-   * @param modules The layers, in order.
-   */
-  constructor(...modules: Module[]) {
-    super();
-    modules.forEach((m, i) => (this[i] = m));
-    this.length = modules.length;
-    Object.defineProperty(this, "length", { enumerable: false });
-  }
-  /** Runs the layers in order. */
-  override forward(x: Tensor): Tensor {
-    return runChain(x, Array.from({ length: this.length }, (_, i) => this[i]));
   }
 }

@@ -19,7 +19,8 @@ import {
   parseSafetensorsHeader,
   saveSafetensors,
 } from "../io/safetensors.ts";
-import { checkStateDict, type Module } from "../nn/module.ts";
+import type { Module } from "../nn/module.ts";
+import { checkStateDict } from "../nn/_state.ts";
 import type {
   Optimizer,
   OptimizerStateDict,

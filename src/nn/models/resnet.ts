@@ -17,10 +17,11 @@ import {
   Linear,
   MaxPool2d,
   ReLU,
-  runChain,
-  Sequential,
 } from "../layers.ts";
-import { Module, releaseIntermediate } from "../module.ts";
+import { Sequential } from "../sequential.ts";
+import { runChain } from "../_chain.ts";
+import { Module } from "../module.ts";
+import { releaseIntermediate } from "../_state.ts";
 import { loadPretrained, loadWeightsSync } from "../../io/weights.ts";
 
 /** torchvision's `BasicBlock`: two 3×3 convolutions and a shortcut. */

@@ -7,15 +7,10 @@
 import { ShapeError } from "../../errors.ts";
 import type { Tensor } from "../../tensor.ts";
 import { flatten } from "../../ops/shape.ts";
-import {
-  BatchNorm2d,
-  Conv2d,
-  Linear,
-  MaxPool2d,
-  ReLU,
-  Sequential,
-} from "../layers.ts";
-import { Module, releaseIntermediate } from "../module.ts";
+import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from "../layers.ts";
+import { Sequential } from "../sequential.ts";
+import { Module } from "../module.ts";
+import { releaseIntermediate } from "../_state.ts";
 
 /** Options of `StudentNet`. */
 export interface StudentNetOptions {
