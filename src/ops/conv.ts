@@ -64,6 +64,18 @@ export function intPair(
  * @param weight `[k, c / groups, r, s]`.
  * @param options Bias, stride, padding, dilation, groups.
  * @returns `[n, k, oh, ow]`.
+ *
+ * @example A 3×3 box filter with "same" padding
+ * ```ts
+ * import { nn, ones } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const y = nn.functional.conv2d(ones([1, 1, 4, 4]), ones([1, 1, 3, 3]), { padding: 1 });
+ * assert.deepEqual(y.shape, [1, 1, 4, 4]);
+ * const [[v]] = y.toArray() as number[][][][];
+ * assert.equal(v[1][1], 9); // interior: nine ones
+ * assert.equal(v[0][0], 4); // corner: four
+ * ```
  */
 export function conv2d(
   x: Tensor,

@@ -115,6 +115,15 @@ function geometry(
  * @param kernelSize Window size.
  * @param options Stride, padding, dilation, ceilMode.
  * @returns `[n, c, oh, ow]`.
+ *
+ * @example Halving the resolution
+ * ```ts
+ * import { arange, nn, reshape } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const x = reshape(arange(0, 16, { dtype: "float32" }), [1, 1, 4, 4]);
+ * assert.deepEqual(nn.functional.maxPool2d(x, 2).toArray(), [[[[5, 7], [13, 15]]]]);
+ * ```
  */
 export function maxPool2d(
   x: Tensor,

@@ -83,7 +83,20 @@ export function reduceRaw(op: ReduceOp, x: Tensor, dims: number[]): Tensor {
   return cur;
 }
 
-/** Sum over `dim` (all dims when omitted). */
+/**
+ * Sum over `dim` (all dims when omitted).
+ *
+ * @example Sums of rows and of everything
+ * ```ts
+ * import { sum, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * assert.deepEqual(sum(x, 1).toArray(), [6, 15]);
+ * assert.deepEqual(sum(x, 0, { keepdim: true }).shape, [1, 3]);
+ * assert.equal(sum(x).item(), 21);
+ * ```
+ */
 export function sum(
   x: Tensor,
   dim?: number | readonly number[],
@@ -98,7 +111,18 @@ export function sum(
   });
 }
 
-/** Mean over `dim` (all dims when omitted). */
+/**
+ * Mean over `dim` (all dims when omitted).
+ *
+ * @example Means over the spatial dimensions, as global average pooling
+ * ```ts
+ * import { mean, ones } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const y = mean(ones([2, 8, 7, 7]), [2, 3]);
+ * assert.deepEqual(y.shape, [2, 8]);
+ * ```
+ */
 export function mean(
   x: Tensor,
   dim?: number | readonly number[],
@@ -194,7 +218,18 @@ function argReduce(
   return traceOp(r, [x], op, { dim: d, keepdim });
 }
 
-/** int32 indices of the maxima along `dim` (flattened when omitted). */
+/**
+ * int32 indices of the maxima along `dim` (flattened when omitted).
+ *
+ * @example Predicted classes from logits
+ * ```ts
+ * import { argmax, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const logits = tensor([[0.1, 2.0], [3.0, -1.0]]);
+ * assert.deepEqual(argmax(logits, 1).toArray(), [1, 0]);
+ * ```
+ */
 export function argmax(
   x: Tensor,
   dim?: number,

@@ -55,7 +55,17 @@ export function resolveShape(
   return out;
 }
 
-/** Same data, new shape (shares storage). */
+/**
+ * Same data, new shape (shares storage).
+ *
+ * @example One dimension inferred with -1
+ * ```ts
+ * import { arange, reshape } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(reshape(arange(6), [2, -1]).toArray(), [[0, 1, 2], [3, 4, 5]]);
+ * ```
+ */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const s = resolveShape("reshape", x.shape, shape);
   if (s.length === x.shape.length && s.every((d, i) => d === x.shape[i])) {
@@ -77,7 +87,17 @@ export function viewCopy(
   return wrap(be, be.stridedCopy(x.storage, shape, strides, offset), shape);
 }
 
-/** Reorders dims. */
+/**
+ * Reorders dims.
+ *
+ * @example NHWC to NCHW
+ * ```ts
+ * import { permute, zeros } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(permute(zeros([2, 28, 28, 3]), [0, 3, 1, 2]).shape, [2, 3, 28, 28]);
+ * ```
+ */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const nd = x.ndim;
   const p = dims.map((d) => normDim("permute", d, nd, x.shape));
@@ -209,7 +229,17 @@ export function slice(
   });
 }
 
-/** Concatenates along `dim`; all other sizes must match. */
+/**
+ * Concatenates along `dim`; all other sizes must match.
+ *
+ * @example Two batches joined
+ * ```ts
+ * import { cat, ones, zeros } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(cat([zeros([2, 3]), ones([1, 3])]).shape, [3, 3]);
+ * ```
+ */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) {
     throw new ShapeError("Cannot cat: expected at least one tensor");
@@ -314,7 +344,19 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   });
 }
 
-/** `torch.gather`: picks along `dim` by an int32 index of the same rank. */
+/**
+ * `torch.gather`: picks along `dim` by an int32 index of the same rank.
+ *
+ * @example The logit of each sample's own class
+ * ```ts
+ * import { gather, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const logits = tensor([[0.5, 1.5], [2.5, 3.5]]);
+ * const labels = tensor([[1], [0]], { dtype: "int32" });
+ * assert.deepEqual(gather(logits, 1, labels).toArray(), [[1.5], [2.5]]);
+ * ```
+ */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   requireInt("gather", index);
   const be = backendOf("gather", x, index);
