@@ -338,6 +338,8 @@ export function backwardFrom(
   const retain = options.retainGraph ?? false;
   const prev = setGradEnabled(false);
   let ownSeed: Tensor | null = null;
+  const outerCallbacks = endCallbacks;
+  const callbacks: (() => void)[] = endCallbacks = [];
   try {
     const order = topoOrder(root);
     const seed = grad ?? (ownSeed = onesLike(root));
@@ -368,11 +370,32 @@ export function backwardFrom(
       if (!holders.has(g) && !protect.has(g) && !g.kept) g.dispose();
     };
     put(root, seed);
-    const leaves: Tensor[] = [];
+    const finishLeaf = (leaf: Tensor) => {
+      const g = slot.get(leaf);
+      if (!g) return;
+      slot.delete(leaf);
+      if (leaf.grad && !leaf.grad.isDisposed) {
+        accumulate(leaf.grad, g);
+        release(g);
+      } else if (
+        holders.get(g) === 1 && !protect.has(g) && g.ref.refs === 1
+      ) {
+        holders.delete(g);
+        leaf.grad = keep(g);
+      } else {
+        leaf.grad = keep(copy(g));
+        release(g);
+      }
+      const hooks = gradReadyHooks.get(leaf);
+      if (hooks) { for (const h of [...hooks]) h(leaf); }
+    };
     for (const t of order) {
       const node = t.gradNode;
       if (!node) {
-        leaves.push(t);
+        // every consumer of a leaf comes before it in `order`: its gradient
+        // is final here, so it is stored now and its hooks run (which lets
+        // data-parallel training start reducing it while backward goes on)
+        finishLeaf(t);
         continue;
       }
       const g = slot.get(t);
@@ -401,25 +424,60 @@ export function backwardFrom(
       slot.delete(t);
       release(g);
     }
-    for (const leaf of leaves) {
-      const g = slot.get(leaf);
-      if (!g) continue;
-      slot.delete(leaf);
-      if (leaf.grad && !leaf.grad.isDisposed) {
-        accumulate(leaf.grad, g);
-        release(g);
-      } else if (
-        holders.get(g) === 1 && !protect.has(g) && g.ref.refs === 1
-      ) {
-        holders.delete(g);
-        leaf.grad = keep(g);
-      } else {
-        leaf.grad = keep(copy(g));
-        release(g);
-      }
-    }
+    for (const cb of callbacks) cb();
   } finally {
     ownSeed?.dispose();
     setGradEnabled(prev);
+    endCallbacks = outerCallbacks;
   }
+}
+
+/**
+ * Called once a leaf's gradient is final in a `backward()` and stored in its
+ * `.grad` (PyTorch's `register_post_accumulate_grad_hook`).
+ */
+export type GradReadyHook = (leaf: Tensor) => void;
+
+const gradReadyHooks = new WeakMap<Tensor, GradReadyHook[]>();
+
+/**
+ * Registers a hook run during every `backward()` right after `leaf`'s
+ * gradient is accumulated into `leaf.grad`, while the rest of the backward
+ * pass is still to run (gradients are not recorded inside it).
+ *
+ * @param leaf A leaf tensor (a parameter).
+ * @param hook The hook.
+ * @returns A handle whose `remove()` unregisters it.
+ */
+export function registerGradReadyHook(
+  leaf: Tensor,
+  hook: GradReadyHook,
+): { remove(): void } {
+  const list = gradReadyHooks.get(leaf) ?? [];
+  list.push(hook);
+  gradReadyHooks.set(leaf, list);
+  return {
+    remove: () => {
+      const i = list.indexOf(hook);
+      if (i >= 0) list.splice(i, 1);
+    },
+  };
+}
+
+let endCallbacks: (() => void)[] | null = null;
+
+/**
+ * Queues `fn` to run when the current `backward()` has stored every
+ * gradient, before it returns (PyTorch's `queue_callback`). Only valid
+ * inside a backward pass (from a gradient-ready hook).
+ *
+ * @param fn The callback.
+ */
+export function queueBackwardCallback(fn: () => void): void {
+  if (!endCallbacks) {
+    throw new Error(
+      "queueBackwardCallback() is only valid during backward() (from a gradient-ready hook)",
+    );
+  }
+  endCallbacks.push(fn);
 }

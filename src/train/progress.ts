@@ -8,6 +8,9 @@
  * @module
  */
 
+// distributed: under mpirun only rank 0 shows progress
+import { isMainRank } from "../distributed/collectives.ts";
+
 /** How progress is shown. */
 export type ProgressMode = "auto" | "bar" | "lines" | "none";
 
@@ -196,7 +199,8 @@ export class Progress {
   ) {
     this.label = label;
     this.total = total;
-    const mode = options.mode ?? "auto";
+    // distributed: under mpirun only rank 0 shows progress
+    const mode = isMainRank() ? options.mode ?? "auto" : "none";
     this.mode = mode === "auto" ? (isTerminal() ? "bar" : "lines") : mode;
     this.#write = options.write ?? ((l) => console.log(l));
     this.#nextLine = this.#lineStep();

@@ -66,6 +66,13 @@ import {
 } from "../distill/losses.ts";
 import { type Batch, type Loader, moveBatch } from "../data/batch.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
+// distributed: rank awareness under mpirun (see src/distributed/_trainer.ts)
+import {
+  distributeFit,
+  isMainRank,
+  type TrainerGroup,
+  trainerGroup,
+} from "../distributed/_trainer.ts";
 import {
   TeacherCache,
   type TeacherCacheStats,
@@ -741,9 +748,11 @@ async function startRun(
   o: FitOptions,
   fit: CheckedFit,
   log: (line: string) => void,
+  dist: TrainerGroup | null = null,
 ): Promise<RunStart> {
   const dir = o.checkpointDir;
-  if (dir) await prepareOutputDir(dir, "checkpointDir", log);
+  // distributed: only rank 0 writes into (and tidies) the folder
+  if (dir && isMainRank()) await prepareOutputDir(dir, "checkpointDir", log);
   if (o.report) await prepareOutputDir(o.report.dir, "report.dir", log);
   const lastPath = dir ? join(dir, "last.safetensors") : undefined;
   const bestPath = dir ? join(dir, "best.safetensors") : undefined;
@@ -770,10 +779,15 @@ async function startRun(
       scheduler: o.scheduler,
       criteria: fit.criteria,
       epochs: o.epochs,
-      batchesPerEpoch: o.train.length + (fit.transfer?.length ?? 0),
+      // distributed: partial epochs count batches over all ranks
+      batchesPerEpoch: (o.train.length + (fit.transfer?.length ?? 0)) *
+        (dist?.worldSize ?? 1),
       bestPath,
       log,
     });
+    if (dist) {
+      state.skipBatches = Math.floor(state.skipBatches / dist.worldSize);
+    }
   } else if (o.seed !== undefined) {
     manualSeed(o.seed);
   }
@@ -845,7 +859,7 @@ class BestEpoch {
     this.sinceBest = 0;
     disposeAll(this.#weights);
     this.#weights = hostCopy(model);
-    if (bestPath) {
+    if (bestPath && isMainRank()) { // distributed: rank 0 writes
       await saveSafetensors(bestPath, model.stateDict(), {
         epoch: String(epoch),
       });
@@ -960,6 +974,8 @@ interface EpochRun extends CheckedFit {
   cache: TeacherCache | null;
   progress: ProgressMode;
   log: (line: string) => void;
+  /** distributed: the process group, or null in a world of one. */
+  dist?: TrainerGroup | null;
 }
 
 /** An epoch stopped inside its training phase (Ctrl-C or `stop()`). */
@@ -1039,7 +1055,11 @@ export class Trainer {
     // the parts: checkFit (options), teacherCacheFor, startRun (folders,
     // resume), #openReport (report sink), BestEpoch (best-epoch tracker),
     // onInterrupt (stop signal), #epoch (one epoch), checkTeacher
-    const o = { ...this.options, ...fitOptions };
+    // distributed: under mpirun the loaders are sharded, and only rank 0
+    // prints, reports and writes checkpoints
+    const dist = trainerGroup(fitOptions.model);
+    const merged = { ...this.options, ...fitOptions };
+    const o = dist ? distributeFit(merged, dist) : merged;
     const log = o.log ?? ((l: string) => console.log(l));
     // warns once when live tensors keep growing from epoch to epoch
     const memoryWatch = new MemoryWatch();
@@ -1049,7 +1069,12 @@ export class Trainer {
     const { criteria } = fit;
     const cache = teacherCacheFor(o, fit, log);
     log(`Loss: ${criteria.map(describe).join(" + ")}`);
-    const start = await startRun(o, fit, log);
+    const start = await startRun(o, fit, log, dist);
+    // distributed: rank 0's weights everywhere, gradients averaged
+    const detachGroup = dist?.attach(
+      model,
+      fit.criteria.flatMap((c) => c.parameters?.() ?? []),
+    );
     const { history, lastPath, bestPath } = start;
     const report = await this.#openReport(
       o,
@@ -1076,6 +1101,7 @@ export class Trainer {
       cache,
       progress: o.progress ?? "auto",
       log,
+      dist,
     };
     const checkpointParts = (epoch: number, trainerExtra: object) => ({
       epoch,
@@ -1106,12 +1132,18 @@ export class Trainer {
         if ("rng" in done) {
           interrupted = true;
           if (lastPath) {
-            await saveCheckpoint(
-              lastPath,
-              checkpointParts(epoch, {
-                partial: { batches: done.batches, rng: done.rng },
-              }),
-            );
+            // distributed: batches over all ranks, so that a resume with
+            // another number of ranks skips as many samples
+            const batches = done.batches * (dist?.worldSize ?? 1);
+            if (isMainRank()) {
+              await saveCheckpoint(
+                lastPath,
+                checkpointParts(epoch, {
+                  partial: { batches, rng: done.rng },
+                }),
+              );
+            }
+            dist?.barrier();
             lastWritten = lastPath;
             log(
               `Checkpoint written to ${lastPath} (epoch ${
@@ -1135,7 +1167,11 @@ export class Trainer {
         if (leak) console.warn(`Trainer: ${leak}`);
         await report?.(record);
         if (lastPath) {
-          await saveCheckpoint(lastPath, checkpointParts(epoch + 1, {}));
+          // distributed: rank 0 writes, the others wait for it
+          if (isMainRank()) {
+            await saveCheckpoint(lastPath, checkpointParts(epoch + 1, {}));
+          }
+          dist?.barrier();
           lastWritten = lastPath;
         }
         if (
@@ -1151,6 +1187,7 @@ export class Trainer {
       }
     } finally {
       stopListening();
+      detachGroup?.();
     }
 
     // ---- the end ----
@@ -1163,6 +1200,7 @@ export class Trainer {
       o.restoreBest ?? true,
       log,
     );
+    dist?.syncBuffers(model); // distributed: every rank ends with rank 0's model
     const teacherUnchanged = checkTeacher(fit, cache, log);
     return {
       history,
@@ -1333,6 +1371,10 @@ export class Trainer {
             await new Promise((r) => setTimeout(r, 0));
             lastYield = performance.now();
           }
+          // distributed: every rank stops after the same batch
+          if (run.dist?.anyStop(this.#stopRequested)) {
+            this.#stopRequested = true;
+          }
           if (this.#stopRequested) break;
         }
         if (this.#stopRequested) break;
@@ -1343,6 +1385,20 @@ export class Trainer {
     }
     bar.done();
     const seconds = (performance.now() - t0) / 1000;
+    if (run.dist && !this.#stopRequested) {
+      // distributed: loss sums, correct counts and sizes over all ranks
+      for (const s of [sums.train, sums.transfer]) {
+        const keys = Object.keys(s.terms).sort();
+        const v = run.dist.sum([
+          s.loss,
+          s.correct,
+          s.n,
+          ...keys.map((k) => s.terms[k]),
+        ]);
+        [s.loss, s.correct, s.n] = v;
+        keys.forEach((k, i) => s.terms[k] = v[3 + i]);
+      }
+    }
     const phase = (s: typeof sums.train): PhaseRecord => ({
       loss: s.n ? s.loss / s.n : NaN,
       acc: s.n ? s.correct / s.n : NaN,
@@ -1382,12 +1438,14 @@ export class Trainer {
 
     // ---- val phase ----
     if (val) {
+      run.dist?.syncBuffers(model); // distributed: rank 0's BatchNorm statistics
       record.val = await this.#validate(
         model,
         val,
         run.device,
         run.progress,
         log,
+        run.dist,
       );
       log(
         `val Loss: ${fmt4(record.val.loss)} Acc: ${fmt4(record.val.acc)}`,
@@ -1491,6 +1549,7 @@ export class Trainer {
     device: DeviceName | undefined,
     mode: ProgressMode,
     log: (l: string) => void,
+    dist: TrainerGroup | null = null,
   ): Promise<PhaseRecord> {
     model.eval();
     const t0 = performance.now();
@@ -1524,6 +1583,8 @@ export class Trainer {
     }
     bar.done();
     model.train();
+    // distributed: each rank saw its shard; sums over all ranks
+    if (dist) [loss, correct, n] = dist.sum([loss, correct, n]);
     return {
       loss: n ? loss / n : NaN,
       acc: n ? correct / n : NaN,
