@@ -194,8 +194,26 @@ export class SubsetRandomSampler extends Sampler {
 
 /**
  * Draws indices with probability proportional to `weights`
- * (`WeightedRandomSampler`), e.g. `1 / classCount[target]` to balance
- * imbalanced classes (the X-ray data has 3x more pneumonia than normal).
+ * (`WeightedRandomSampler`, as `torch.multinomial`): with replacement
+ * (the default) each of the `numSamples` draws is independent; without,
+ * each draw is proportional to the weights of the items not drawn yet,
+ * and items of weight 0 are never drawn. Per-item weights
+ * `1 / classCount[target]` ({@linkcode balancedSampleWeights}) balance
+ * imbalanced classes (the chest X-ray data has 3× more pneumonia than
+ * normal). Give it to a `DataLoader` as `sampler` (without `shuffle`).
+ *
+ * @example Balanced classes, in a loader
+ * ```ts
+ * import { data, Generator } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const targets = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+ * const weights = data.balancedSampleWeights(targets);
+ * const sampler = new data.WeightedRandomSampler(weights, 1000);
+ * const drawn = sampler.sample(new Generator(0));
+ * const ones = drawn.filter((i) => i === 9).length;
+ * assert.ok(ones > 400 && ones < 600); // about half, not a tenth
+ * ```
  */
 export class WeightedRandomSampler extends Sampler {
   readonly #weights: Float64Array;
@@ -217,14 +235,24 @@ export class WeightedRandomSampler extends Sampler {
     this.#weights = Float64Array.from(weights);
     this.#numSamples = numSamples;
     this.#replacement = options.replacement ?? true;
-    if (this.#weights.some((w) => !(w >= 0) || !Number.isFinite(w))) {
+    if (this.#weights.length === 0) {
+      throw new RangeError("WeightedRandomSampler: weights is empty");
+    }
+    const bad = this.#weights.findIndex((w) =>
+      !(w >= 0) || !Number.isFinite(w)
+    );
+    if (bad >= 0) {
       throw new RangeError(
-        "WeightedRandomSampler: weights must be finite and non-negative",
+        `WeightedRandomSampler: weight ${bad} is ${
+          this.#weights[bad]
+        }; weights must be finite and non-negative`,
       );
     }
     const positive = this.#weights.filter((w) => w > 0).length;
     if (positive === 0) {
-      throw new RangeError("WeightedRandomSampler: all weights are zero");
+      throw new RangeError(
+        `WeightedRandomSampler: all ${this.#weights.length} weights are zero`,
+      );
     }
     if (!Number.isInteger(numSamples) || numSamples <= 0) {
       throw new RangeError(
@@ -274,4 +302,126 @@ export class WeightedRandomSampler extends Sampler {
     keys.sort((a, b) => b[0] - a[0]);
     return keys.slice(0, this.#numSamples).map(([, i]) => i);
   }
+}
+
+function checkTargets(
+  fn: string,
+  targets: ArrayLike<number>,
+  numClasses?: number,
+): number[] {
+  if (targets.length === 0) {
+    throw new RangeError(`${fn}: targets is empty`);
+  }
+  if (
+    numClasses !== undefined &&
+    (!Number.isInteger(numClasses) || numClasses < 1)
+  ) {
+    throw new RangeError(
+      `${fn}: numClasses must be a positive integer, got ${numClasses}`,
+    );
+  }
+  let max = -1;
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i];
+    if (!Number.isInteger(t) || t < 0) {
+      throw new RangeError(
+        `${fn}: target ${i} is ${t}, not a class index (an integer ≥ 0)`,
+      );
+    }
+    if (numClasses !== undefined && t >= numClasses) {
+      throw new RangeError(
+        `${fn}: target ${i} is ${t}, outside ${numClasses} classes`,
+      );
+    }
+    if (t > max) max = t;
+  }
+  const counts: number[] = Array(numClasses ?? max + 1).fill(0);
+  for (let i = 0; i < targets.length; i++) counts[targets[i]]++;
+  return counts;
+}
+
+/**
+ * How many items of each class `targets` holds.
+ *
+ * @param targets The class index of each item (e.g. `dataset.targets`).
+ * @param numClasses Number of classes (default: the largest target + 1).
+ * @returns `counts[c]`, one per class.
+ * @throws RangeError when `targets` is empty or holds a value that is not a
+ *   class index below `numClasses` (naming the item).
+ *
+ * @example
+ * ```ts
+ * import { data } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(data.classCounts([1, 1, 0, 1]), [1, 3]);
+ * ```
+ */
+export function classCounts(
+  targets: ArrayLike<number>,
+  numClasses?: number,
+): number[] {
+  return checkTargets("classCounts", targets, numClasses);
+}
+
+/**
+ * "Balanced" class weights for a loss, `n / (numClasses * counts[c])`, as
+ * scikit-learn's `compute_class_weight("balanced", ...)`: each class then
+ * carries the same total weight, and a balanced data set gets weight 1 for
+ * every class. Pass them as the `weight` of `crossEntropy` (PyTorch's
+ * `CrossEntropyLoss(weight=...)`), computed from the training split only.
+ *
+ * @param targets The class index of each training item.
+ * @param numClasses Number of classes (default: the largest target + 1).
+ * @returns One weight per class.
+ * @throws RangeError when a class has no item (its weight would be
+ *   infinite; the message names the class), or for bad targets as
+ *   {@linkcode classCounts}.
+ *
+ * @example 1 NORMAL to 3 PNEUMONIA
+ * ```ts
+ * import { data } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(data.balancedClassWeights([0, 1, 1, 1]), [2, 2 / 3]);
+ * ```
+ */
+export function balancedClassWeights(
+  targets: ArrayLike<number>,
+  numClasses?: number,
+): number[] {
+  const counts = checkTargets("balancedClassWeights", targets, numClasses);
+  const empty = counts.findIndex((c) => c === 0);
+  if (empty >= 0) {
+    throw new RangeError(
+      `balancedClassWeights: class ${empty} has no item among the ${targets.length} targets, so it cannot be weighted`,
+    );
+  }
+  return counts.map((c) => targets.length / (counts.length * c));
+}
+
+/**
+ * Per-item weights for {@linkcode WeightedRandomSampler} that make every
+ * class equally likely to be drawn: item `i` gets `1 / counts[targets[i]]`
+ * (PyTorch's usual recipe for imbalanced classes).
+ *
+ * @param targets The class index of each item (e.g. `dataset.targets`).
+ * @returns One weight per item.
+ * @throws RangeError for bad targets, as {@linkcode classCounts}.
+ *
+ * @example Balanced batches from imbalanced data
+ * ```ts
+ * import { data } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const targets = [0, 1, 1, 1];
+ * const w = data.balancedSampleWeights(targets);
+ * assert.deepEqual(w, [1, 1 / 3, 1 / 3, 1 / 3]);
+ * const sampler = new data.WeightedRandomSampler(w, targets.length);
+ * assert.equal(sampler.length, 4);
+ * ```
+ */
+export function balancedSampleWeights(targets: ArrayLike<number>): number[] {
+  const counts = checkTargets("balancedSampleWeights", targets);
+  return Array.from(targets, (t) => 1 / counts[t]);
 }

@@ -37,6 +37,10 @@ import type { Module } from "../nn/module.ts";
 import { indexSelect, stack, tensor } from "../ops/mod.ts";
 import { type Tensor, tidy } from "../tensor.ts";
 import type { BatchInfo } from "../data/batch.ts";
+import { isMainRank } from "../distributed/collectives.ts"; // distributed: rank 0 only
+
+/** Augmentation outcomes made of flips alone (or no random transform). */
+const FLIPS_ONLY = /^(?:[hv]flip=[01](?: [hv]flip=[01])*)?$/;
 
 /** Options of `TeacherCache`. */
 export interface TeacherCacheOptions {
@@ -125,6 +129,8 @@ export class TeacherCache {
   #said = new Set<string>();
   #epochHits = 0;
   #epochMisses = 0;
+  /** Whether every key of this epoch came from flip outcomes alone. */
+  #epochFlipsOnly = true;
 
   /**
    * A cache of `teacher`'s outputs, keyed by sample index.
@@ -170,7 +176,7 @@ export class TeacherCache {
   #say(key: string, line: string): void {
     if (this.#said.has(key)) return;
     this.#said.add(key);
-    this.#log(line);
+    if (isMainRank()) this.#log(line); // distributed: notices from rank 0 only
   }
 
   #keys(images: Tensor, info?: BatchInfo): string[] {
@@ -198,6 +204,7 @@ export class TeacherCache {
       return info.indices.map((i) => `i${i}`);
     }
     if (info?.keys) {
+      this.#epochFlipsOnly = false; // the loader's own keys: nothing known
       check("keys", info.keys.length);
       return [...info.keys];
     }
@@ -213,7 +220,10 @@ export class TeacherCache {
         this.#sources.set(info!.source, id);
       }
       for (let k = 0; k < b; k++) {
-        if (augs[k] !== null) keys[k] = `s${id}i${indices[k]}|${augs[k]}`;
+        if (augs[k] !== null) {
+          keys[k] = `s${id}i${indices[k]}|${augs[k]}`;
+          if (!FLIPS_ONLY.test(String(augs[k]))) this.#epochFlipsOnly = false;
+        }
       }
       if (keys.includes(undefined)) {
         this.#say(
@@ -223,6 +233,7 @@ export class TeacherCache {
       }
     }
     if (keys.includes(undefined)) {
+      this.#epochFlipsOnly = false;
       const data = images.data() as Float32Array;
       const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
       const per = data.length / Math.max(b, 1);
@@ -312,7 +323,19 @@ export class TeacherCache {
    */
   endEpoch(epoch: number): void {
     const total = this.#epochHits + this.#epochMisses;
-    if (epoch >= 1 && total > 0 && this.#epochHits / total < 0.5) {
+    if (
+      epoch >= 1 && total > 0 && this.#epochHits / total < 0.5 &&
+      this.#epochFlipsOnly
+    ) {
+      this.#say(
+        "flips",
+        `Teacher cache: only ${
+          (100 * this.#epochHits / total).toFixed(0)
+        }% hits in epoch ${
+          epoch + 1
+        }: the only augmentation is a random flip, so each image has 2 states and this epoch drew many in a state not seen before; each state runs the teacher once, so the hit rate climbs in the next epochs`,
+      );
+    } else if (epoch >= 1 && total > 0 && this.#epochHits / total < 0.5) {
       this.#say(
         "continuous",
         `Teacher cache: only ${
@@ -323,6 +346,7 @@ export class TeacherCache {
       );
     }
     this.#epochHits = this.#epochMisses = 0;
+    this.#epochFlipsOnly = true;
   }
 
   /**

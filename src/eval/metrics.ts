@@ -1,9 +1,12 @@
 /**
  * Classification metrics from predicted probabilities and labels: accuracy,
  * balanced accuracy, the confusion matrix, per-class precision / recall /
- * F1, sensitivity and specificity, ROC-AUC (2 classes), expected
- * calibration error, NLL and Brier score; and `evaluate(model, loader)`,
- * which runs a model over a loader in evaluation mode and computes them.
+ * specificity / F1, sensitivity and specificity, ROC-AUC (2 classes),
+ * expected calibration error, NLL and Brier score; `evaluate(model,
+ * loader)`, which runs a model over a loader in evaluation mode and
+ * computes them; and what a reader of imbalanced results needs beside
+ * them: the majority-class baseline (`majorityBaseline`) and how much of
+ * the test set a model gives to one class (`dominantPrediction`).
  *
  * @module
  */
@@ -22,6 +25,11 @@ export interface ClassMetrics {
   precision: number;
   /** TP / (TP + FN) (sensitivity); 0 when the class never occurs. */
   recall: number;
+  /**
+   * TN / (TN + FP), the class against the rest (specificity); 0 when
+   * every sample is of this class.
+   */
+  specificity: number;
   /** Harmonic mean of precision and recall. */
   f1: number;
   /** Number of samples of the class. */
@@ -348,10 +356,14 @@ export function classificationMetrics(
     const predicted = confusion.reduce((a, row) => a + row[c], 0);
     const precision = predicted ? tp / predicted : 0;
     const recall = support ? tp / support : 0;
+    const negatives = n - support;
+    const specificity = negatives
+      ? (negatives - (predicted - tp)) / negatives
+      : 0;
     const f1 = precision + recall
       ? (2 * precision * recall) / (precision + recall)
       : 0;
-    perClass.push({ precision, recall, f1, support });
+    perClass.push({ precision, recall, specificity, f1, support });
   }
   const present = perClass.filter((c) => c.support > 0);
   const out: ClassificationMetrics = {
@@ -490,4 +502,118 @@ export async function evaluate(
     probabilities: allProbs,
     correct,
   };
+}
+
+/** The majority-class baseline: what always answering one class scores. */
+export interface MajorityBaseline {
+  /** The most frequent class of the training labels (the lower index on a tie). */
+  classIndex: number;
+  /** Its share of the training labels. */
+  trainShare: number;
+  /** Whether another class has as many training labels (a tie). */
+  tied: boolean;
+  /** Accuracy on the test labels of always predicting it. */
+  accuracy: number;
+  /** Balanced accuracy of always predicting it: 1 / (classes present in test). */
+  balancedAccuracy: number;
+  /** Number of test labels. */
+  n: number;
+}
+
+/**
+ * The majority-class baseline: the accuracy of always predicting the most
+ * frequent class of the training labels (on a tie, the lowest such class
+ * index, and `tied` says so), scored on the test labels. A model
+ * that does not beat it has learned nothing a class count would not tell;
+ * on imbalanced data (the chest X-ray test split is 62.5% pneumonia) it is
+ * far above 1 / classes. Its balanced accuracy is 1 / (classes present).
+ *
+ * @param trainTargets The training split's labels (never the test's).
+ * @param testLabels The test split's labels.
+ * @returns The class, its training share and its test scores.
+ * @throws RangeError when either list is empty or holds a value that is
+ *   not a class index.
+ *
+ * @example 3 to 1 in training, 5 to 3 in test
+ * ```ts
+ * import { evaluation } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const b = evaluation.majorityBaseline([1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0, 0]);
+ * assert.equal(b.classIndex, 1);
+ * assert.equal(b.trainShare, 0.75);
+ * assert.equal(b.accuracy, 5 / 8);
+ * assert.equal(b.balancedAccuracy, 0.5);
+ * ```
+ */
+export function majorityBaseline(
+  trainTargets: ArrayLike<number>,
+  testLabels: ArrayLike<number>,
+): MajorityBaseline {
+  const count = (xs: ArrayLike<number>, what: string): Map<number, number> => {
+    if (xs.length === 0) {
+      throw new RangeError(`Cannot compute the majority baseline: no ${what}`);
+    }
+    const m = new Map<number, number>();
+    for (let i = 0; i < xs.length; i++) {
+      const y = xs[i];
+      if (!Number.isInteger(y) || y < 0) {
+        throw new RangeError(
+          `Cannot compute the majority baseline: ${what} ${i} is ${y}, not a class index`,
+        );
+      }
+      m.set(y, (m.get(y) ?? 0) + 1);
+    }
+    return m;
+  };
+  const train = count(trainTargets, "training labels");
+  const test = count(testLabels, "test labels");
+  let classIndex = -1;
+  let best = -1;
+  for (const [c, k] of train) {
+    if (k > best || (k === best && c < classIndex)) [classIndex, best] = [c, k];
+  }
+  const tied = [...train].some(([c, k]) => c !== classIndex && k === best);
+  return {
+    classIndex,
+    trainShare: best / trainTargets.length,
+    tied,
+    accuracy: (test.get(classIndex) ?? 0) / testLabels.length,
+    balancedAccuracy: 1 / test.size,
+    n: testLabels.length,
+  };
+}
+
+/**
+ * The class a model predicts most often, from its confusion matrix, and
+ * the share of samples it goes to. A share near 1 on a test set with
+ * several classes means the model answers (nearly) one class whatever the
+ * image.
+ *
+ * @param confusion `confusion[true][predicted]` counts.
+ * @returns The class and its share of the predictions (NaN with no samples).
+ *
+ * @example
+ * ```ts
+ * import { evaluation } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const d = evaluation.dominantPrediction([[0, 10], [1, 29]]);
+ * assert.deepEqual(d, { classIndex: 1, share: 39 / 40 });
+ * ```
+ */
+export function dominantPrediction(
+  confusion: readonly (readonly number[])[],
+): { classIndex: number; share: number } {
+  const k = confusion.length;
+  const predicted = Array.from(
+    { length: k },
+    (_, c) => confusion.reduce((a, row) => a + (row[c] ?? 0), 0),
+  );
+  const n = predicted.reduce((a, b) => a + b, 0);
+  let classIndex = 0;
+  for (let c = 1; c < k; c++) {
+    if (predicted[c] > predicted[classIndex]) classIndex = c;
+  }
+  return { classIndex, share: n ? predicted[classIndex] / n : NaN };
 }

@@ -97,6 +97,12 @@ export interface ReportData {
   title?: string;
   /** A sentence shown in bold under the title (e.g. the verdict). */
   summary?: string;
+  /**
+   * What a reader must know before trusting the numbers (a model below the
+   * majority-class baseline, one that predicts a single class, ...): shown
+   * under the summary in a highlighted list, a sentence each.
+   */
+  warnings?: string[];
   /** Class names, in class order (default `0`, `1`, ...). */
   classes?: string[];
   /** The positive class of the ROC curves (default 1). */
@@ -744,6 +750,14 @@ function rocSection(data: ReportData): string {
   }</section>`;
 }
 
+function warningsSection(data: ReportData): string {
+  const w = data.warnings ?? [];
+  if (!w.length) return "";
+  return `<section id="warnings" class="warnings" role="note"><h2>Warnings</h2><ul>${
+    w.map((x) => `<li>${esc(x)}</li>`).join("")
+  }</ul></section>`;
+}
+
 function tablesSection(data: ReportData): string {
   const parts: string[] = [];
   for (const t of data.tables ?? []) {
@@ -824,6 +838,9 @@ h1 { font-size: 22px; margin: 0 0 6px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 .summary { font-weight: 600; }
+.warnings { background: #fff4e5; border: 1px solid #e0a040; border-radius: 4px; padding: 2px 12px; margin: 10px 0; }
+.warnings h2 { border: none; margin: 8px 0 4px; color: #8a4b00; }
+.warnings li { margin: 3px 0; }
 .note { color: #555; margin: 4px 0 8px; }
 table { border-collapse: collapse; margin: 8px 0 14px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
@@ -894,7 +911,7 @@ export function renderReport(data: ReportData): string {
 <body>
 <header><h1>${esc(title)}</h1>${
     data.summary ? `<p class="summary">${esc(data.summary)}</p>` : ""
-  }</header>
+  }${warningsSection(data)}</header>
 ${tablesSection(data)}
 ${curvesSection(data)}
 ${confusionSection(data)}

@@ -14,6 +14,11 @@ import { type Dataset, Subset } from "../data/dataset.ts";
 import { ImageFolder, imageFolderSplits } from "../data/image_folder.ts";
 import { stratifiedSplit } from "../data/split.ts";
 import {
+  balancedClassWeights,
+  balancedSampleWeights,
+  WeightedRandomSampler,
+} from "../data/samplers.ts";
+import {
   Normalize,
   RandomHorizontalFlip,
   Resize,
@@ -42,7 +47,19 @@ export interface StudyDataOptions {
    * that `labeled` left out.
    */
   transfer?: string;
+  /**
+   * Imbalanced classes (default `"none"`): `"sampler"` draws the teacher's
+   * and the students' labeled batches with a `WeightedRandomSampler` (each
+   * class equally likely; an epoch is as many draws as the split has
+   * images, with replacement), `"loss"` returns "balanced" class weights
+   * for the losses (`classWeights`), `"both"` does both. The transfer images
+   * are never rebalanced: their labels are not for the students to use.
+   */
+  balance?: BalanceMode;
 }
+
+/** How `imageFolderStudyData` handles imbalanced classes. */
+export type BalanceMode = "none" | "sampler" | "loss" | "both";
 
 /** What `imageFolderStudyData` returns. */
 export interface StudyData {
@@ -52,6 +69,12 @@ export interface StudyData {
   dataset: StudyDataset;
   /** Lines describing the data: source, classes, split sizes. */
   description: string[];
+  /**
+   * "Balanced" class weights from the training splits
+   * (`data.balancedClassWeights`), with `balance` `"loss"` or `"both"`;
+   * else null. Pass them to `runDistillationStudy`'s `classWeights`.
+   */
+  classWeights: { teacher: number[]; student: number[] } | null;
   /** Closes every loader (their decoding Workers). */
   close(): void;
 }
@@ -179,23 +202,59 @@ export function imageFolderStudyData(
       "--transfer rest needs --labeled N below the training size",
     );
   }
-  const loader = (ds: Dataset<[Tensor, number]>, shuffle: boolean) =>
+  const balance = options.balance ?? "none";
+  const useSampler = balance === "sampler" || balance === "both";
+  const useWeights = balance === "loss" || balance === "both";
+  const k = classes.length;
+  const targetsOf = (ds: Dataset<[Tensor, number]>): readonly number[] => {
+    const t = ds.targets;
+    if (!t) {
+      throw new RangeError(
+        "Cannot balance the classes: the training split has no targets",
+      );
+    }
+    return t;
+  };
+  const loader = (
+    ds: Dataset<[Tensor, number]>,
+    shuffle: boolean,
+    balanced = false,
+  ) =>
     new DataLoader(ds, {
       batchSize,
-      shuffle,
+      ...(balanced
+        ? {
+          sampler: new WeightedRandomSampler(
+            balancedSampleWeights(targetsOf(ds)),
+            ds.length,
+          ),
+        }
+        : { shuffle }),
       numWorkers: workers,
       persistentWorkers: workers > 0,
     });
   // no `seed` on the loaders: their order and flips come from the
   // process-wide generator, which checkpoints save, so a resumed run
   // repeats them exactly
-  const train = loader(trainSet, true);
-  const studentTrain = loader(studentSet, true);
+  const train = loader(trainSet, true, useSampler);
+  const studentTrain = loader(studentSet, true, useSampler);
+  const classWeights = useWeights
+    ? {
+      teacher: balancedClassWeights(targetsOf(trainSet), k),
+      student: balancedClassWeights(targetsOf(studentSet), k),
+    }
+    : null;
   const transfer = transferSet ? loader(transferSet, true) : null;
   const val = loader(valSet, false);
   // the tutorial shuffles its test loader; kdeno does not (paired comparisons)
   const test = loader(splits.test, false);
   const all = [train, studentTrain, transfer, val, test];
+  const counts = (ds: Dataset<[Tensor, number]>) => {
+    const c = Array(k).fill(0);
+    for (const t of ds.targets ?? []) c[t]++;
+    return c.map((n, i) => `${n} ${classes[i]}`).join(" / ");
+  };
+  const fmtW = (w: number[]) => w.map((x) => x.toFixed(3)).join(" / ");
   const description = [
     `kdeno distillation: ${root}`,
     `classes: ${
@@ -206,7 +265,22 @@ export function imageFolderStudyData(
     }${
       transferSet ? `, transfer ${transferSet.length} unlabeled` : ""
     }, test ${splits.test.length}; validation: ${valSource}`,
+    `class counts: train ${counts(trainSet)}${
+      studentSet !== trainSet ? `; students ${counts(studentSet)}` : ""
+    }; test ${counts(splits.test)}`,
   ];
+  if (useSampler) {
+    description.push(
+      "balance: labeled training batches are drawn with a WeightedRandomSampler (every class equally likely, with replacement)",
+    );
+  }
+  if (classWeights) {
+    description.push(
+      `balance: cross-entropy class weights n / (classes × count): teacher ${
+        fmtW(classWeights.teacher)
+      }, students ${fmtW(classWeights.student)}`,
+    );
+  }
   return {
     loaders: { train, studentTrain, transfer, val, test },
     dataset: {
@@ -218,8 +292,10 @@ export function imageFolderStudyData(
       val: valSet.length,
       valSource,
       test: splits.test.length,
+      trainTargets: [...targetsOf(trainSet)],
     },
     description,
+    classWeights,
     close() {
       for (const l of all) l?.close();
     },

@@ -23,7 +23,12 @@ import {
 import { TeacherCache } from "../distill/teacher_cache.ts";
 import type { TeacherCacheStats } from "../distill/teacher_cache.ts";
 import { countMacs, measureSpeed, modelSizeBytes } from "../eval/cost.ts";
-import { evaluate } from "../eval/metrics.ts";
+import {
+  dominantPrediction,
+  evaluate,
+  type MajorityBaseline,
+  majorityBaseline,
+} from "../eval/metrics.ts";
 import {
   type EpochRecord,
   reportEvaluation,
@@ -33,6 +38,7 @@ import {
 import { wilsonInterval } from "../eval/stats.ts";
 import { writeFileAtomic } from "../io/_atomic.ts";
 import { saveSafetensors } from "../io/safetensors.ts";
+import { isMainRank } from "../distributed/collectives.ts"; // distributed: rank 0 writes
 import type { Module } from "../nn/module.ts";
 import { Adam } from "../optim/adam.ts";
 import { CosineAnnealingLR } from "../optim/lr_scheduler.ts";
@@ -42,16 +48,20 @@ import { Trainer } from "../train/trainer.ts";
 import {
   type ArmComparison,
   type ArmSummary,
+  baselineRow,
   compareArms,
   formatPoints,
   markdownTable,
   type ModelCost,
-  RESULT_COLUMNS,
+  plural,
+  resultColumns,
   resultRow,
   type StudyRun,
+  studyWarnings,
   summarizeArm,
   type TeacherSummary,
 } from "./protocol.ts";
+import { WeightedCrossEntropy, WeightedDistillationLoss } from "./_criteria.ts";
 
 /** What the study's data are, for `results.json` and `results.md`. */
 export interface StudyDataset {
@@ -71,6 +81,11 @@ export interface StudyDataset {
   valSource: string;
   /** Test images. */
   test: number;
+  /**
+   * The labels of the teacher's training split, for the majority-class
+   * baseline (none: no baseline, and the write-up says so).
+   */
+  trainTargets?: readonly number[];
 }
 
 /** The loaders of a study, `[images, labels]` batches. */
@@ -133,6 +148,21 @@ export interface DistillationStudyOptions {
   program?: string;
   /** The teacher's name in the tables and the report (default `"Teacher (ResNet-18)"`). */
   teacherName?: string;
+  /**
+   * Class weights of the cross-entropy (PyTorch's
+   * `CrossEntropyLoss(weight=...)`): `teacher` for the teacher's training,
+   * `student` for both arms (the KD arm's hard-label term). From
+   * `imageFolderStudyData`'s `classWeights`; null or absent: unweighted.
+   */
+  classWeights?: {
+    teacher?: readonly number[] | null;
+    student?: readonly number[] | null;
+  } | null;
+  /**
+   * The teacher's cost when it is already known (a second study with the
+   * same teacher): its latency is then not measured again.
+   */
+  teacherCost?: ModelCost;
 }
 
 /** `results.json`. */
@@ -148,10 +178,16 @@ export interface StudyResults {
     classes: string[];
     positiveClass: string;
     train: number;
+    /** Labeled images of the students. */
+    labeled: number;
+    /** Unlabeled transfer images of the KD student (0: none). */
+    transfer: number;
     val: number;
     valSource: string;
     test: number;
   };
+  /** The teacher's name in the tables. */
+  teacherName: string;
   /** The teacher. */
   teacher: TeacherSummary;
   /** The student without KD, over seeds. */
@@ -160,6 +196,14 @@ export interface StudyResults {
   studentKd: ArmSummary;
   /** KD against no KD. */
   comparison: ArmComparison;
+  /**
+   * Always answering the most frequent class of the teacher's training
+   * split, scored on the test split (null without `trainTargets`), with
+   * that class's name.
+   */
+  majorityBaseline: (MajorityBaseline & { className: string }) | null;
+  /** What a reader must know (`studyWarnings`), a sentence each. */
+  warnings: string[];
   /** Seconds in all, the teacher cache, mean seconds per training epoch. */
   timing: {
     totalSeconds: number;
@@ -177,7 +221,10 @@ export interface DistillationStudyResult {
   table: string;
   /** `results.md`. */
   markdown: string;
-  /** The closing summary, a line each: table, verdict, per-seed tests, cache, files. */
+  /**
+   * The closing summary, a line each: table, verdict, warnings, per-seed
+   * tests, cache, files.
+   */
   summary: string[];
 }
 
@@ -229,7 +276,7 @@ export async function runDistillationStudy(
 ): Promise<DistillationStudyResult | null> {
   const started = options.started ?? performance.now();
   const o = options;
-  const say = o.log ?? ((l: string) => console.log(l));
+  const say = o.log ?? ((l: string) => isMainRank() && console.log(l));
   const seed = o.seed ?? 0;
   const nSeeds = o.seeds ?? 3;
   const { outDir, teacher, teacherEpochs, epochs, lr, config } = o;
@@ -243,7 +290,9 @@ export async function runDistillationStudy(
   await Deno.mkdir(outDir, { recursive: true });
   if (!o.resume) {
     // a fresh run starts a fresh metrics.jsonl (a resumed one appends to it)
-    await Deno.remove(join(outDir, "metrics.jsonl")).catch(() => {});
+    if (isMainRank()) {
+      await Deno.remove(join(outDir, "metrics.jsonl")).catch(() => {});
+    }
   }
   // metrics.jsonl and a curves-only report.html as training goes; the full
   // report replaces the page at the end
@@ -274,6 +323,9 @@ export async function runDistillationStudy(
       epochs: teacherEpochs,
       optimizer: opt,
       scheduler: new CosineAnnealingLR(opt, { tMax: teacherEpochs }),
+      loss: o.classWeights?.teacher
+        ? new WeightedCrossEntropy(o.classWeights.teacher)
+        : undefined,
       checkpointDir: dir,
       resume: !!o.resume && await exists(join(dir, "last.safetensors")),
       seed,
@@ -284,10 +336,12 @@ export async function runDistillationStudy(
     if (r.interrupted) return null;
   }
   teacher.eval();
-  await saveSafetensors(
-    join(outDir, "teacher.safetensors"),
-    teacher.stateDict(),
-  );
+  if (isMainRank()) {
+    await saveSafetensors(
+      join(outDir, "teacher.safetensors"),
+      teacher.stateDict(),
+    );
+  }
 
   // ---- the students
   const runs: { student: StudyRun[]; studentKd: StudyRun[] } = {
@@ -297,6 +351,7 @@ export async function runDistillationStudy(
   // one cache for every KD run: the teacher's logits of each training
   // image, in each flip state, are computed once
   const cache = new TeacherCache(teacher, { log: say });
+  const studentWeights = o.classWeights?.student ?? null;
   let lastStudent: Module | null = null;
   for (let s = seed; s < seed + nSeeds; s++) {
     manualSeed(s);
@@ -326,7 +381,13 @@ export async function runDistillationStudy(
         epochs,
         optimizer: opt,
         scheduler: new CosineAnnealingLR(opt, { tMax: epochs }),
-        loss: withKd ? new DistillationLoss(o.kd) : undefined,
+        loss: studentWeights
+          ? (withKd
+            ? new WeightedDistillationLoss(o.kd, studentWeights)
+            : new WeightedCrossEntropy(studentWeights))
+          : withKd
+          ? new DistillationLoss(o.kd)
+          : undefined,
         teacherCache: cache,
         checkpointDir: dir,
         resume: !!o.resume && await exists(join(dir, "last.safetensors")),
@@ -365,12 +426,14 @@ export async function runDistillationStudy(
       throughput: speed.throughput,
     };
   };
-  const teacherCost = cost(teacher);
+  const teacherCost = o.teacherCost ?? cost(teacher);
   const studentCost = cost(lastStudent!);
-  await saveSafetensors(
-    join(outDir, "student.safetensors"),
-    lastStudent!.stateDict(),
-  );
+  if (isMainRank()) {
+    await saveSafetensors(
+      join(outDir, "student.safetensors"),
+      lastStudent!.stateDict(),
+    );
+  }
   const [tLo, tHi] = wilsonInterval(
     teacherResult.correct.reduce((a, b) => a + b, 0),
     teacherResult.n,
@@ -382,6 +445,9 @@ export async function runDistillationStudy(
     sensitivity: teacherResult.sensitivity,
     specificity: teacherResult.specificity,
     balancedAccuracy: teacherResult.balancedAccuracy,
+    perClassSensitivity: teacherResult.perClass.map((c) => c.recall),
+    perClassSpecificity: teacherResult.perClass.map((c) => c.specificity),
+    dominantPrediction: dominantPrediction(teacherResult.confusion),
     rocAuc: teacherResult.rocAuc,
     ece: teacherResult.ece,
     macroF1: teacherResult.macroF1,
@@ -400,6 +466,16 @@ export async function runDistillationStudy(
     mean(list.flatMap((r) => r.fit.history.map((h) => h.train.seconds)));
   const d = o.dataset;
   const positiveClass = classes[1] ?? classes[0];
+  const baseline = d.trainTargets?.length
+    ? majorityBaseline(d.trainTargets, teacherResult.labels)
+    : null;
+  const warnings = studyWarnings({
+    classes,
+    baseline,
+    teacher: { name: teacherName, summary: teacherEntry },
+    student: { name: ARM_NAMES.student, summary: student },
+    others: [{ name: ARM_NAMES.studentKd, summary: studentKd }],
+  });
   const results: StudyResults = {
     tutorial: o.program ?? "kdeno examples/distill.ts",
     date: new Date().toISOString(),
@@ -408,14 +484,21 @@ export async function runDistillationStudy(
       classes,
       positiveClass,
       train: d.train,
+      labeled: d.labeled ?? d.train,
+      transfer: d.transfer ?? 0,
       val: d.val,
       valSource: d.valSource,
       test: d.test,
     },
+    teacherName,
     teacher: teacherEntry,
     student,
     studentKd,
     comparison,
+    majorityBaseline: baseline
+      ? { ...baseline, className: classes[baseline.classIndex] }
+      : null,
+    warnings,
     timing: {
       totalSeconds: (performance.now() - started) / 1000,
       teacherCache: cache.stats,
@@ -426,12 +509,32 @@ export async function runDistillationStudy(
 
   // ---- the write-up
   const pts = formatPoints;
-  const rows = [
-    resultRow(teacherName, teacherEntry),
-    resultRow(ARM_NAMES.student, student),
-    resultRow(ARM_NAMES.studentKd, studentKd),
-  ];
-  const table = markdownTable(RESULT_COLUMNS, rows);
+  const positive = classes.length > 1 ? 1 : 0;
+  const { columns, rows } = resultsTableCells(results);
+  const table = markdownTable(columns, rows);
+  const baselineText = baseline
+    ? `Majority-class baseline: always answering "${
+      classes[baseline.classIndex]
+    }", ${
+      baseline.tied
+        ? "the first of the classes tied for most frequent in the training split"
+        : "the most frequent class of the training split"
+    } (${(100 * baseline.trainShare).toFixed(1)}% of it), scores ${
+      (100 * baseline.accuracy).toFixed(1)
+    }% on test (balanced accuracy ${
+      (100 * baseline.balancedAccuracy).toFixed(1)
+    }%); a model must beat it to have learned more than the class counts.`
+    : "No majority-class baseline: the training labels were not given.";
+  const weightsText = o.classWeights?.teacher || studentWeights
+    ? `\nClass weights on the cross-entropy (n / (classes × count) from the training split): teacher ${
+      o.classWeights?.teacher?.map((w) => w.toFixed(3)).join(" / ") ?? "none"
+    }, students ${
+      studentWeights?.map((w) => w.toFixed(3)).join(" / ") ?? "none"
+    } (the KD student's hard-label term too).`
+    : "";
+  const warningsMd = warnings.length
+    ? `\n**Warnings**\n\n${warnings.map((w) => `- ${w}`).join("\n")}\n`
+    : "";
   const mcLine = mcnemar.map((m) =>
     `seed ${m.seed}: p = ${
       m.pValue.toPrecision(2)
@@ -455,17 +558,23 @@ Data: \`${d.source}\` (${
   }, test ${d.test}; validation: ${d.valSource}.
 KD: preset \`${kd.preset}\` (T = ${kd.temperature}, alpha = ${kd.alpha} on the distillation term, KL reduction \`${kd.reduction}\`, T² ${
     kd.scaleByT2 ? "on" : "off"
-  }). ${epochs} epochs, Adam lr ${lr} with a cosine schedule, batch ${o.batchSize}; teacher ${teacherEpochs} epochs.
-Students: ${nSeeds} seed(s) (${
+  }). ${
+    plural(epochs, "epoch")
+  }, Adam lr ${lr} with a cosine schedule, batch ${o.batchSize}; teacher ${
+    teacherEpochs ? plural(teacherEpochs, "epoch") : "not trained in this run"
+  }.
+Students: ${plural(nSeeds, "seed")} (${
     runs.student.map((r) => r.seed).join(", ")
   }), KD and no-KD from the same initial weights and data order; accuracy is the mean ± the 95% t-interval half-width over seeds (the teacher: one run, Wilson 95% interval over test images). Latency and throughput: ${
     o.device ?? "default"
-  } device, warm-up excluded, no data loading.
+  } device, warm-up excluded, no data loading. Balanced accuracy: the mean of the classes' recalls.${weightsText}
 
 ${table}
 
-**${verdict}**
+${baselineText}
 
+**${verdict}**
+${warningsMd}
 KD − no KD per seed: ${
     diffs.map(pts).join(", ")
   } points. McNemar's exact test on the same test images, ${mcLine}.
@@ -473,14 +582,17 @@ Compute ratio teacher/student: ${ratio}
 `;
   // whole or not at all: a temporary file, then a rename
   const utf8 = new TextEncoder();
-  await writeFileAtomic(
-    join(outDir, "results.json"),
-    utf8.encode(JSON.stringify(results, null, 2) + "\n"),
-  );
-  await writeFileAtomic(join(outDir, "results.md"), utf8.encode(markdown));
+  if (isMainRank()) {
+    await writeFileAtomic(
+      join(outDir, "results.json"),
+      utf8.encode(JSON.stringify(results, null, 2) + "\n"),
+    );
+  }
+  if (isMainRank()) {
+    await writeFileAtomic(join(outDir, "results.md"), utf8.encode(markdown));
+  }
 
   // ---- the report page
-  const positive = classes.length > 1 ? 1 : 0;
   const armModel = (arm: "student" | "studentKd"): ReportModel => ({
     name: ARM_NAMES[arm],
     runs: runs[arm].map((r) => ({
@@ -490,67 +602,75 @@ Compute ratio teacher/student: ${ratio}
     })),
   });
   const diffCI = comparison.kdMinusStudent;
-  await writeReport(join(outDir, "report.html"), {
-    title: "kdeno distillation run",
-    summary: verdict,
-    classes,
-    positiveClass: positive,
-    models: [
-      {
-        name: teacherName,
-        runs: [{
-          history: teacherHistory,
-          test: reportEvaluation(teacherResult, positive),
-        }],
-      },
-      armModel("student"),
-      armModel("studentKd"),
-    ],
-    tables: [
-      {
-        caption:
-          `Test set (${d.test} images). Students: mean ± 95% t-interval half-width over ${nSeeds} seed(s); teacher: Wilson 95% interval.`,
-        columns: [...RESULT_COLUMNS],
-        rows,
-      },
-      {
-        caption:
-          "KD − no KD per seed, on the same test images (McNemar's exact test)",
-        columns: [
-          "Seed",
-          "KD − no KD (points)",
-          "Only KD right",
-          "Only no-KD right",
-          "McNemar p",
-        ],
-        rows: mcnemar.map((m, i) => [
-          String(m.seed),
-          pts(diffs[i]),
-          String(m.onlyKdRight),
-          String(m.onlyStudentRight),
-          m.pValue.toPrecision(2),
-        ]),
-      },
-    ],
-    notes: [
-      diffCI.ci95
-        ? `KD − no KD: ${pts(diffCI.mean)} points, 95% CI ${
-          pts(diffCI.ci95[0])
-        } to ${pts(diffCI.ci95[1])} over ${nSeeds} seeds.`
-        : `KD − no KD: ${pts(diffs[0])} points (one seed: no interval).`,
-      `Compute ratio teacher/student: ${ratio}`,
-      `Validation: ${d.valSource}. Sensitivity is that of ${positiveClass} (class ${positive}).`,
-    ],
-    config,
-    seeds: runs.student.map((r) => r.seed),
-    device: currentDevice(),
-    date: results.date,
-  });
+  if (isMainRank()) {
+    await writeReport(join(outDir, "report.html"), {
+      title: "kdeno distillation run",
+      summary: verdict,
+      warnings,
+      classes,
+      positiveClass: positive,
+      models: [
+        {
+          name: teacherName,
+          runs: [{
+            history: teacherHistory,
+            test: reportEvaluation(teacherResult, positive),
+          }],
+        },
+        armModel("student"),
+        armModel("studentKd"),
+      ],
+      tables: [
+        {
+          caption:
+            `Test set (${d.test} images). Students: mean ± 95% t-interval half-width over ${
+              plural(nSeeds, "seed")
+            }; teacher: Wilson 95% interval. Balanced accuracy: the mean of the classes' recalls.`,
+          columns,
+          rows,
+        },
+        {
+          caption:
+            "KD − no KD per seed, on the same test images (McNemar's exact test)",
+          columns: [
+            "Seed",
+            "KD − no KD (points)",
+            "Only KD right",
+            "Only no-KD right",
+            "McNemar p",
+          ],
+          rows: mcnemar.map((m, i) => [
+            String(m.seed),
+            pts(diffs[i]),
+            String(m.onlyKdRight),
+            String(m.onlyStudentRight),
+            m.pValue.toPrecision(2),
+          ]),
+        },
+      ],
+      notes: [
+        diffCI.ci95
+          ? `KD − no KD: ${pts(diffCI.mean)} points, 95% CI ${
+            pts(diffCI.ci95[0])
+          } to ${pts(diffCI.ci95[1])} over ${nSeeds} seeds.`
+          : `KD − no KD: ${pts(diffs[0])} points (one seed: no interval).`,
+        baselineText,
+        `Compute ratio teacher/student: ${ratio}`,
+        `Validation: ${d.valSource}. Sensitivity is that of ${positiveClass} (class ${positive}).`,
+      ],
+      config,
+      seeds: runs.student.map((r) => r.seed),
+      device: currentDevice(),
+      date: results.date,
+    });
+  }
   const stats = results.timing.teacherCache;
   const files = ["results.json", "results.md", "report.html", "metrics.jsonl"];
   const summary = [
     "\n" + table + "\n",
+    baselineText,
     verdict,
+    ...warnings.map((w) => `Warning: ${w}`),
     `KD − no KD per seed: ${
       diffs.map(pts).join(", ")
     } points; McNemar ${mcLine}`,
@@ -562,4 +682,84 @@ Compute ratio teacher/student: ${ratio}
     } s in all)`,
   ];
   return { results, table, markdown, summary };
+}
+
+/**
+ * The results table of a study from its `results.json`: the teacher, the
+ * two arms and the majority-class baseline, in `resultColumns` order.
+ *
+ * @param results A study's results.
+ * @returns The header cells and the rows.
+ */
+export function resultsTableCells(
+  results: StudyResults,
+): { columns: string[]; rows: string[][] } {
+  const classes = results.dataset.classes;
+  const positive = classes.length > 1 ? 1 : 0;
+  const b = results.majorityBaseline;
+  return {
+    columns: resultColumns(classes.length),
+    rows: [
+      resultRow(results.teacherName, results.teacher),
+      resultRow(ARM_NAMES.student, results.student),
+      resultRow(ARM_NAMES.studentKd, results.studentKd),
+      ...(b ? [baselineRow(b, classes, positive)] : []),
+    ],
+  };
+}
+
+/** One study of `comparisonTable`: its setting in words and its results. */
+export interface StudySetting {
+  /** The setting, e.g. `"Tutorial replication"`. */
+  setting: string;
+  /** Its `results.json`. */
+  results: StudyResults;
+}
+
+/**
+ * Studies side by side, one row each: the students' labels (and transfer
+ * images), the test accuracy of the teacher, of each arm and of the
+ * majority-class baseline, KD − no KD with its 95% interval, and the
+ * verdict in words.
+ *
+ * @param studies The studies, in display order.
+ * @returns A Markdown table.
+ */
+export function comparisonTable(studies: readonly StudySetting[]): string {
+  const pct = (x: number) => (100 * x).toFixed(1);
+  const arm = (a: ArmSummary) =>
+    a.accuracyHalfWidth95 != null
+      ? `${pct(a.accuracy)} ± ${pct(a.accuracyHalfWidth95)}`
+      : pct(a.accuracy);
+  const rows = studies.map(({ setting, results: r }) => {
+    const c = r.comparison.kdMinusStudent;
+    const diff = c.ci95
+      ? `${formatPoints(c.mean)} (${formatPoints(c.ci95[0])} to ${
+        formatPoints(c.ci95[1])
+      })`
+      : `${formatPoints(c.mean)} (one seed)`;
+    const d = r.dataset;
+    return [
+      setting,
+      `${d.labeled}${d.transfer ? ` + ${d.transfer} unlabeled` : ""}`,
+      `${pct(r.teacher.accuracy)} (${pct(r.teacher.accuracyCI95[0])}–${
+        pct(r.teacher.accuracyCI95[1])
+      })`,
+      arm(r.student),
+      arm(r.studentKd),
+      r.majorityBaseline ? pct(r.majorityBaseline.accuracy) : "–",
+      diff,
+      r.comparison.verdict.replace(/:.*$/s, ""),
+    ];
+  });
+  return markdownTable([
+    "Setting",
+    "Students' labels",
+    "Teacher %",
+    "Student, no KD %",
+    "Student, KD %",
+    "Majority class %",
+    "KD − no KD, points (95% CI)",
+    "Verdict",
+  ], rows);
 }

@@ -9,7 +9,11 @@
  * @module
  */
 
-import type { EvaluateResult } from "../eval/metrics.ts";
+import {
+  dominantPrediction,
+  type EvaluateResult,
+  type MajorityBaseline,
+} from "../eval/metrics.ts";
 import { mcnemar, meanConfidenceInterval } from "../eval/stats.ts";
 import type { FitResult } from "../train/trainer.ts";
 
@@ -57,6 +61,15 @@ export interface ArmSummary extends ModelCost {
   specificity: number;
   /** Mean balanced accuracy over seeds. */
   balancedAccuracy: number;
+  /** Mean recall (sensitivity) of each class over seeds, in class order. */
+  perClassSensitivity: number[];
+  /** Mean specificity of each class (against the rest) over seeds. */
+  perClassSpecificity: number[];
+  /**
+   * Per seed, the class predicted most often on the test set and its share
+   * of the predictions (1: the model answered one class for every image).
+   */
+  dominantPrediction: { classIndex: number; share: number }[];
   /** Mean ROC AUC over seeds. */
   rocAuc: number;
   /** Mean expected calibration error over seeds. */
@@ -87,6 +100,12 @@ export interface TeacherSummary extends ModelCost {
   specificity: number | undefined;
   /** Balanced accuracy. */
   balancedAccuracy: number | undefined;
+  /** Recall (sensitivity) of each class, in class order. */
+  perClassSensitivity: number[];
+  /** Specificity of each class against the rest. */
+  perClassSpecificity: number[];
+  /** The class predicted most often on the test set, and its share. */
+  dominantPrediction: { classIndex: number; share: number };
   /** ROC AUC. */
   rocAuc: number | undefined;
   /** Expected calibration error. */
@@ -128,6 +147,27 @@ const mean = (xs: number[]): number =>
   xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
+ * A count with its noun, singular or plural: `1 epoch`, `6 epochs`.
+ *
+ * @param n The count.
+ * @param word The singular noun.
+ * @param pluralWord The plural (default `word + "s"`).
+ * @returns `"<n> <word>"`.
+ *
+ * @example
+ * ```ts
+ * import { study } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(study.plural(1, "epoch"), "1 epoch");
+ * assert.equal(study.plural(3, "seed"), "3 seeds");
+ * ```
+ */
+export function plural(n: number, word: string, pluralWord?: string): string {
+  return `${n} ${n === 1 ? word : pluralWord ?? `${word}s`}`;
+}
+
+/**
  * A difference of accuracies in percentage points, signed: `+1.5`, `-6.0`.
  *
  * @param x A difference of fractions (0.015).
@@ -135,6 +175,17 @@ const mean = (xs: number[]): number =>
  */
 export function formatPoints(x: number): string {
   return `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}`;
+}
+
+function perClassMean(
+  runs: readonly StudyRun[],
+  key: "recall" | "specificity",
+): number[] {
+  const k = runs[0]?.result.perClass?.length ?? 0;
+  return Array.from(
+    { length: k },
+    (_, c) => mean(runs.map((r) => r.result.perClass?.[c]?.[key] ?? NaN)),
+  );
 }
 
 /**
@@ -183,6 +234,9 @@ export function summarizeArm(
     sensitivity: pick((r) => r.sensitivity),
     specificity: pick((r) => r.specificity),
     balancedAccuracy: pick((r) => r.balancedAccuracy),
+    perClassSensitivity: perClassMean(runs, "recall"),
+    perClassSpecificity: perClassMean(runs, "specificity"),
+    dominantPrediction: runs.map((r) => dominantPrediction(r.result.confusion)),
     rocAuc: pick((r) => r.rocAuc),
     ece: pick((r) => r.ece),
     macroF1: pick((r) => r.macroF1),
@@ -285,10 +339,14 @@ export function compareArms(
   };
 }
 
-/** The columns of the results table, in order. */
+/**
+ * The columns of the results table, in order, for 2 classes. With more
+ * classes the third column is "Recall per class %" (`resultColumns`).
+ */
 export const RESULT_COLUMNS: readonly string[] = [
   "Model",
   "Test accuracy %",
+  "Balanced acc. %",
   "Sens. / spec. %",
   "Params",
   "MACs/image",
@@ -298,7 +356,22 @@ export const RESULT_COLUMNS: readonly string[] = [
   "Speedup",
 ];
 
-const pct = (x: number) => (100 * x).toFixed(1);
+/**
+ * The columns of the results table for `numClasses` classes: with 2, the
+ * sensitivity and specificity of the positive class; with more, each
+ * class's recall.
+ *
+ * @param numClasses Number of classes.
+ * @returns The header cells.
+ */
+export function resultColumns(numClasses: number): string[] {
+  return RESULT_COLUMNS.map((c) =>
+    c === "Sens. / spec. %" && numClasses > 2 ? "Recall per class %" : c
+  );
+}
+
+const pct = (x: number | undefined) =>
+  x === undefined || Number.isNaN(x) ? "–" : (100 * x).toFixed(1);
 const human = (n: number) =>
   n >= 1e9
     ? `${(n / 1e9).toFixed(2)} G`
@@ -313,7 +386,9 @@ const bytes = (n: number) =>
 /**
  * One row of the results table (`RESULT_COLUMNS`): accuracy in percent as
  * `mean ± half-width` over seeds, or `value (lo–hi)` with an interval
- * only, then sensitivity / specificity, cost and speed-up.
+ * only, balanced accuracy, then sensitivity / specificity (2 classes) or
+ * the recall of each class, cost and speed-up. A metric that is not
+ * defined shows as `–`.
  *
  * @param name The model's name.
  * @param e The teacher's or an arm's summary.
@@ -325,10 +400,11 @@ const bytes = (n: number) =>
  * import assert from "node:assert/strict";
  *
  * const row = study.resultRow("Student", {
- *   accuracy: 0.9, accuracyHalfWidth95: 0.02, sensitivity: 0.8, specificity: 1,
+ *   accuracy: 0.9, accuracyHalfWidth95: 0.02, balancedAccuracy: 0.85,
+ *   sensitivity: 0.8, specificity: 1,
  *   params: 1500, macs: 2e6, sizeBytes: 6000, latencyMs: 0.5, throughput: 9000, speedup: 4,
  * });
- * assert.deepEqual(row, ["Student", "90.0 ± 2.0", "80.0 / 100.0", "1.5 k", "2.00 M", "6.0 kB", "0.50", "9000", "4.0×"]);
+ * assert.deepEqual(row, ["Student", "90.0 ± 2.0", "85.0", "80.0 / 100.0", "1.5 k", "2.00 M", "6.0 kB", "0.50", "9000", "4.0×"]);
  * ```
  */
 export function resultRow(
@@ -337,8 +413,10 @@ export function resultRow(
     accuracy: number;
     accuracyHalfWidth95?: number | null;
     accuracyCI95?: readonly number[] | null;
+    balancedAccuracy?: number;
     sensitivity?: number;
     specificity?: number;
+    perClassSensitivity?: readonly number[];
     params: number;
     macs: number;
     sizeBytes: number;
@@ -352,10 +430,14 @@ export function resultRow(
     : e.accuracyCI95
     ? `${pct(e.accuracy)} (${pct(e.accuracyCI95[0])}–${pct(e.accuracyCI95[1])})`
     : pct(e.accuracy);
+  const perClass = e.perClassSensitivity;
   return [
     name,
     acc,
-    `${pct(e.sensitivity ?? NaN)} / ${pct(e.specificity ?? NaN)}`,
+    pct(e.balancedAccuracy),
+    perClass && perClass.length > 2
+      ? perClass.map(pct).join(" / ")
+      : `${pct(e.sensitivity)} / ${pct(e.specificity)}`,
     human(e.params),
     human(e.macs),
     bytes(e.sizeBytes),
@@ -363,6 +445,183 @@ export function resultRow(
     e.throughput.toFixed(0),
     `${e.speedup.toFixed(1)}×`,
   ];
+}
+
+/**
+ * The majority-class baseline's row of the results table: always
+ * answering the training split's most frequent class. Its sensitivity is
+ * 100% when that class is the positive one (else 0%), its specificity the
+ * reverse; the cost columns are empty (`–`).
+ *
+ * @param baseline From `evaluation.majorityBaseline`.
+ * @param classes Class names, in class order.
+ * @param positiveClass The positive class for sensitivity (default 1).
+ * @returns The cells, named `Majority class (always <name>)`.
+ *
+ * @example
+ * ```ts
+ * import { evaluation, study } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const b = evaluation.majorityBaseline([1, 1, 0], [0, 1, 1, 1]);
+ * assert.deepEqual(
+ *   study.baselineRow(b, ["NORMAL", "PNEUMONIA"]).slice(0, 4),
+ *   ["Majority class (always PNEUMONIA)", "75.0", "50.0", "100.0 / 0.0"],
+ * );
+ * ```
+ */
+export function baselineRow(
+  baseline: MajorityBaseline,
+  classes: readonly string[],
+  positiveClass = 1,
+): string[] {
+  const c = baseline.classIndex;
+  const k = classes.length;
+  const recall = Array.from({ length: k }, (_, i) => (i === c ? 1 : 0));
+  return [
+    `Majority class (always ${classes[c] ?? c})`,
+    pct(baseline.accuracy),
+    pct(baseline.balancedAccuracy),
+    k > 2
+      ? recall.map(pct).join(" / ")
+      : `${pct(recall[positiveClass])} / ${pct(recall[1 - positiveClass])}`,
+    ...Array(6).fill("–"),
+  ];
+}
+
+/** What `studyWarnings` reads. */
+export interface StudyWarningsInput {
+  /** Class names, in class order. */
+  classes: readonly string[];
+  /** The majority-class baseline (training split's class, scored on test). */
+  baseline: MajorityBaseline | null;
+  /** The teacher, by name (none: not part of the study). */
+  teacher?: { name: string; summary: TeacherSummary } | null;
+  /** The student trained alone. */
+  student: { name: string; summary: ArmSummary };
+  /** The other arms (the KD student). */
+  others?: { name: string; summary: ArmSummary }[];
+  /**
+   * The share of the test images given to one class above which a model
+   * "predicts a single class" (default 0.95).
+   */
+  nearlyAll?: number;
+}
+
+/**
+ * The warnings a reader of a study's results must see, one sentence each:
+ * a model whose test accuracy does not beat the majority-class baseline
+ * (the mean over seeds, or some seeds), a model that predicts one class for
+ * (nearly) all test images, and a teacher less accurate than the student
+ * trained alone.
+ *
+ * @param input The classes, the baseline, the teacher and the arms.
+ * @returns The warnings, in that order; empty when there is nothing to say.
+ *
+ * @example A student that answers one class
+ * ```ts
+ * import { evaluation, study } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const baseline = evaluation.majorityBaseline([1, 1, 0], [0, 0, 1, 1, 1]);
+ * const arm = {
+ *   accuracy: 0.6, accuracyCI95: null, accuracyHalfWidth95: null, accuracyPerSeed: [0.6],
+ *   dominantPrediction: [{ classIndex: 1, share: 1 }],
+ * } as unknown as study.ArmSummary;
+ * const w = study.studyWarnings({ classes: ["a", "b"], baseline, student: { name: "Student", summary: arm } });
+ * assert.equal(w.length, 2);
+ * assert.match(w[0], /^Student: test accuracy 60\.0% does not beat the majority-class baseline of 60\.0%/);
+ * assert.match(w[1], /^Student predicts "b" for 100% of the test images/);
+ * ```
+ */
+export function studyWarnings(input: StudyWarningsInput): string[] {
+  const { classes, baseline } = input;
+  const nearlyAll = input.nearlyAll ?? 0.95;
+  const out: string[] = [];
+  const cls = (c: number) => `"${classes[c] ?? c}"`;
+  const arms = [input.student, ...(input.others ?? [])];
+  if (baseline) {
+    const base = `the majority-class baseline of ${
+      pct(baseline.accuracy)
+    }% (always answering ${cls(baseline.classIndex)}, ${
+      baseline.tied
+        ? "first of the classes tied for most frequent in training"
+        : "the most frequent class in training"
+    })`;
+    const t = input.teacher;
+    if (t && !(t.summary.accuracy > baseline.accuracy)) {
+      out.push(
+        `${t.name}: test accuracy ${
+          pct(t.summary.accuracy)
+        }% does not beat ${base}: it has learned nothing that counting the classes would not give.`,
+      );
+    }
+    for (const { name, summary: a } of arms) {
+      const below = a.accuracyPerSeed.filter((x) => !(x > baseline.accuracy));
+      if (!(a.accuracy > baseline.accuracy)) {
+        out.push(
+          `${name}: test accuracy ${
+            pct(a.accuracy)
+          }% does not beat ${base}: it has learned nothing that counting the classes would not give.`,
+        );
+      } else if (below.length) {
+        out.push(
+          `${name}: ${below.length} of ${
+            plural(a.accuracyPerSeed.length, "seed")
+          } ${below.length === 1 ? "scores" : "score"} at or below ${base}.`,
+        );
+      }
+    }
+  }
+  // a single class is only telling when the test set has several
+  const several = !baseline || baseline.balancedAccuracy < 1;
+  if (several) {
+    const one = (
+      name: string,
+      d: { classIndex: number; share: number }[],
+      seeds?: number[],
+    ) => {
+      const hit = d.map((x, i) => [x, i] as const).filter(([x]) =>
+        x.share >= nearlyAll
+      );
+      if (!hit.length) return;
+      const shares = hit.map(([x]) => x.share);
+      const lo = Math.min(...shares), hi = Math.max(...shares);
+      const range = lo === hi
+        ? `${(100 * lo).toFixed(0)}%`
+        : `${(100 * lo).toFixed(0)}–${(100 * hi).toFixed(0)}%`;
+      const names = [...new Set(hit.map(([x]) => cls(x.classIndex)))];
+      const which = names.length === 1
+        ? names[0]
+        : `one class (${names.join(" or ")}, depending on the seed)`;
+      const seedText = seeds
+        ? ` (${hit.length} of ${plural(d.length, "seed")}: ${
+          hit.map(([, i]) => seeds[i]).join(", ")
+        })`
+        : "";
+      out.push(
+        `${name} predicts ${which} for ${range} of the test images${seedText}: it answers (nearly) one class whatever the image, so its accuracy says little; read its sensitivity and specificity.`,
+      );
+    };
+    if (input.teacher) {
+      one(input.teacher.name, [input.teacher.summary.dominantPrediction]);
+    }
+    for (const { name, summary: a } of arms) {
+      one(name, a.dominantPrediction ?? [], a.seeds);
+    }
+  }
+  const t = input.teacher;
+  const s = input.student.summary;
+  if (t && t.summary.accuracy < s.accuracy) {
+    out.push(
+      `The teacher is less accurate on the test set (${
+        pct(t.summary.accuracy)
+      }%) than the student trained alone (${pct(s.accuracy)}%${
+        s.accuracyHalfWidth95 != null ? ` ± ${pct(s.accuracyHalfWidth95)}` : ""
+      }): a teacher no better than its student has little to teach, so KD is not expected to help here.`,
+    );
+  }
+  return out;
 }
 
 /**

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { models } from "../../mod.ts";
+import { deflateSync } from "node:zlib";
 import { op, pickle, pth, tensorOps } from "../io/_craft.ts";
+import { png } from "../data/_craft.ts";
 
 const example = new URL("../../examples/distill.ts", import.meta.url).pathname;
 const trainLoop =
@@ -39,6 +41,8 @@ const FLAGS = [
   "freeze-backbone",
   "labeled",
   "transfer",
+  "label-scarce",
+  "balance",
   "resume",
   "max-train",
   "help",
@@ -85,6 +89,11 @@ Deno.test("examples/distill.ts --help: every flag, with its meaning and default"
       ],
       ["temperature X", "from --preset"],
       ["alpha X", "from --preset"],
+      ["balance none|sampler|loss|both", "none"],
+      [
+        "label-scarce N",
+        "100 with the bundled data and none of --labeled, --transfer, --max-train; else 0",
+      ],
     ]
   ) {
     assert.ok(
@@ -142,6 +151,14 @@ Deno.test("examples/distill.ts: bad values are refused in one line each, before 
         /^distill: --preset must be tutorial or recommended, got tutoral \(did you mean tutorial\?\)$/,
       ],
       [["--transfer", "rest"], /^distill: --transfer rest needs --labeled N$/],
+      [
+        ["--label-scarce", "50", "--labeled", "20"],
+        /^distill: --label-scarce N sets its own labels and transfer images; leave out --labeled and --transfer$/,
+      ],
+      [
+        ["--balance", "weights"],
+        /^distill: --balance must be none or sampler or loss or both, got weights$/,
+      ],
       [["--size"], /^distill: --size needs a value N$/],
       [["data/"], /^distill: unexpected argument data\/: /],
     ] as const
@@ -245,7 +262,7 @@ Deno.test("examples/train_loop.ts: one epoch of the plain loop prints its loss a
   assert.ok(Number(m[2]) > 0.6, `test accuracy ${m[2]} beats chance`);
 });
 
-Deno.test("examples/distill.ts: a short run on the bundled data beats chance and writes well-formed results, metrics.jsonl and report.html", async () => {
+Deno.test("examples/distill.ts: a short run on the bundled data beats chance, writes well-formed results, metrics.jsonl and report.html, and the label-scarce run beside it", async () => {
   const out = await Deno.makeTempDir();
   const run = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -260,6 +277,8 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
       "1",
       "--seeds",
       "2",
+      "--label-scarce",
+      "40",
       "--out",
       out,
     ],
@@ -267,6 +286,7 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
   }).output();
   const stdout = new TextDecoder().decode(run.stdout);
   assert.equal(run.code, 0, new TextDecoder().decode(run.stderr) + stdout);
+  assert.doesNotMatch(stdout, /\b1 (epochs|seeds|runs)\b/);
   assert.match(stdout, /^Epoch 1\/1$/m);
   assert.match(stdout, /^train Loss: \d\.\d{4} Acc: \d\.\d{4}/m);
   assert.match(stdout, /^val Loss: \d\.\d{4} Acc: \d\.\d{4}$/m);
@@ -294,8 +314,77 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
     const ms = results[key].latencyMs;
     assert.ok(Number.isFinite(ms) && ms > 0, `${key}.latencyMs = ${ms}`);
   }
+  // the majority-class baseline (the training split is balanced: 50%) and
+  // balanced accuracy beside accuracy
+  assert.equal(results.majorityBaseline.accuracy, 0.5);
+  assert.equal(results.majorityBaseline.className, "shirt");
+  assert.ok(Array.isArray(results.warnings));
+  for (const key of ["student", "studentKd"]) {
+    assert.equal(results[key].perClassSensitivity.length, 2);
+    assert.equal(results[key].perClassSpecificity.length, 2);
+    assert.equal(results[key].dominantPrediction.length, 2);
+    assert.ok(results[key].balancedAccuracy > 0.5);
+  }
+  assert.match(
+    stdout,
+    /^\| Model \| Test accuracy % \| Balanced acc\. % \| Sens\. \/ spec\. % \|/m,
+  );
+  assert.match(
+    stdout,
+    /^\| Majority class \(always shirt\) \| 50\.0 \| 50\.0 \| 0\.0 \/ 100\.0 \|/m,
+  );
+  // a teacher below the student trained alone is said in words
+  const teacherBelow = results.teacher.accuracy < results.student.accuracy;
+  assert.equal(
+    stdout.includes("Warning: The teacher is less accurate on the test set"),
+    teacherBelow,
+  );
+  // the label-scarce run: the same teacher, 40 labels, 152 transfer images
+  assert.match(stdout, /^==== Run 2 of 2: label-scarce/m);
+  const scarce = JSON.parse(
+    await Deno.readTextFile(join(out, "label-scarce", "results.json")),
+  );
+  assert.equal(scarce.dataset.labeled, 40);
+  assert.equal(scarce.dataset.transfer, 152);
+  assert.equal(scarce.teacher.accuracy, results.teacher.accuracy);
+  assert.equal(scarce.teacher.epochs, 0);
+  assert.equal(scarce.config.teacherEpochs, 0);
+  // both side by side, each with its verdict
+  const side = stdout.slice(stdout.indexOf("==== Both runs"));
+  assert.match(
+    side,
+    /^\| Setting \| Students' labels \| Teacher % \| Student, no KD % \| Student, KD % \| Majority class % \| KD − no KD, points \(95% CI\) \| Verdict \|$/m,
+  );
+  assert.match(side, /^\| Tutorial replication \| 192 \| /m);
+  assert.match(
+    side,
+    /^\| Label-scarce: 40 labels \+ the rest unlabeled \| 40 \+ 152 unlabeled \| /m,
+  );
+  assert.match(
+    side,
+    /^Tutorial replication: KD (did not beat|did not reliably beat|beat) the student/m,
+  );
+  assert.match(
+    side,
+    /^Label-scarce: 40 labels \+ the rest unlabeled: KD (did not beat|did not reliably beat|beat) the student/m,
+  );
+  assert.match(side, /^2 runs in \d+ s wall, \d+ s CPU/m);
+  const runs = JSON.parse(await Deno.readTextFile(join(out, "runs.json")));
+  assert.deepEqual(
+    runs.runs.map((r: { setting: string; dir: string }) => [r.setting, r.dir]),
+    [
+      ["Tutorial replication", out],
+      [
+        "Label-scarce: 40 labels + the rest unlabeled",
+        join(out, "label-scarce"),
+      ],
+    ],
+  );
+  assert.ok(runs.wallSeconds > 0 && runs.cpuSeconds > 0);
   const md = await Deno.readTextFile(join(out, "results.md"));
   assert.match(md, /\| Teacher \(ResNet-18\) \|/);
+  assert.match(md, /\| Majority class \(always shirt\) \|/);
+  assert.match(md, /^Majority-class baseline: always answering "shirt"/m);
   assert.match(md, /\| Student, KD \|/);
   assert.match(
     md,
@@ -336,10 +425,129 @@ Deno.test("examples/distill.ts: a short run on the bundled data beats chance and
   ]);
   assert.equal((html.match(/<table class="confusion"/g) ?? []).length, 3);
   assert.match(html, /<th scope="col">McNemar p<\/th>/);
+  assert.match(html, /<th scope="col">Balanced acc\. %<\/th>/);
+  assert.match(html, /<td>Majority class \(always shirt\)<\/td>/);
+  assert.equal(html.includes('<section id="warnings"'), teacherBelow);
   assert.match(
     html,
     /KD (did not beat|did not reliably beat|beat) the student/,
   );
   assert.match(html, /<th scope="row">kdeno version<\/th>/);
   await Deno.remove(out, { recursive: true });
+});
+
+/** A gray PNG, `value` everywhere, or noise from `seed`. */
+function grayPng(size: number, fill: number | { seed: number }): Uint8Array {
+  const row = 1 + size;
+  const raw = new Uint8Array(size * row);
+  let s = typeof fill === "number" ? 0 : fill.seed * 2654435761 >>> 0;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      raw[y * row + 1 + x] = typeof fill === "number" ? fill : s >>> 24;
+    }
+  }
+  return png({ width: size, height: size, idat: deflateSync(raw) });
+}
+
+Deno.test("examples/distill.ts warns when every model answers one class and none beats the majority baseline (--balance both)", async () => {
+  // training 3 to 1; a test split of 8 identical images, 4 of each class:
+  // every model gives them all the same class, so each scores 50%, the
+  // majority-class baseline ("a", the larger training class, is half of test)
+  const root = await Deno.makeTempDir();
+  for (const [c, n] of [["a", 30], ["b", 10]] as const) {
+    await Deno.mkdir(join(root, "train", c), { recursive: true });
+    await Deno.mkdir(join(root, "test", c), { recursive: true });
+    for (let i = 0; i < n; i++) {
+      await Deno.writeFile(
+        join(root, "train", c, `${c}${i}.png`),
+        grayPng(16, { seed: c === "a" ? i : 100 + i }),
+      );
+    }
+    for (let i = 0; i < 4; i++) {
+      await Deno.writeFile(
+        join(root, "test", c, `${c}${i}.png`),
+        grayPng(16, 128),
+      );
+    }
+  }
+  const out = join(root, "out");
+  const { code, stdout, stderr } = await distill(
+    "--data",
+    root,
+    "--size",
+    "16",
+    "--epochs",
+    "1",
+    "--seeds",
+    "2",
+    "--balance",
+    "both",
+    "--out",
+    out,
+  );
+  assert.equal(code, 0, stderr + stdout);
+  // one run only with --data; the balance settings are said
+  assert.doesNotMatch(stdout, /Run 2 of 2/);
+  assert.match(stdout, /^class counts: train 27 a \/ 9 b; test 4 a \/ 4 b$/m);
+  assert.match(
+    stdout,
+    /^balance: labeled training batches are drawn with a WeightedRandomSampler/m,
+  );
+  assert.match(
+    stdout,
+    /^balance: cross-entropy class weights n \/ \(classes × count\): teacher 0\.667 \/ 2\.000, students 0\.667 \/ 2\.000$/m,
+  );
+  assert.match(stdout, /^Loss: CrossEntropy\(weight=\[0\.6667, 2\]\)$/m);
+  assert.match(
+    stdout,
+    /^Loss: DistillationLoss\(.*class weights=\[0\.6667, 2\] on the cross-entropy\)$/m,
+  );
+  assert.match(
+    stdout,
+    /^\| Majority class \(always a\) \| 50\.0 \| 50\.0 \| 0\.0 \/ 100\.0 \|/m,
+  );
+  const results = JSON.parse(
+    await Deno.readTextFile(join(out, "results.json")),
+  );
+  assert.equal(results.majorityBaseline.className, "a");
+  assert.equal(results.config.balance, "both");
+  const w: string[] = results.warnings;
+  for (
+    const model of ["Teacher (ResNet-18)", "Student, no KD", "Student, KD"]
+  ) {
+    const seeds = model.startsWith("Student")
+      ? " \\(2 of 2 seeds: 0, 1\\)"
+      : "";
+    const below = new RegExp(
+      `^${
+        model.replace(/[()]/g, "\\$&")
+      }: test accuracy 50\\.0% does not beat the majority-class baseline of 50\\.0% \\(always answering "a", the most frequent class in training\\)`,
+    );
+    const one = new RegExp(
+      `^${
+        model.replace(/[()]/g, "\\$&")
+      } predicts (?:"[ab]"|one class \\("a" or "b", depending on the seed\\)) for 100% of the test images${seeds}: it answers \\(nearly\\) one class`,
+    );
+    assert.ok(w.some((x) => below.test(x)), `${model} below: ${w.join("\n")}`);
+    assert.ok(
+      w.some((x) => one.test(x)),
+      `${model} one class: ${w.join("\n")}`,
+    );
+    // on the console and in the report too
+    assert.ok(
+      stdout.split("\n").some((l) =>
+        l.startsWith("Warning: ") && below.test(l.slice(9))
+      ),
+      model,
+    );
+  }
+  const html = await Deno.readTextFile(join(out, "report.html"));
+  assert.match(
+    html,
+    /<section id="warnings" class="warnings" role="note"><h2>Warnings<\/h2><ul><li>Teacher \(ResNet-18\): test accuracy 50\.0% does not beat/,
+  );
+  const md = await Deno.readTextFile(join(out, "results.md"));
+  assert.match(md, /^\*\*Warnings\*\*$/m);
+  await Deno.remove(root, { recursive: true });
 });

@@ -133,3 +133,33 @@ Deno.test("TeacherCache.precompute() serves one source and refuses another", asy
     /another dataset/,
   );
 });
+
+Deno.test("TeacherCache's low hit-rate notice names flips when flips are the only augmentation, else a continuous one", () => {
+  const x = randn([4, 3, 8, 8]);
+  const lowRate = (augs: (a: number, epoch: number) => string) => {
+    const lines: string[] = [];
+    const cache = new distill.TeacherCache(teacher(), {
+      log: (l) => lines.push(l),
+    });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      cache.logits(x, {
+        indices: [0, 1, 2, 3],
+        augmentations: [0, 1, 2, 3].map((i) => augs(i, epoch)),
+        source: "s",
+      });
+      cache.endEpoch(epoch);
+    }
+    return lines;
+  };
+  // epoch 2 meets every image in its other flip state: 0% hits
+  const flips = lowRate((_, e) => `hflip=${e}`);
+  assert.equal(flips.length, 1);
+  assert.match(
+    flips[0],
+    /only 0% hits in epoch 2: the only augmentation is a random flip/,
+  );
+  assert.doesNotMatch(flips[0], /crops|jitter/);
+  const crops = lowRate((i, e) => `hflip=0 crop=${i},${e}`);
+  assert.equal(crops.length, 1);
+  assert.match(crops[0], /does not repeat \(random crops, colour jitter/);
+});

@@ -90,3 +90,80 @@ Deno.test("countMacs() matches the known ResNet-18 figure", () => {
     1813562368,
   );
 });
+
+Deno.test("classificationMetrics(): per-class specificity (one class against the rest), 3 classes by hand", () => {
+  // confusion[true][pred]: class 0: 2 right, 1 as 1; class 1: 1 right,
+  // 1 as 2; class 2: 2 right, 1 as 0
+  const labels = [0, 0, 0, 1, 1, 2, 2, 2];
+  const preds = [0, 0, 1, 1, 2, 2, 2, 0];
+  const probs = preds.flatMap((p) =>
+    [0, 1, 2].map((c) => (c === p ? 0.8 : 0.1))
+  );
+  const m = evaluation.classificationMetrics(probs, labels, 3);
+  assert.deepEqual(m.confusion, [[2, 1, 0], [0, 1, 1], [1, 0, 2]]);
+  // specificity c = TN / (TN + FP) over the samples not of class c
+  assertClose(m.perClass[0].specificity, 4 / 5); // 1 of 5 others called 0
+  assertClose(m.perClass[1].specificity, 5 / 6);
+  assertClose(m.perClass[2].specificity, 4 / 5);
+  assertClose(m.perClass[0].recall, 2 / 3);
+  assertClose(m.balancedAccuracy, (2 / 3 + 1 / 2 + 2 / 3) / 3);
+  // with 2 classes, each class's specificity is the other's recall
+  const two = evaluation.classificationMetrics(
+    [0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7],
+    [0, 1, 1, 1],
+    2,
+  );
+  assertClose(two.perClass[1].specificity, two.perClass[0].recall);
+  assertClose(two.perClass[0].specificity, two.sensitivity!);
+});
+
+Deno.test("majorityBaseline(): the training split's most frequent class, scored on test", () => {
+  const b = evaluation.majorityBaseline(
+    [...Array(1341).fill(0), ...Array(3875).fill(1)],
+    [...Array(234).fill(0), ...Array(390).fill(1)],
+  );
+  assert.equal(b.classIndex, 1);
+  assertClose(b.trainShare, 3875 / 5216);
+  assertClose(b.accuracy, 390 / 624);
+  assert.equal(b.balancedAccuracy, 0.5);
+  assert.equal(b.n, 624);
+  assert.equal(b.tied, false);
+  // the class comes from training, not test: here it is wrong on most of test
+  const flipped = evaluation.majorityBaseline([0, 0, 1], [1, 1, 1, 0]);
+  assert.equal(flipped.classIndex, 0);
+  assert.equal(flipped.accuracy, 0.25);
+  // a tie goes to the lower class; a class absent from test scores 0
+  const tie = evaluation.majorityBaseline([2, 1, 2, 1], [0]);
+  assert.deepEqual([tie.classIndex, tie.tied], [1, true]);
+  assert.equal(evaluation.majorityBaseline([3], [0, 1]).accuracy, 0);
+  assert.throws(
+    () => evaluation.majorityBaseline([], [0]),
+    /no training labels/,
+  );
+  assert.throws(
+    () => evaluation.majorityBaseline([0], [0, -1]),
+    /test labels 1 is -1/,
+  );
+});
+
+Deno.test("dominantPrediction(): the class predicted most often and its share", () => {
+  assert.deepEqual(evaluation.dominantPrediction([[3, 1], [1, 5]]), {
+    classIndex: 1,
+    share: 0.6,
+  });
+  // a tie goes to the lower class
+  assert.deepEqual(evaluation.dominantPrediction([[3, 1], [2, 4]]), {
+    classIndex: 0,
+    share: 0.5,
+  });
+  assert.deepEqual(
+    evaluation.dominantPrediction([[0, 0, 5], [0, 0, 5], [0, 0, 0]]),
+    {
+      classIndex: 2,
+      share: 1,
+    },
+  );
+  assert.ok(
+    Number.isNaN(evaluation.dominantPrediction([[0, 0], [0, 0]]).share),
+  );
+});

@@ -260,6 +260,7 @@ Deno.test("renderReport() escapes hostile strings in every field", () => {
   const data = {
     title: ATTACK,
     summary: ATTACK,
+    warnings: [ATTACK],
     classes: [ATTACK, `${ATTACK}1`],
     positiveClass: 1,
     models: [
@@ -289,6 +290,7 @@ Deno.test("renderReport() escapes hostile strings in every field", () => {
   const e = evaluation.escapeHtml(ATTACK);
   assert.ok(html.includes(`<title>${e}</title>`));
   assert.ok(html.includes(`<p class="summary">${e}</p>`));
+  assert.ok(html.includes(`<li>${e}</li>`));
   assert.ok(html.includes(`<th scope="col">${e}1</th>`));
   assert.ok(html.includes(`<caption>${e}</caption>`));
   assert.ok(html.includes(`<p>${e}</p>`));
@@ -483,4 +485,26 @@ Deno.test("VERSION is deno.json's version", async () => {
     await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
   );
   assert.equal(VERSION, config.version);
+});
+
+Deno.test("renderReport(): warnings under the summary, a sentence each; none, no section", () => {
+  const data = binaryReport();
+  const plain = evaluation.renderReport(data);
+  assert.doesNotMatch(plain, /id="warnings"/);
+  const warned = evaluation.renderReport({
+    ...data,
+    summary: "KD did not beat the student trained alone",
+    warnings: [
+      'Student predicts "b" for 100% of the test images',
+      "Teacher: test accuracy 60.0% does not beat the majority-class baseline of 62.5%",
+    ],
+  });
+  const m = warned.match(
+    /<p class="summary">KD did not beat the student trained alone<\/p><section id="warnings" class="warnings" role="note"><h2>Warnings<\/h2><ul>(.*?)<\/ul><\/section><\/header>/,
+  );
+  assert.ok(m, "the warnings follow the summary, inside the header");
+  assert.deepEqual([...m[1].matchAll(/<li>(.*?)<\/li>/g)].map((x) => x[1]), [
+    "Student predicts &quot;b&quot; for 100% of the test images",
+    "Teacher: test accuracy 60.0% does not beat the majority-class baseline of 62.5%",
+  ]);
 });

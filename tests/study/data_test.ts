@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { study } from "../../mod.ts";
+import { data, Generator, study } from "../../mod.ts";
 import { png } from "../data/_craft.ts";
 
 const bundled =
@@ -15,7 +15,15 @@ Deno.test("imageFolderStudyData: val/ kept, a stratified training subset, fewer 
     transfer: "rest",
   });
   try {
-    assert.deepEqual(d.dataset, {
+    const { trainTargets, ...described } = d.dataset;
+    // the teacher's training labels, for the majority-class baseline
+    assert.equal(trainTargets!.length, 100);
+    assert.deepEqual(
+      [0, 1].map((c) => trainTargets!.filter((t) => t === c).length),
+      [50, 50],
+    );
+    assert.equal(d.classWeights, null);
+    assert.deepEqual(described, {
       source: bundled,
       classes: ["shirt", "tshirt"],
       train: 100,
@@ -41,6 +49,7 @@ Deno.test("imageFolderStudyData: val/ kept, a stratified training subset, fewer 
       `train 100 (students: 40 labeled), transfer 60 unlabeled, test 400; validation: ${
         join(bundled, "val")
       } (200 images)`,
+      "class counts: train 50 shirt / 50 tshirt; students 20 shirt / 20 tshirt; test 200 shirt / 200 tshirt",
     ]);
   } finally {
     d.close();
@@ -90,4 +99,76 @@ Deno.test("imageFolderStudyData: without val/, a 10% validation split of train/ 
     d.close();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("imageFolderStudyData balance: a WeightedRandomSampler for the labeled loaders, balanced class weights from the training splits", async () => {
+  const root = await Deno.makeTempDir();
+  const image = png({ width: 4, height: 4 });
+  // 1 normal to 3 pneumonia, as the chest X-ray training split
+  for (const split of ["train", "test"]) {
+    for (const [c, n] of [["normal", 10], ["pneumonia", 30]] as const) {
+      await Deno.mkdir(join(root, split, c), { recursive: true });
+      for (let i = 0; i < n; i++) {
+        await Deno.writeFile(join(root, split, c, `${c}${i}.png`), image);
+      }
+    }
+  }
+  const opts = { size: 4, batchSize: 8, seed: 1, maxTrain: 36 };
+  for (const balance of ["none", "sampler", "loss", "both"] as const) {
+    const d = study.imageFolderStudyData(root, {
+      ...opts,
+      balance,
+      labeled: 16,
+      transfer: "rest",
+    });
+    try {
+      const sampled = balance === "sampler" || balance === "both";
+      const weighted = balance === "loss" || balance === "both";
+      const { train, studentTrain, transfer } = d.loaders;
+      for (const l of [train, studentTrain!]) {
+        const dl = l as data.DataLoader;
+        assert.equal(
+          dl.sampler instanceof data.WeightedRandomSampler,
+          sampled,
+          balance,
+        );
+      }
+      // the transfer images' labels are not for the students: never balanced
+      assert.ok(
+        !((transfer as data.DataLoader).sampler instanceof
+          data.WeightedRandomSampler),
+      );
+      if (weighted) {
+        // train: 36 images, 9 normal / 27 pneumonia: 36 / (2 × 9) = 2, 36 / 54
+        assert.deepEqual(
+          d.classWeights?.teacher.map((w) => +w.toFixed(6)),
+          [2, +(36 / 54).toFixed(6)],
+        );
+        // students: 16 labeled, 4 / 12
+        assert.deepEqual(
+          d.classWeights?.student.map((w) => +w.toFixed(6)),
+          [2, +(16 / 24).toFixed(6)],
+        );
+        assert.ok(
+          d.description.some((l) =>
+            l.startsWith("balance: cross-entropy class weights")
+          ),
+        );
+      } else assert.equal(d.classWeights, null);
+      assert.equal(
+        d.description.some((l) => l.includes("WeightedRandomSampler")),
+        sampled,
+      );
+      if (sampled) {
+        // a sampled epoch is as many draws as the split has images, classes
+        // about equally likely
+        const order = (studentTrain as data.DataLoader)
+          .sampler.sample(new Generator(3));
+        assert.equal(order.length, 16);
+      }
+    } finally {
+      d.close();
+    }
+  }
+  await Deno.remove(root, { recursive: true });
 });

@@ -4,7 +4,10 @@ import { manualSeed, models, study } from "../../mod.ts";
 import { loaders } from "../train/_data.ts";
 
 /** A study on the generated two-class task: 2 seeds, 2 epochs, 8×8 images. */
-async function smallStudy(out: string) {
+async function smallStudy(
+  out: string,
+  extra: Partial<study.DistillationStudyOptions> = {},
+) {
   manualSeed(5);
   const { train, val } = loaders(64);
   const { val: test } = loaders(16);
@@ -22,6 +25,8 @@ async function smallStudy(out: string) {
       val: 32,
       valSource: "32 generated images",
       test: 32,
+      // halves() alternates the classes
+      trainTargets: Array.from({ length: 64 }, (_, i) => i % 2),
     },
     inputShape: [3, 8, 8],
     epochs: 2,
@@ -33,6 +38,7 @@ async function smallStudy(out: string) {
     outDir: out,
     config: { purpose: "test" },
     log: (l) => lines.push(l),
+    ...extra,
   });
   return { done, lines };
 }
@@ -65,9 +71,36 @@ Deno.test("runDistillationStudy: teacher, two arms over two seeds, paired verdic
   assert.match(md, /\| Teacher \(StudentNet\) \|/);
   assert.ok(md.includes(`**${r.comparison.verdict}**`));
   assert.match(md, /8×8, train 64, test 32; validation: 32 generated images\./);
-  assert.equal(done.summary.length, 5);
-  assert.equal(done.summary[1], r.comparison.verdict);
-  assert.match(done.summary[4], /^Wrote .*results\.json, .*metrics\.jsonl/);
+  // the baseline: a tie in training goes to class 0, half of test
+  assert.deepEqual(r.majorityBaseline, {
+    classIndex: 0,
+    className: "left",
+    trainShare: 0.5,
+    tied: true,
+    accuracy: 0.5,
+    balancedAccuracy: 0.5,
+    n: 32,
+  });
+  assert.match(
+    md,
+    /\| Majority class \(always left\) \| 50\.0 \| 50\.0 \| 0\.0 \/ 100\.0 \|/,
+  );
+  assert.equal(done.summary.length, 6 + r.warnings.length);
+  assert.match(
+    done.summary[1],
+    /^Majority-class baseline: always answering "left"/,
+  );
+  assert.equal(done.summary[2], r.comparison.verdict);
+  assert.deepEqual(
+    done.summary.slice(3, 3 + r.warnings.length),
+    r.warnings.map((w) => `Warning: ${w}`),
+  );
+  assert.match(
+    done.summary[done.summary.length - 1],
+    /^Wrote .*results\.json, .*metrics\.jsonl/,
+  );
+  assert.match(md, /^Students: 2 seeds \(3, 4\)/m);
+  assert.match(md, /2 epochs, Adam lr 0\.01 .* teacher 2 epochs\./);
   // metrics.jsonl: teacher 2 epochs + 2 arms × 2 seeds × 2 epochs, train and val
   const metrics = (await Deno.readTextFile(join(out, "metrics.jsonl")))
     .trimEnd().split("\n").map((l) => JSON.parse(l));
@@ -105,4 +138,123 @@ Deno.test("runDistillationStudy: teacher, two arms over two seeds, paired verdic
     .trimEnd().split("\n");
   assert.equal(metrics2.length, metrics.length);
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("runDistillationStudy with class weights: weighted cross-entropy for the teacher and both arms, said in the write-up", async () => {
+  const out = await Deno.makeTempDir();
+  const { done, lines } = await smallStudy(out, {
+    classWeights: { teacher: [1.5, 0.75], student: [2, 0.5] },
+    seeds: 1,
+  });
+  assert.ok(done);
+  assert.ok(lines.includes("Loss: CrossEntropy(weight=[1.5, 0.75])"));
+  assert.ok(lines.includes("Loss: CrossEntropy(weight=[2, 0.5])"));
+  assert.ok(
+    lines.some((l) =>
+      /^Loss: DistillationLoss\(preset=recommended, .*class weights=\[2, 0\.5\] on the cross-entropy\)$/
+        .test(l)
+    ),
+    lines.filter((l) => l.startsWith("Loss:")).join("\n"),
+  );
+  assert.match(
+    done.markdown,
+    /Class weights on the cross-entropy \(n \/ \(classes × count\) from the training split\): teacher 1\.500 \/ 0\.750, students 2\.000 \/ 0\.500/,
+  );
+  // one seed: "1 seed", not "1 seeds"
+  assert.match(done.markdown, /^Students: 1 seed \(3\)/m);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwise its CE term is (1 - alpha) × the weighted cross-entropy", async () => {
+  const { WeightedDistillationLoss, WeightedCrossEntropy } = await import(
+    "../../src/study/_criteria.ts"
+  );
+  const { distill, nn, randn, tensor } = await import("../../mod.ts");
+  manualSeed(2);
+  const s = randn([6, 3]);
+  const t = randn([6, 3]);
+  const y = tensor(Int32Array.from([0, 1, 2, 2, 1, 0]));
+  const kd = { preset: "recommended" as const };
+  const plain = new distill.DistillationLoss(kd).terms({
+    studentLogits: s,
+    teacherLogits: t,
+    labels: y,
+  });
+  const ones = new WeightedDistillationLoss(kd, [1, 1, 1]).terms({
+    studentLogits: s,
+    teacherLogits: t,
+    labels: y,
+  });
+  assert.ok(Math.abs(ones.ce.item() - plain.ce.item()) < 1e-6);
+  assert.ok(Math.abs(ones.kd.item() - plain.kd.item()) < 1e-6);
+  const w = [3, 1, 0.5];
+  const weighted = new WeightedDistillationLoss(kd, w).terms({
+    studentLogits: s,
+    teacherLogits: t,
+    labels: y,
+  });
+  const ce = nn.functional.crossEntropy(s, y, {
+    weight: tensor(w, { shape: [3] }),
+  }).item();
+  assert.ok(Math.abs(weighted.ce.item() - 0.1 * ce) < 1e-6);
+  assert.ok(Math.abs(weighted.kd.item() - plain.kd.item()) < 1e-6);
+  assert.ok(Math.abs(weighted.ce.item() - plain.ce.item()) > 1e-4);
+  // transfer batches: the distillation term alone; no teacher: the weighted CE
+  assert.deepEqual(
+    Object.keys(
+      new WeightedDistillationLoss(kd, w).terms({
+        studentLogits: s,
+        teacherLogits: t,
+        labels: null,
+      }),
+    ),
+    ["kd"],
+  );
+  const alone = new WeightedCrossEntropy(w).terms({
+    studentLogits: s,
+    teacherLogits: null,
+    labels: y,
+  });
+  assert.ok(Math.abs(alone.ce.item() - ce) < 1e-6);
+  assert.throws(
+    () =>
+      new WeightedCrossEntropy([1, 2]).terms({
+        studentLogits: s,
+        teacherLogits: null,
+        labels: y,
+      }),
+    /2 class weights for logits of 3 classes/,
+  );
+});
+
+Deno.test("docs/distillation.md: the default run's tables are written from the committed bench/results/distill_default.json", async () => {
+  const { fmtMarkdown, updateDoc, BEGIN, END } = await import(
+    "../../bench/distill_tables.ts"
+  );
+  const root = new URL("../../", import.meta.url);
+  const runs = JSON.parse(
+    await Deno.readTextFile(
+      new URL("bench/results/distill_default.json", root),
+    ),
+  );
+  const doc = await Deno.readTextFile(new URL("docs/distillation.md", root));
+  assert.ok(doc.includes(BEGIN) && doc.includes(END));
+  // the committed run is the default command's: two runs, one teacher
+  assert.equal(runs.command, "deno run -A examples/distill.ts");
+  assert.equal(runs.runs.length, 2);
+  assert.equal(runs.runs[1].results.teacher.epochs, 0);
+  assert.equal(
+    runs.runs[1].results.teacher.accuracy,
+    runs.runs[0].results.teacher.accuracy,
+  );
+  assert.equal(
+    await fmtMarkdown(updateDoc(doc, runs)),
+    doc,
+    "docs/distillation.md is out of date: run deno run -A bench/distill_tables.ts",
+  );
+  // and the generated part is not empty: both verdicts are in the doc
+  const flat = doc.replace(/\s+/g, " ");
+  for (const r of runs.runs) {
+    assert.ok(flat.includes(`**${r.results.comparison.verdict}**`));
+  }
 });

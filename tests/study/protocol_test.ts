@@ -136,6 +136,7 @@ Deno.test("resultRow and markdownTable: the results table", () => {
     throughput: 2334.4,
     accuracy: 0.775,
     accuracyCI95: [0.732, 0.813],
+    balancedAccuracy: 0.775,
     sensitivity: 0.79,
     specificity: 0.76,
     speedup: 1,
@@ -152,6 +153,7 @@ Deno.test("resultRow and markdownTable: the results table", () => {
   assert.deepEqual(rows[0], [
     "Teacher",
     "77.5 (73.2–81.3)",
+    "77.5",
     "79.0 / 76.0",
     "11.18 M",
     "34.24 M",
@@ -160,13 +162,152 @@ Deno.test("resultRow and markdownTable: the results table", () => {
     "2334",
     "1.0×",
   ]);
-  assert.deepEqual(rows[1].slice(1, 3), ["77.9 ± 1.6", "NaN / NaN"]);
-  assert.deepEqual(rows[1].slice(3, 6), ["1.2 k", "5.00 M", "4.9 kB"]);
+  // metrics that are not defined show as a dash, not NaN
+  assert.deepEqual(rows[1].slice(1, 4), ["77.9 ± 1.6", "–", "– / –"]);
+  assert.deepEqual(rows[1].slice(4, 7), ["1.2 k", "5.00 M", "4.9 kB"]);
   const table = study.markdownTable(study.RESULT_COLUMNS, rows).split("\n");
   assert.equal(table.length, 4);
   assert.equal(table[0], `| ${study.RESULT_COLUMNS.join(" | ")} |`);
-  assert.equal(table[1], "|---|---|---|---|---|---|---|---|---|");
+  assert.equal(table[1], "|---|---|---|---|---|---|---|---|---|---|");
   assert.match(table[2], /^\| Teacher \| 77\.5 \(73\.2–81\.3\) \|/);
   assert.equal(study.formatPoints(0.0151), "+1.5");
   assert.equal(study.formatPoints(-0.06), "-6.0");
+});
+
+Deno.test("resultRow with 3 classes: each class's recall; resultColumns names the column", () => {
+  const row = study.resultRow("M", {
+    ...cost,
+    accuracy: 0.5,
+    balancedAccuracy: 0.4,
+    perClassSensitivity: [1, 0.2, 0],
+    speedup: 1,
+  });
+  assert.equal(row[3], "100.0 / 20.0 / 0.0");
+  assert.equal(study.resultColumns(3)[3], "Recall per class %");
+  assert.equal(study.resultColumns(2)[3], "Sens. / spec. %");
+  assert.deepEqual(study.resultColumns(2), [...study.RESULT_COLUMNS]);
+});
+
+Deno.test("baselineRow: always the training split's majority class", () => {
+  // training 1:3, test 3:5: always class 1 scores 5/8
+  const b = evaluation.majorityBaseline([0, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.deepEqual(study.baselineRow(b, ["NORMAL", "PNEUMONIA"]), [
+    "Majority class (always PNEUMONIA)",
+    "62.5",
+    "50.0",
+    "100.0 / 0.0",
+    "–",
+    "–",
+    "–",
+    "–",
+    "–",
+    "–",
+  ]);
+  const three = evaluation.majorityBaseline([2, 2, 0, 1], [0, 1, 2, 2]);
+  assert.deepEqual(study.baselineRow(three, ["a", "b", "c"]).slice(0, 4), [
+    "Majority class (always c)",
+    "50.0",
+    "33.3",
+    "0.0 / 0.0 / 100.0",
+  ]);
+});
+
+/** An arm summary with the fields studyWarnings reads. */
+function arm(
+  accuracyPerSeed: number[],
+  shares: number[] = accuracyPerSeed.map(() => 0.6),
+  classIndex = 1,
+): study.ArmSummary {
+  const acc = accuracyPerSeed.reduce((a, b) => a + b, 0) /
+    accuracyPerSeed.length;
+  return {
+    accuracy: acc,
+    accuracyPerSeed,
+    accuracyHalfWidth95: 0.02,
+    seeds: accuracyPerSeed.map((_, i) => i),
+    dominantPrediction: shares.map((share) => ({ classIndex, share })),
+  } as unknown as study.ArmSummary;
+}
+
+function teacherOf(accuracy: number, share = 0.6): study.TeacherSummary {
+  return {
+    accuracy,
+    dominantPrediction: { classIndex: 1, share },
+  } as unknown as study.TeacherSummary;
+}
+
+Deno.test("studyWarnings: below the majority baseline, one class for nearly every image, a teacher worse than the student", () => {
+  const classes = ["NORMAL", "PNEUMONIA"];
+  // an X-ray-shaped case: training 1:3, test 234 / 390 (62.5% pneumonia)
+  const train = [...Array(100).fill(0), ...Array(300).fill(1)];
+  const test = [...Array(234).fill(0), ...Array(390).fill(1)];
+  const baseline = evaluation.majorityBaseline(train, test);
+  assert.equal(baseline.accuracy, 0.625);
+  // students at 58.7% with two of three seeds predicting pneumonia throughout
+  const w = study.studyWarnings({
+    classes,
+    baseline,
+    teacher: { name: "Teacher", summary: teacherOf(0.8) },
+    student: {
+      name: "Student, no KD",
+      summary: arm([0.625, 0.625, 0.51], [1, 1, 0.7]),
+    },
+    others: [{ name: "Student, KD", summary: arm([0.7, 0.6, 0.7]) }],
+  });
+  assert.equal(w.length, 3, w.join("\n"));
+  assert.match(
+    w[0],
+    /^Student, no KD: test accuracy 58\.7% does not beat the majority-class baseline of 62\.5% \(always answering "PNEUMONIA", the most frequent class in training\)/,
+  );
+  assert.match(
+    w[1],
+    /^Student, KD: 1 of 3 seeds scores at or below the majority-class baseline of 62\.5%/,
+  );
+  assert.match(
+    w[2],
+    /^Student, no KD predicts "PNEUMONIA" for 100% of the test images \(2 of 3 seeds: 0, 1\): it answers \(nearly\) one class/,
+  );
+  // a teacher worse than the student trained alone; a teacher at the baseline
+  const t = study.studyWarnings({
+    classes,
+    baseline,
+    teacher: { name: "Teacher", summary: teacherOf(0.62, 0.97) },
+    student: { name: "Student", summary: arm([0.7, 0.72]) },
+  });
+  assert.equal(t.length, 3, t.join("\n"));
+  assert.match(t[0], /^Teacher: test accuracy 62\.0% does not beat/);
+  assert.match(
+    t[1],
+    /^Teacher predicts "PNEUMONIA" for 97% of the test images: /,
+  );
+  assert.match(
+    t[2],
+    /^The teacher is less accurate on the test set \(62\.0%\) than the student trained alone \(71\.0% ± 2\.0\)/,
+  );
+  // nothing to say: models well above the baseline, varied predictions
+  assert.deepEqual(
+    study.studyWarnings({
+      classes,
+      baseline,
+      teacher: { name: "Teacher", summary: teacherOf(0.9) },
+      student: { name: "Student", summary: arm([0.8, 0.82]) },
+    }),
+    [],
+  );
+  // a test set of one class: answering it is no warning sign
+  const oneClass = evaluation.majorityBaseline([1, 1, 0], [1, 1, 1]);
+  assert.deepEqual(
+    study.studyWarnings({
+      classes,
+      baseline: oneClass,
+      student: { name: "Student", summary: arm([1.0], [1]) },
+    }).filter((x) => /predicts/.test(x)),
+    [],
+  );
+});
+
+Deno.test("plural: one epoch, two epochs", () => {
+  assert.equal(study.plural(1, "epoch"), "1 epoch");
+  assert.equal(study.plural(0, "seed"), "0 seeds");
+  assert.equal(study.plural(2, "match", "matches"), "2 matches");
 });
