@@ -13,6 +13,11 @@
  * naming each path and the reason: an explicit choice is not replaced by the
  * system's library or the TypeScript kernels (why: `find_library.ts`).
  *
+ * Debian's build runs its parallel loops on OpenMP (`libgomp`): the library
+ * is loaded under kdeno's thread environment (`ffi/openmp.ts`: passive
+ * waiting, kdeno's thread count), and its primitives follow
+ * `setNumThreads` through `omp_set_num_threads`.
+ *
  * Only the 2.x API is bound (Debian 12's `libdnnl2` is 2.6): its operation
  * descriptors are plain structs the caller owns, sized below with room to
  * spare, and every call returns a `dnnl_status_t`.
@@ -28,6 +33,7 @@ import {
   namedByEnv,
   openLibrary,
 } from "./find_library.ts";
+import { requestedThreads, withThreadEnvironment } from "./openmp.ts";
 
 /** `dnnl_status_t` success. */
 export const DNNL_SUCCESS = 0;
@@ -278,8 +284,11 @@ function load(): LoadState {
     );
   }
   const named = namedByEnv(oneDnnSpec);
+  requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
   try {
-    const { lib, path } = openLibrary(oneDnnSpec, oneDnnSymbols);
+    const { lib, path } = withThreadEnvironment(() =>
+      openLibrary(oneDnnSpec, oneDnnSymbols)
+    );
     const s = lib.symbols;
     const vp = s.dnnl_version();
     let version = "?";

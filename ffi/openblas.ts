@@ -12,6 +12,13 @@
  * loader's reason: an explicit choice is not replaced by the system's
  * library or the TypeScript kernels (why: `find_library.ts`).
  *
+ * Debian's OpenMP build (`libopenblas0-openmp`) is preferred to its pthread
+ * build when both are installed: it runs on the same `libgomp` pool of
+ * threads as oneDNN and the native kernels, where the pthread build keeps a
+ * second pool whose workers spin between calls. The library is loaded under
+ * kdeno's thread environment and follows its thread count
+ * (`ffi/openmp.ts`).
+ *
  * @module
  */
 
@@ -21,6 +28,11 @@ import {
   namedByEnv,
   openLibrary,
 } from "./find_library.ts";
+import {
+  onThreadCount,
+  requestedThreads,
+  withThreadEnvironment,
+} from "./openmp.ts";
 
 /** `CBLAS_ORDER`: row-major storage. */
 export const CBLAS_ROW_MAJOR = 101;
@@ -65,6 +77,12 @@ export const openBlasSymbols = {
     result: "i32",
     optional: true,
   },
+  /** Returns 0 (serial build), 1 (pthread build) or 2 (OpenMP build). */
+  openblas_get_parallel: {
+    parameters: [],
+    result: "i32",
+    optional: true,
+  },
   /** Returns the build configuration as a C string. */
   openblas_get_config: {
     parameters: [],
@@ -81,10 +99,17 @@ export interface OpenBlas {
   readonly path: string;
   /** The build configuration (`openblas_get_config`), or `""` if absent. */
   readonly config: string;
+  /**
+   * How the build runs its threads: `"openmp"` (on `libgomp`'s pool, shared
+   * with oneDNN and the native kernels), `"pthread"` (a pool of its own) or
+   * `"serial"`, from `openblas_get_parallel`; `"unknown"` without it.
+   */
+  readonly threading: "openmp" | "pthread" | "serial" | "unknown";
 }
 
 /** Where OpenBLAS is looked for, in order, after `KDENO_OPENBLAS`. */
 export const OPENBLAS_DIRS: readonly string[] = [
+  "/usr/lib/x86_64-linux-gnu/openblas-openmp",
   "/usr/lib/x86_64-linux-gnu/openblas-pthread",
   "/usr/lib/x86_64-linux-gnu",
   "/usr/lib64",
@@ -99,7 +124,8 @@ export const openBlasSpec: LibrarySpec = {
   envVar: "KDENO_OPENBLAS",
   dirs: [...OPENBLAS_DIRS],
   sonameFallback: true,
-  hint: "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) " +
+  hint: "Install it (Debian/Ubuntu: apt-get install libopenblas0-openmp, " +
+    "or libopenblas0-pthread) " +
     "or set KDENO_OPENBLAS to the library file or its directory.",
 };
 
@@ -142,15 +168,32 @@ function load(): LoadState {
     );
   }
   const named = namedByEnv(openBlasSpec);
+  requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
   try {
-    const { lib, path } = openLibrary(openBlasSpec, openBlasSymbols);
+    const { lib, path } = withThreadEnvironment(() =>
+      openLibrary(openBlasSpec, openBlasSymbols)
+    );
     let config = "";
     const getConfig = lib.symbols.openblas_get_config;
     if (getConfig) {
       const p = getConfig();
       if (p !== null) config = Deno.UnsafePointerView.getCString(p);
     }
-    return { lib: { symbols: lib.symbols, path, config }, error: null, named };
+    const parallel = lib.symbols.openblas_get_parallel?.();
+    const threading = parallel === 2
+      ? "openmp"
+      : parallel === 1
+      ? "pthread"
+      : parallel === 0
+      ? "serial"
+      : "unknown";
+    const setThreads = lib.symbols.openblas_set_num_threads;
+    if (setThreads) onThreadCount((n) => setThreads(n));
+    return {
+      lib: { symbols: lib.symbols, path, config, threading },
+      error: null,
+      named,
+    };
   } catch (e) {
     if (e instanceof BackendUnavailableError) {
       return { lib: null, error: e, named };

@@ -1,9 +1,11 @@
 /**
  * The CPU backend's native kernels: batch norm, max pooling, ReLU and a few
  * elementwise loops in C (`native_source.ts`), vectorised by the compiler
- * and spread over the cores with OpenMP. The TypeScript kernels are
- * single-threaded scalar loops; on the memory-bound passes of the tutorial's
- * models these run several times faster.
+ * and spread over the cores with OpenMP, on the same `libgomp` pool as
+ * oneDNN and the OpenMP build of OpenBLAS, loaded under kdeno's thread
+ * environment and following `setNumThreads` (`ffi/openmp.ts`). The
+ * TypeScript kernels are single-threaded scalar loops; on the memory-bound
+ * passes of the tutorial's models these run several times faster.
  *
  * The source is compiled once per machine with the system C compiler, the
  * way PyTorch's `torch.compile` builds its CPU kernels: into
@@ -39,12 +41,18 @@
  */
 
 import { createHash } from "node:crypto";
+import {
+  onThreadCount,
+  requestedThreads,
+  withThreadEnvironment,
+} from "../../../ffi/openmp.ts";
 import { NATIVE_ABI, NATIVE_SOURCE } from "./native_source.ts";
 
 // Sizes travel as float64 (exact to 2^53), not as BigInt-typed i64.
 const SYMBOLS = {
   kd_abi: { parameters: [], result: "i32" },
   kd_threads: { parameters: [], result: "i32" },
+  kd_set_threads: { parameters: ["i32"], result: "void" },
   kd_bn_stats: {
     parameters: ["buffer", "f64", "f64", "f64", "buffer", "buffer"],
     result: "void",
@@ -111,6 +119,36 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "f64", "f64", "f64"],
     result: "void",
   },
+  // ---- image resampling (src/data/_resize.ts) ----
+  kd_resample_h_u8: {
+    parameters: [
+      "buffer",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+      "buffer",
+      "f64",
+      "buffer",
+      "buffer",
+      "f64",
+    ],
+    result: "void",
+  },
+  kd_resample_v_u8: {
+    parameters: [
+      "buffer",
+      "f64",
+      "buffer",
+      "f64",
+      "buffer",
+      "buffer",
+      "f64",
+      "f64",
+    ],
+    result: "void",
+  },
+  // ---- end of image resampling ----
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The native kernels' entry points. */
@@ -247,7 +285,7 @@ function cacheDir(): string | null {
 }
 
 function open(path: string): NativeKernels {
-  const lib = Deno.dlopen(path, SYMBOLS);
+  const lib = withThreadEnvironment(() => Deno.dlopen(path, SYMBOLS));
   if (lib.symbols.kd_abi() !== NATIVE_ABI) {
     lib.close();
     throw new Error(`has ABI ${lib.symbols.kd_abi()}, not ${NATIVE_ABI}`);
@@ -314,6 +352,7 @@ function verifiedOpen(path: string): NativeKernels | string {
 }
 
 function opened(lib: NativeKernels, path: string): LoadState {
+  onThreadCount((n) => lib.kd_set_threads(n)); // setNumThreads reaches them
   return { lib, path, error: null };
 }
 
@@ -378,6 +417,7 @@ function compile(cc: string, src: string, out: string, openmp: boolean) {
 
 function load(): LoadState {
   if (env("KDENO_NATIVE") === "0") return fail("turned off by KDENO_NATIVE=0");
+  requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
   if (typeof Deno?.dlopen !== "function") {
     return fail("Deno.dlopen is not available");
   }

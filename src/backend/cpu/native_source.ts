@@ -28,12 +28,18 @@ export const NATIVE_SOURCE: string = String.raw`
 
 int32_t kd_abi(void) { return ${NATIVE_ABI}; }
 
-/* The threads a parallel loop uses (1 when built without OpenMP). */
+/*
+ * The threads a parallel loop uses (1 when built without OpenMP), and the
+ * calling thread's count for later loops (setNumThreads).
+ */
 #ifdef _OPENMP
 int omp_get_max_threads(void);
+void omp_set_num_threads(int);
 int32_t kd_threads(void) { return omp_get_max_threads(); }
+void kd_set_threads(int32_t n) { omp_set_num_threads(n); }
 #else
 int32_t kd_threads(void) { return 1; }
+void kd_set_threads(int32_t n) { (void)n; }
 #endif
 
 static double sum_f32(const float* a, int64_t len) {
@@ -460,4 +466,117 @@ void kd_sum_mid(const float* x, float* y, double outer_, double r_,
     for (int64_t i = 0; i < len; i++) y[o * inner + i0 + i] = (float)acc[i];
   }
 }
+/* ---- image resampling (src/data/_resize.ts) ----------------------------
+ * Pillow 9.4's Resample.c, 8 bits per channel: coefficients in 22-bit fixed
+ * point (computed by _resize.ts, which is also the TypeScript oracle), one
+ * pass per axis, each rounded and clipped to 8 bits. Integer arithmetic in
+ * 32 bits as Pillow's (255 times the weights' absolute sum stays below 2^31
+ * for bilinear and bicubic), so the output equals the TypeScript's (and
+ * Pillow's) exactly. One thread: the data loader's Workers run one image
+ * each.
+ */
+#define KD_RS_BITS 22
+static inline uint8_t kd_rs_clip8(int32_t ss) {
+  if (ss >= ((int32_t)255 << KD_RS_BITS)) return 255;
+  if (ss <= 0) return 0;
+  return (uint8_t)(ss >> KD_RS_BITS);
+}
+
+/* Horizontal pass: rows [y0, y0 + rows) of src (in_w x ch bytes a row) to
+ * out (out_w x ch a row); bounds[2 * x] = first tap, bounds[2 * x + 1] =
+ * taps; weights: ksize a pixel. */
+void kd_resample_h_u8(const uint8_t* src, double in_w_, double y0_,
+                      double rows_, double ch_, uint8_t* out, double out_w_,
+                      const int32_t* bounds, const int32_t* weights,
+                      double ksize_) {
+  const int64_t in_w = (int64_t)in_w_, y0 = (int64_t)y0_;
+  const int64_t rows = (int64_t)rows_, ch = (int64_t)ch_;
+  const int64_t out_w = (int64_t)out_w_, ksize = (int64_t)ksize_;
+  const int32_t half = (int32_t)1 << (KD_RS_BITS - 1);
+  int64_t y = 0;
+  if (ch == 1) {
+    /* four rows at a time: the taps are loaded once for four sums */
+    for (; y + 4 <= rows; y += 4) {
+      const uint8_t* r0 = src + (y + y0) * in_w;
+      const uint8_t* r1 = r0 + in_w;
+      const uint8_t* r2 = r1 + in_w;
+      const uint8_t* r3 = r2 + in_w;
+      uint8_t* o = out + y * out_w;
+      for (int64_t xx = 0; xx < out_w; xx++) {
+        const int64_t xmin = bounds[2 * xx], n = bounds[2 * xx + 1];
+        const int32_t* k = weights + xx * ksize;
+        int32_t s0 = half, s1 = half, s2 = half, s3 = half;
+        for (int64_t x = 0; x < n; x++) {
+          const int32_t w = k[x];
+          s0 += r0[xmin + x] * w;
+          s1 += r1[xmin + x] * w;
+          s2 += r2[xmin + x] * w;
+          s3 += r3[xmin + x] * w;
+        }
+        o[xx] = kd_rs_clip8(s0);
+        o[out_w + xx] = kd_rs_clip8(s1);
+        o[2 * out_w + xx] = kd_rs_clip8(s2);
+        o[3 * out_w + xx] = kd_rs_clip8(s3);
+      }
+    }
+  }
+  for (; y < rows; y++) {
+    const uint8_t* row = src + (y + y0) * in_w * ch;
+    uint8_t* o = out + y * out_w * ch;
+    for (int64_t xx = 0; xx < out_w; xx++) {
+      const int64_t xmin = bounds[2 * xx], n = bounds[2 * xx + 1];
+      const int32_t* k = weights + xx * ksize;
+      if (ch == 1) {
+        int32_t ss = half;
+        for (int64_t x = 0; x < n; x++) ss += row[xmin + x] * k[x];
+        o[xx] = kd_rs_clip8(ss);
+      } else if (ch == 3) {
+        int32_t s0 = half, s1 = half, s2 = half;
+        const uint8_t* p = row + xmin * 3;
+        for (int64_t x = 0; x < n; x++) {
+          const int32_t w = k[x];
+          s0 += p[3 * x] * w;
+          s1 += p[3 * x + 1] * w;
+          s2 += p[3 * x + 2] * w;
+        }
+        o[3 * xx] = kd_rs_clip8(s0);
+        o[3 * xx + 1] = kd_rs_clip8(s1);
+        o[3 * xx + 2] = kd_rs_clip8(s2);
+      } else {
+        for (int64_t c = 0; c < ch; c++) {
+          int32_t ss = half;
+          const uint8_t* p = row + xmin * ch + c;
+          for (int64_t x = 0; x < n; x++) ss += p[x * ch] * k[x];
+          o[xx * ch + c] = kd_rs_clip8(ss);
+        }
+      }
+    }
+  }
+}
+
+/* Vertical pass: src rows of stride bytes to out_h rows of out; bounds
+ * relative to src's first row after subtracting shift. */
+void kd_resample_v_u8(const uint8_t* src, double stride_, uint8_t* out,
+                      double out_h_, const int32_t* bounds,
+                      const int32_t* weights, double ksize_, double shift_) {
+  const int64_t stride = (int64_t)stride_, out_h = (int64_t)out_h_;
+  const int64_t ksize = (int64_t)ksize_, shift = (int64_t)shift_;
+  const int32_t half = (int32_t)1 << (KD_RS_BITS - 1);
+  int32_t* acc = (int32_t*)malloc(sizeof(int32_t) * (stride > 0 ? stride : 1));
+  if (!acc) return;
+  for (int64_t yy = 0; yy < out_h; yy++) {
+    const int64_t ymin = bounds[2 * yy] - shift, n = bounds[2 * yy + 1];
+    const int32_t* k = weights + yy * ksize;
+    for (int64_t i = 0; i < stride; i++) acc[i] = half;
+    for (int64_t y = 0; y < n; y++) {
+      const int32_t w = k[y];
+      const uint8_t* row = src + (ymin + y) * stride;
+      for (int64_t i = 0; i < stride; i++) acc[i] += row[i] * w;
+    }
+    uint8_t* o = out + yy * stride;
+    for (int64_t i = 0; i < stride; i++) o[i] = kd_rs_clip8(acc[i]);
+  }
+  free(acc);
+}
+/* ---- end of image resampling ------------------------------------------- */
 `;

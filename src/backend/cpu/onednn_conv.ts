@@ -35,6 +35,7 @@ import {
   OP_DESC_BYTES,
   readPointer,
 } from "../../../ffi/onednn.ts";
+import { requestedThreads } from "../../../ffi/openmp.ts";
 import { f32Out as allocF32, recycle } from "./_array_pool.ts";
 
 type Ptr = Deno.PointerValue;
@@ -393,8 +394,10 @@ function build(lib: OneDnn, g: Conv2dGeometry, pass: Pass): Prim | null {
   };
 }
 
+// a primitive splits its work for the thread count it was built under and
+// keeps that split, so the count is part of the key (setNumThreads)
 function key(g: Conv2dGeometry, pass: Pass): string {
-  return `${pass} n${g.n} c${g.c} ${g.h}x${g.w} k${g.k} ${g.r}x${g.s} s${g.stride} p${g.padding} d${g.dilation} g${g.groups}`;
+  return `${pass} n${g.n} c${g.c} ${g.h}x${g.w} k${g.k} ${g.r}x${g.s} s${g.stride} p${g.padding} d${g.dilation} g${g.groups} t${requestedThreads()}`;
 }
 
 /** The cached primitive under `k`, built by `make` on first use. */
