@@ -12,8 +12,17 @@
  * `--kd-rounds` for the KD epoch, whose every round is two whole processes)
  * and the median of the per-round ratios is reported.
  *
+ * The stand-in rows (`stand-in ...`) run the same two scripts on the chest
+ * X-ray stand-in's `train/` (bench/make_xray_standin.ts; written once into
+ * `$TMPDIR/kdeno_standin_<scale>` unless `--standin DIR` names one) with
+ * `--standin-workers` decoding workers on both sides: a StudentNet epoch
+ * (first epoch, and kdeno's later epochs with decoded images cached, beside
+ * PyTorch's, which decodes every epoch), a KD epoch without and with the
+ * teacher-output cache, and each one's peak resident memory.
+ *
  * Usage: deno task compare [--quick] [--only substring] [--kd-max N]
- *   [--rounds N] [--kd-rounds N]
+ *   [--rounds N] [--kd-rounds N] [--standin DIR] [--standin-scale 0.02]
+ *   [--standin-workers 2]
  */
 import { parseArgs } from "node:util";
 import {
@@ -41,6 +50,9 @@ const { values } = parseArgs({
     "kd-max": { type: "string" },
     rounds: { type: "string", default: "3" },
     "kd-rounds": { type: "string", default: "3" },
+    standin: { type: "string" },
+    "standin-scale": { type: "string", default: "0.02" },
+    "standin-workers": { type: "string", default: "2" },
   },
 });
 const rounds = Math.max(1, Number(values.rounds));
@@ -237,6 +249,8 @@ interface EpochRun {
   first: number;
   last: number;
   peakRssMb: number;
+  /** PyTorch: the largest peak RSS of its DataLoader worker processes. */
+  workerPeakRssMb?: number;
   images: number;
 }
 
@@ -350,6 +364,145 @@ if (!values.only || kdName.includes(values.only)) {
     rss,
   );
 }
+
+// ---- the chest X-ray stand-in (bench/make_xray_standin.ts) ----
+if (
+  !values.only || values.only.includes("stand-in") ||
+  "stand-in".includes(values.only)
+) {
+  const scale = Number(values["standin-scale"]);
+  let root = values.standin;
+  if (!root) {
+    root = `${Deno.env.get("TMPDIR") ?? "/tmp"}/kdeno_standin_${scale}`;
+    try {
+      Deno.statSync(`${root}/train/PNEUMONIA`);
+    } catch {
+      const { makeStandin } = await import("./make_xray_standin.ts");
+      console.error(
+        `writing the chest X-ray stand-in (scale ${scale}) to ${root} ...`,
+      );
+      await makeStandin({ out: root, scale });
+    }
+  }
+  const common = [
+    "--data",
+    `${root}/train`,
+    "--workers",
+    values["standin-workers"]!,
+  ];
+  const kdeno = (extra: string[]) =>
+    runEpoch(Deno.execPath(), [
+      "run",
+      "-A",
+      "bench/kd_epoch.ts",
+      ...common,
+      ...extra,
+    ]);
+  const torch = (extra: string[]) =>
+    runEpoch(values.python!, ["bench/kd_epoch_torch.py", ...common, ...extra]);
+  const row = (
+    workload: string,
+    unit: string,
+    k: number[],
+    p: number[],
+    ratios: number[],
+  ) => {
+    const km = k.length ? median(k) : null, pm = p.length ? median(p) : null;
+    const ratio = ratios.length ? median(ratios) : null;
+    console.log(
+      `${workload} kdeno=${km?.toFixed(2) ?? "n/a"} pytorch=${
+        pm?.toFixed(2) ?? "n/a"
+      } ratio=${ratio?.toFixed(3) ?? "n/a"} (${unit}; ratios per round ${
+        ratios.map((x) => x.toFixed(2)).join(" ")
+      })`,
+    );
+    rows.push({
+      workload,
+      unit,
+      kdeno: km,
+      pytorch: pm,
+      ratio,
+      roundRatios: ratios,
+    });
+  };
+  for (const mode of ["student", "kd"] as const) {
+    const name = mode === "student"
+      ? "stand-in StudentNet epoch 224"
+      : "stand-in KD epoch 224";
+    const r = {
+      first: [] as number[][],
+      cached: [] as number[][],
+      rss: [] as number[][],
+      rssC: [] as number[][],
+    };
+    for (const v of Object.values(r)) v.push([], [], []); // kdeno, pytorch, ratios
+    const workerRss: number[] = [];
+    for (let round = 0; round < kdRounds; round++) {
+      // PyTorch decodes every epoch (no cache); its later epochs are the
+      // baseline for kdeno's cached ones
+      const p = await torch([
+        "--mode",
+        mode,
+        "--epochs",
+        mode === "student" ? "2" : "1",
+      ]);
+      const k = await kdeno(["--mode", mode]);
+      const kc = await kdeno(["--mode", mode, "--cache", "--epochs", "3"]);
+      const add = (m: number[][], kv?: number, pv?: number) => {
+        if (kv !== undefined) m[0].push(kv);
+        if (pv !== undefined) m[1].push(pv);
+        if (kv !== undefined && pv !== undefined) m[2].push(kv / pv);
+      };
+      add(r.first, k?.first, p?.first);
+      add(r.cached, kc?.last, p?.last);
+      add(r.rss, k?.peakRssMb, p?.peakRssMb);
+      add(r.rssC, kc?.peakRssMb, p?.peakRssMb);
+      if (p?.workerPeakRssMb) workerRss.push(p.workerPeakRssMb);
+    }
+    row(
+      `${name}, first epoch (no cache)`,
+      "img/s",
+      ...(r.first as [number[], number[], number[]]),
+    );
+    row(
+      `${name}, ${
+        mode === "student"
+          ? "decoded images"
+          : "teacher outputs + decoded images"
+      } cached (PyTorch uncached)`,
+      "img/s",
+      ...(r.cached as [number[], number[], number[]]),
+    );
+    row(
+      `${name} peak resident memory`,
+      "MB, lower is better",
+      ...(r.rss as [number[], number[], number[]]),
+    );
+    row(
+      `${name} peak resident memory, cached`,
+      "MB, lower is better",
+      ...(r.rssC as [number[], number[], number[]]),
+    );
+    if (workerRss.length) {
+      // kdeno's Workers are threads of its one process; PyTorch's are
+      // processes, not in its VmHWM
+      const w = median(workerRss);
+      console.log(
+        `  (PyTorch's peak is its main process only; each of its ${
+          values["standin-workers"]
+        } worker processes peaked at ${
+          w.toFixed(0)
+        } MB more, shared pages included)`,
+      );
+      rows.push({
+        workload: `${name} PyTorch worker process peak`,
+        unit: "MB",
+        pytorch: w,
+      });
+    }
+  }
+}
+// ---- end of the stand-in rows ----
 
 await Deno.mkdir("bench/results", { recursive: true });
 const path = "bench/results/compare.json";

@@ -7,21 +7,30 @@
  * deno bench -A bench/data_bench.ts
  * ```
  *
- * The X-ray-sized group uses the synthetic JPEGs `bench/data_compare.ts`
- * writes to $TMPDIR/kdeno_xray_bench (skipped until they exist); the others
- * use the repository's own files. For the comparison with PIL + torchvision
- * run `deno run -A bench/data_compare.ts`.
+ * The X-ray-sized group uses the chest X-ray stand-in that
+ * `bench/data_compare.ts` writes to $TMPDIR/kdeno_standin_0.02 (or
+ * `KDENO_STANDIN=<root>`; skipped until it exists); the others use the
+ * repository's own files. JPEGs decode with TurboJPEG when it loads (else
+ * imagescript); the resize runs in the native kernels when they build (the
+ * "TypeScript resize" row runs the TypeScript oracle). The draft is
+ * Pillow's `draft("RGB", (224, 224))`. For the comparison with PIL +
+ * torchvision run `deno run -A bench/data_compare.ts`.
  *
  * @module
  */
 import { join } from "node:path";
 import { Generator } from "../src/random.ts";
-import { decodeImage, loadCodecs } from "../src/data/decode.ts";
+import { decodeImage, jpegDecoder, loadCodecs } from "../src/data/decode.ts";
+import { setNativeResize } from "../src/data/_resize.ts";
+import { nativeKernels } from "../src/backend/cpu/native.ts";
 import * as T from "../src/data/transforms.ts";
 import { throughputBench, type Work } from "./_throughput.ts";
 
 const ONE: Work = { unit: "img", amount: 1 };
-const DECODE = "imagescript WASM decode";
+const DECODE = jpegDecoder() === "turbojpeg"
+  ? "TurboJPEG (JPEG) / imagescript"
+  : "imagescript WASM decode";
+const RESIZE = nativeKernels() ? "C" : "TypeScript";
 
 await loadCodecs();
 const tf = new T.Compose([
@@ -48,7 +57,12 @@ function firstFile(dir: string, ext: string): string | undefined {
 }
 
 const xray = firstFile(
-  join(Deno.env.get("TMPDIR") ?? "/tmp", "kdeno_xray_bench", "PNEUMONIA"),
+  join(
+    Deno.env.get("KDENO_STANDIN") ??
+      join(Deno.env.get("TMPDIR") ?? "/tmp", "kdeno_standin_0.02"),
+    "train",
+    "PNEUMONIA",
+  ),
   ".jpeg",
 );
 const inputs: [string, string | undefined][] = [
@@ -72,7 +86,7 @@ for (const [group, path] of inputs) {
   const bytes = Deno.readFileSync(path);
   const draft = (w: number, h: number) => {
     const [ow, oh] = resize.outputSize(w, h);
-    return { width: 2 * ow, height: 2 * oh };
+    return { width: ow, height: oh };
   };
   const full = await decodeImage(bytes);
   const resized = resize.call(full);
@@ -90,16 +104,31 @@ for (const [group, path] of inputs) {
     work: ONE,
     backend: () => DECODE,
     group,
-    name: "decode, draft 2x",
+    name: "decode, draft (224, 224)",
     fn: async () => void await decodeImage(bytes, { draft }),
+  });
+  throughputBench({
+    origin: import.meta.url,
+    work: ONE,
+    backend: () => RESIZE,
+    group,
+    name: "resize to 224",
+    fn: () => void resize.call(full),
   });
   throughputBench({
     origin: import.meta.url,
     work: ONE,
     backend: () => "TypeScript",
     group,
-    name: "resize to 224",
-    fn: () => void resize.call(full),
+    name: "TypeScript resize to 224 (the oracle)",
+    fn: () => {
+      setNativeResize(false);
+      try {
+        resize.call(full);
+      } finally {
+        setNativeResize(true);
+      }
+    },
   });
   throughputBench({
     origin: import.meta.url,
@@ -112,7 +141,7 @@ for (const [group, path] of inputs) {
   throughputBench({
     origin: import.meta.url,
     work: ONE,
-    backend: () => `${DECODE} + TypeScript`,
+    backend: () => `${DECODE} + ${RESIZE}`,
     group,
     name: "sample (draft decode + transform)",
     fn: async () => void tf.call(await decodeImage(bytes, { draft }), g),

@@ -4,7 +4,8 @@
  * number of workers, in one run on one machine:
  *
  * ```sh
- * deno run -A bench/data_compare.ts [--epochs 3] [--only substring] [--xray-images 60]
+ * deno run -A bench/data_compare.ts [--epochs 3] [--only substring]
+ *   [--standin DIR] [--standin-scale 0.02]
  * ```
  *
  * Each workload loads an ImageFolder tree with the tutorial's training
@@ -19,14 +20,19 @@
  * disturb little; and `<workload> wall ...`: images per second of wall
  * clock. Results go to bench/results/data_compare.json.
  *
- * Workloads: `xray` is synthetic chest-X-ray-like JPEGs (1300–2400 px wide,
- * every 20th RGB, ~330 KB, written once by data_compare_torch.py into
- * $TMPDIR/kdeno_xray_bench); `fashion` is the bundled Fashion-MNIST subset
- * (1,000 28×28 PNG/JPEG, upscaled to 224). kdeno's default decodes at full
- * size, matching torchvision's pixels; the `draft=2` rows decode JPEGs with
- * a DCT-domain draft (`ImageFolder`'s `draft` option, up to 4/255 off); the
- * `cached` row is kdeno's `cache: true` after its first epoch (PyTorch has
- * no equivalent and decodes every epoch).
+ * Workloads: `xray` is the chest X-ray stand-in's `train/` folder
+ * (bench/make_xray_standin.ts: the Kaggle set's sizes, 1000–2500 px wide,
+ * grayscale JPEGs with every 20th RGB, 55–450 KB; written once into
+ * `$TMPDIR/kdeno_standin_<scale>` unless `--standin DIR` names a stand-in
+ * root; scale 0.02 gives 105 training images); `fashion` is the bundled
+ * Fashion-MNIST subset (1,000 28×28 PNG/JPEG, upscaled to 224). kdeno's
+ * default decodes at full size with TurboJPEG, giving torchvision's pixels
+ * exactly (PIL's decode and Resize); the `draft` rows decode JPEGs with a
+ * DCT-domain draft (`ImageFolder`'s `draft: 1`, which gives exactly PIL's
+ * `Image.draft("RGB", (224, 224))` pixels) against PyTorch without a draft
+ * (torchvision's loader never calls it), and print PIL with the same draft
+ * beside it (`pil-draft=`); the `cached` row is kdeno's `cache: true` after
+ * its first epoch (PyTorch has no equivalent and decodes every epoch).
  *
  * @module
  */
@@ -34,6 +40,8 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { join } from "node:path";
 import { data, transforms as T } from "../mod.ts";
+import { makeStandin } from "./make_xray_standin.ts";
+import { jpegDecoder } from "../src/data/decode.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -41,14 +49,20 @@ const { values } = parseArgs({
     epochs: { type: "string", default: "3" },
     only: { type: "string" },
     python: { type: "string", default: "/usr/bin/python3" },
-    "xray-images": { type: "string", default: "60" },
+    standin: { type: "string" },
+    "standin-scale": { type: "string", default: "0.02" },
   },
 });
 const epochs = Number(values.epochs);
 const PY = new URL("./data_compare_torch.py", import.meta.url).pathname;
 const FASHION =
   new URL("../examples/data/fashion-binary/train", import.meta.url).pathname;
-const XRAY = join(Deno.env.get("TMPDIR") ?? "/tmp", "kdeno_xray_bench");
+const STANDIN = values.standin ??
+  join(
+    Deno.env.get("TMPDIR") ?? "/tmp",
+    `kdeno_standin_${Number(values["standin-scale"])}`,
+  );
+const XRAY = join(STANDIN, "train");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -69,15 +83,17 @@ async function python(args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-async function ensureXray(n: number): Promise<void> {
+async function ensureXray(): Promise<void> {
   try {
-    const count = [...Deno.readDirSync(join(XRAY, "NORMAL"))].length +
-      [...Deno.readDirSync(join(XRAY, "PNEUMONIA"))].length;
-    if (count === n) return;
+    Deno.statSync(join(XRAY, "PNEUMONIA"));
+    return;
   } catch { /* not made yet */ }
-  await Deno.remove(XRAY, { recursive: true }).catch(() => {});
-  console.error(`writing ${n} synthetic X-ray JPEGs to ${XRAY} ...`);
-  await python(["make-xray", XRAY, String(n)]);
+  if (values.standin) throw new Error(`${XRAY}/PNEUMONIA not found`);
+  const scale = Number(values["standin-scale"]);
+  console.error(
+    `writing the chest X-ray stand-in (scale ${scale}) to ${STANDIN} ...`,
+  );
+  await makeStandin({ out: STANDIN, scale });
 }
 
 async function kdeno(
@@ -123,8 +139,19 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-async function torch(root: string, workers: number): Promise<Rates> {
-  const line = await python(["run", root, String(workers), String(epochs)]);
+async function torch(
+  root: string,
+  workers: number,
+  draft = false,
+): Promise<Rates> {
+  const line = await python([
+    "run",
+    root,
+    String(workers),
+    String(epochs),
+    "224",
+    ...(draft ? ["draft"] : []),
+  ]);
   const r = JSON.parse(line.trim().split("\n").pop()!);
   return { wall: r.imgs_per_s, cpu: r.imgs_per_cpu_s };
 }
@@ -152,10 +179,10 @@ for (const workers of [0, 2]) {
       options: {},
     },
     {
-      name: `xray jpeg->224 workers=${workers} draft=2`,
+      name: `xray jpeg->224 workers=${workers} draft`,
       root: () => XRAY,
       workers,
-      options: { draft: 2 },
+      options: { draft: 1 },
     },
     {
       name: `fashion 28->224 workers=${workers}`,
@@ -175,9 +202,8 @@ workloads.push({
 const selected = workloads.filter((w) =>
   !values.only || w.name.includes(values.only)
 );
-if (selected.some((w) => w.root() === XRAY)) {
-  await ensureXray(Number(values["xray-images"]));
-}
+if (selected.some((w) => w.root() === XRAY)) await ensureXray();
+console.log(`kdeno JPEG decoder: ${jpegDecoder()}`);
 
 const results = [];
 const line = (name: string, k: number, p: number) =>
@@ -189,11 +215,17 @@ const line = (name: string, k: number, p: number) =>
 for (const w of selected) {
   // Interleaved: kdeno, PyTorch, kdeno, PyTorch; medians over all epochs.
   const k: Rates = { wall: [], cpu: [] }, p: Rates = { wall: [], cpu: [] };
+  const pd: Rates = { wall: [], cpu: [] }; // PIL with the same draft
+  const draft = (w.options.draft ?? 0) > 0;
   for (let round = 0; round < 2; round++) {
     const kr = await kdeno(w.root(), w.workers, w.options);
     const pr = await torch(w.root(), w.workers);
     k.wall.push(...kr.wall), k.cpu.push(...kr.cpu);
     p.wall.push(...pr.wall), p.cpu.push(...pr.cpu);
+    if (draft) {
+      const dr = await torch(w.root(), w.workers, true);
+      pd.wall.push(...dr.wall), pd.cpu.push(...dr.cpu);
+    }
   }
   const r = {
     workload: w.name,
@@ -201,9 +233,20 @@ for (const w of selected) {
     wall: { kdeno: median(k.wall), pytorch: median(p.wall) },
     kdeno: k,
     pytorch: p,
+    ...(draft
+      ? {
+        pilDraft: {
+          perCore: median(pd.cpu),
+          wallMedian: median(pd.wall),
+          runs: pd,
+        },
+      }
+      : {}),
   };
   results.push(r);
+  const extra = (v: number) => draft ? ` pil-draft=${v.toFixed(1)}` : "";
   line(`${w.name} per-core`, r.perCore.kdeno, r.perCore.pytorch);
+  if (draft) console.log(`  ${extra(median(pd.cpu)).trim()} (per-core)`);
   line(`${w.name} wall`, r.wall.kdeno, r.wall.pytorch);
 }
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });

@@ -11,8 +11,16 @@
  * cache warm), and the process's peak resident memory (VmHWM).
  * `deno task compare` runs it beside `kd_epoch_torch.py`.
  *
+ * `--mode student` trains StudentNet alone (cross-entropy, Adam), with no
+ * teacher: the data-bound epoch. `--cache` then keeps the decoded, resized
+ * images (`ImageFolder`'s `cache`), so epochs after the first skip JPEG
+ * decoding; `rates` lists every epoch. `--draft` decodes JPEGs with a DCT
+ * draft (Pillow's `Image.draft("RGB", (224, 224))`). `--data` takes an
+ * ImageFolder root, e.g. the chest X-ray stand-in's `train/`
+ * (bench/make_xray_standin.ts).
+ *
  * Usage: deno run -A bench/kd_epoch.ts [--data DIR] [--epochs N] [--cache]
- *   [--workers N] [--max N]
+ *   [--workers N] [--max N] [--mode kd|student] [--size 224] [--draft]
  *
  * @module
  */
@@ -23,6 +31,7 @@ import {
   distill,
   manualSeed,
   models,
+  nn,
   noGrad,
   optim,
   type Tensor,
@@ -38,19 +47,28 @@ const { values } = parseArgs({
     cache: { type: "boolean", default: false },
     workers: { type: "string", default: "0" },
     max: { type: "string" },
+    mode: { type: "string", default: "kd" },
+    size: { type: "string", default: "224" },
+    draft: { type: "boolean", default: false },
   },
 });
+const mode = values.mode;
+if (mode !== "kd" && mode !== "student") {
+  throw new RangeError(`--mode must be kd or student, got ${mode}`);
+}
+const size = Number(values.size);
 
 manualSeed(0);
 const normalize = new T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
 const folder = new data.ImageFolder(values.data!, {
   transform: [
-    new T.Resize([224, 224]),
+    new T.Resize([size, size]),
     new T.RandomHorizontalFlip(),
     new T.ToTensor(),
     normalize,
   ],
   cache: values.cache,
+  draft: values.draft ? 1 : 0,
 });
 const ds = values.max
   ? new data.Subset(
@@ -65,16 +83,18 @@ const loader = new data.DataLoader(ds, {
   persistentWorkers: Number(values.workers) > 0,
   seed: 0,
 });
-const teacher = models.resnet18({ numClasses: folder.classes.length });
-teacher.eval();
+const teacher = mode === "kd"
+  ? models.resnet18({ numClasses: folder.classes.length })
+  : null;
+teacher?.eval();
 const student = new models.StudentNet({
-  inputSize: 224,
+  inputSize: size,
   numClasses: folder.classes.length,
 });
 student.train();
 const opt = new optim.Adam(student.parameters(), { lr: 1e-3 });
 const kd = new distill.DistillationLoss({ preset: "tutorial" });
-const cache = values.cache
+const cache = values.cache && teacher
   ? new distill.TeacherCache(teacher, { log: () => {} })
   : null;
 
@@ -84,11 +104,16 @@ async function epoch(): Promise<number> {
   for await (const [x, y, info] of loader) {
     tidy(() => {
       // the cache recognises each (image, flip) by the batch's index and outcome
-      const teacherLogits: Tensor = cache
-        ? cache.logits(x, info)
-        : noGrad(() => teacher.call(x));
       opt.zeroGrad();
-      const loss = kd.call(student.call(x), teacherLogits, y);
+      let loss: Tensor;
+      if (teacher) {
+        const teacherLogits: Tensor = cache
+          ? cache.logits(x, info)
+          : noGrad(() => teacher.call(x));
+        loss = kd.call(student.call(x), teacherLogits, y);
+      } else {
+        loss = nn.functional.crossEntropy(student.call(x), y);
+      }
       loss.backward();
       opt.step();
     });

@@ -10,6 +10,7 @@
  */
 
 import { readImage } from "./decode.ts";
+import { recycleDecoded } from "./_turbojpeg.ts";
 import type { ImageLike, RawImage } from "./image.ts";
 import {
   fromSpec,
@@ -154,14 +155,21 @@ export async function runSample(
   const g = new RecordingGenerator(job.seed);
   let x: ImageLike;
   let cache: RawImage | undefined;
+  let decoded: RawImage | undefined;
   if (job.cached) x = job.cached;
   else {
-    x = await readImage(job.path, {
+    x = decoded = await readImage(job.path, {
       draft: p.draft,
       maxImagePixels: p.maxImagePixels,
     });
     for (let i = 0; i < p.cacheAt; i++) x = p.head[i].apply(x, g);
-    if (keepCache) cache = x as RawImage;
+    if (keepCache) {
+      cache = x as RawImage;
+      // a decoded image may sit in a larger recycled buffer: cache its bytes
+      if (cache.data.byteLength !== cache.data.buffer.byteLength) {
+        cache = { ...cache, data: cache.data.slice() };
+      }
+    }
   }
   let described = true;
   for (let i = p.cacheAt; i < p.head.length; i++) {
@@ -169,6 +177,13 @@ export async function runSample(
     x = p.head[i].apply(x, g);
     if (p.head[i].random && g.outcomes.length === n) described = false;
   }
+  // The decoded pixels, when nothing kept them (a resize made its own),
+  // serve the next decode of this thread.
+  if (
+    decoded && decoded !== x && decoded !== cache &&
+    x.data.buffer !== decoded.data.buffer &&
+    cache?.data.buffer !== decoded.data.buffer
+  ) recycleDecoded(decoded.data);
   return {
     out: x,
     cache,

@@ -7,12 +7,34 @@
  * coefficients in 22-bit fixed point with PIL's rounding. The result is
  * bit-identical to Pillow's for the same decoded pixels.
  *
+ * The two passes run in C when the CPU backend's native kernels build
+ * (`kd_resample_h_u8`, `kd_resample_v_u8` in `backend/cpu/native_source.ts`:
+ * the same integer arithmetic, so the same bytes); the TypeScript passes
+ * here are the fallback and the tests' oracle.
+ *
  * Worker-safe: no tensor imports.
  *
  * @module
  */
 
 import { newRawImage, type RawImage } from "./image.ts";
+import { nativeKernels } from "../backend/cpu/native.ts";
+
+let nativeOn = true;
+
+/**
+ * Turns the C resampling passes on (the default, when the native kernels
+ * build) or off, for the tests that compare them with the TypeScript ones.
+ *
+ * @param on Whether to use them.
+ */
+export function setNativeResize(on: boolean): void {
+  nativeOn = on;
+}
+
+function kernels() {
+  return nativeOn ? nativeKernels() : null;
+}
 
 /** Resampling filters, named as `torchvision.transforms.InterpolationMode`. */
 export type Interpolation = "nearest" | "bilinear" | "bicubic";
@@ -109,6 +131,22 @@ function horizontal(
   const out = newRawImage(outW, rows, ch, src.mode);
   const { ksize, bounds, weights } = c;
   const s = src.data, d = out.data;
+  const k = kernels();
+  if (k) {
+    k.kd_resample_h_u8(
+      s,
+      src.width,
+      y0,
+      rows,
+      ch,
+      d,
+      outW,
+      bounds,
+      weights,
+      ksize,
+    );
+    return out;
+  }
   const inStride = src.width * ch;
   for (let y = 0; y < rows; y++) {
     const row = (y + y0) * inStride;
@@ -157,6 +195,11 @@ function vertical(
   const { ksize, bounds, weights } = c;
   const s = src.data, d = out.data;
   const stride = w * ch;
+  const k = kernels();
+  if (k) {
+    k.kd_resample_v_u8(s, stride, d, outH, bounds, weights, ksize, shift);
+    return out;
+  }
   const acc = new Int32Array(stride);
   for (let yy = 0; yy < outH; yy++) {
     const ymin = bounds[yy * 2] - shift, n = bounds[yy * 2 + 1];

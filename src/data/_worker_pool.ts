@@ -20,6 +20,7 @@ import {
   TensorStateError,
 } from "../errors.ts";
 import type { PipelinePlan, SampleJob } from "./_pipeline.ts";
+import { showNotice } from "./decode.ts";
 import type { Packed, WorkerRequest, WorkerResult } from "./decode_worker.ts";
 
 /** A worker's answer for one batch. */
@@ -86,7 +87,11 @@ export class WorkerPool {
         { type: "module" },
       );
       w.onmessage = (e: MessageEvent) => {
-        const { id, results, packed } = e.data as BatchReply & { id: number };
+        const { id, results, packed, notices } = e.data as BatchReply & {
+          id: number;
+          notices?: string[];
+        };
+        for (const n of notices ?? []) showNotice(n);
         const p = this.#pending.get(id);
         this.#pending.delete(id);
         const fatal = results.find((r) => !r.ok && !r.dataError);

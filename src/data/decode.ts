@@ -1,6 +1,16 @@
 /**
- * Image decoding with imagescript's WebAssembly codecs
- * (`npm:imagescript@1.3.1`), straight to {@linkcode RawImage}s.
+ * Image decoding straight to {@linkcode RawImage}s: JPEGs through
+ * libjpeg-turbo's TurboJPEG library when it loads (`ffi/turbojpeg.ts`,
+ * `_turbojpeg.ts`), everything else, and JPEGs without it, through
+ * imagescript's WebAssembly codecs (`npm:imagescript@1.3.1`).
+ *
+ * TurboJPEG (Debian/Ubuntu: `apt-get install libturbojpeg0`; needs
+ * `--allow-ffi`; `KDENO_TURBOJPEG` names the library file or directory,
+ * `KDENO_TURBOJPEG=0` turns it off) gives exactly Pillow's pixels for the
+ * same libjpeg-turbo: full size as `Image.open(f).convert("RGB")`, and a
+ * `draft` as `Image.draft("RGB", size)`. Without it, one line on stderr says
+ * so once per process and imagescript decodes JPEGs (within a few levels of
+ * Pillow's pixels; see the tests' tolerances).
  *
  * The codecs are imagescript's own (`wasm/node/jpeg.js`, `wasm/node/png.js`,
  * `wasm/node/gif.js`), called without `Image.decode`'s per-pixel RGBA
@@ -57,6 +67,8 @@ import {
   DecompressionBombError,
 } from "../errors.ts";
 import { newRawImage, type RawImage } from "./image.ts";
+import { decodeJpegTurbo, pilDraftScale, turboJpeg } from "./_turbojpeg.ts";
+import { turboJpegError } from "../../ffi/turbojpeg.ts";
 
 /** Formats recognised by their first bytes. */
 export type ImageFormat =
@@ -526,10 +538,12 @@ export interface DecodeOptions {
   /** The file name, for error messages. */
   path?: string;
   /**
-   * Like PIL's `Image.draft`: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
-   * (in the DCT domain, much faster) as long as both sides stay at least
-   * `width` × `height` (or the size a function of the full size returns).
-   * Other formats ignore it.
+   * Like PIL's `Image.draft("RGB", (width, height))`: a JPEG is decoded at
+   * 1/s scale in the DCT domain (much faster), s the largest of 8, 4, 2, 1
+   * not above `min(w // width, h // height)` as Pillow picks it, so both
+   * sides stay at least `width` × `height` (or the size a function of the
+   * full size returns). With TurboJPEG the pixels equal Pillow's draft
+   * output. Other formats ignore it.
    */
   draft?:
     | { width: number; height: number }
@@ -553,21 +567,64 @@ function hex(bytes: Uint8Array): string {
 }
 
 /**
- * Picks the JPEG DCT scale (8 = full size, 4, 2, 1 eighths) for a draft:
- * the smallest that keeps both sides at least the draft size.
+ * Picks the JPEG DCT scale (8 = full size, 4, 2, 1 eighths) for a draft as
+ * Pillow's `JpegImageFile.draft` does: 1/s with s the largest of 8, 4, 2, 1
+ * not above `min(width // draft.width, height // draft.height)`, which keeps
+ * both sides at least the draft size.
+ *
+ * @param width The JPEG's width.
+ * @param height The JPEG's height.
+ * @param draft The size asked for.
+ * @returns The scale in eighths: 8, 4, 2 or 1.
  */
 export function draftScale(
   width: number,
   height: number,
   draft: { width: number; height: number },
 ): number {
-  for (const s of [1, 2, 4]) {
-    if (
-      Math.ceil(width * s / 8) >= draft.width &&
-      Math.ceil(height * s / 8) >= draft.height
-    ) return s;
-  }
-  return 8;
+  return 8 / pilDraftScale(width, height, draft);
+}
+
+/** One-line notices already shown (or queued) by this thread. */
+const noticesShown = new Set<string>();
+const pendingNotices: string[] = [];
+const IN_WORKER =
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
+    "undefined";
+
+/**
+ * Prints a one-line notice once per process: on the main thread at once,
+ * on a Worker queued for {@linkcode takeNotices} (the loader's Worker sends
+ * it to the main thread with its batch, which prints it once).
+ *
+ * @param line The notice.
+ */
+export function showNotice(line: string): void {
+  if (noticesShown.has(line)) return;
+  noticesShown.add(line);
+  if (IN_WORKER) pendingNotices.push(line);
+  else console.error(line);
+}
+
+/**
+ * The notices a Worker queued since the last call.
+ *
+ * @returns The notices, oldest first.
+ */
+export function takeNotices(): string[] {
+  return pendingNotices.splice(0);
+}
+
+/**
+ * Which JPEG decoder {@linkcode decodeImage} uses: `"turbojpeg"` when
+ * libjpeg-turbo's TurboJPEG loaded, else `"imagescript"`.
+ *
+ * @returns The decoder's name.
+ * @throws {BackendUnavailableError} When `KDENO_TURBOJPEG` names a library
+ * that does not load.
+ */
+export function jpegDecoder(): "turbojpeg" | "imagescript" {
+  return turboJpeg() ? "turbojpeg" : "imagescript";
 }
 
 /**
@@ -598,7 +655,8 @@ export function draftScale(
  * @throws {DataError} For empty, truncated, corrupt or unsupported files,
  * naming `path`.
  * @throws {BackendUnavailableError} When imagescript's codecs cannot load
- * (without `--allow-env` or `--allow-read`), naming the permission.
+ * (without `--allow-env` or `--allow-read`), naming the permission, or when
+ * `KDENO_TURBOJPEG` names a TurboJPEG library that does not load.
  *
  * @example Decode a PNG
  * ```ts
@@ -634,8 +692,27 @@ export async function decodeImage(
   const limit = resolveMaxImagePixels(options.maxImagePixels, "decodeImage");
   const header = readImageHeader(bytes, { path });
   checkHeader(header, bytes.length, limit, path);
-  const c = await getCodecs();
   const { format } = header;
+  if (format === "JPEG") {
+    const tj = turboJpeg();
+    if (tj) {
+      const d = typeof options.draft === "function"
+        ? options.draft(header.width, header.height)
+        : options.draft;
+      return decodeJpegTurbo(tj, bytes, header.width, header.height, d, path);
+    }
+    const why = turboJpegError() ?? "";
+    showNotice(
+      `kdeno: TurboJPEG not loaded (${
+        why.includes("FFI permission")
+          ? "no --allow-ffi"
+          : why.includes("turns it off")
+          ? "KDENO_TURBOJPEG=0"
+          : "libturbojpeg.so.0 not found; apt-get install libturbojpeg0"
+      }): JPEGs decode with imagescript, slower and not bit-exact to PIL`,
+    );
+  }
+  const c = await getCodecs();
   try {
     if (format === "JPEG") return decodeJpeg(c.jpeg, bytes, header, options);
     if (format === "PNG") return decodePng(c.png, bytes);

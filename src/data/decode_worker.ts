@@ -18,7 +18,7 @@
  */
 
 import { DataError } from "../errors.ts";
-import { loadCodecs } from "./decode.ts";
+import { jpegDecoder, loadCodecs, takeNotices } from "./decode.ts";
 import {
   type FloatImage,
   type ImageLike,
@@ -87,7 +87,13 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   if (msg.type === "init") {
     pipeline = buildPipeline(msg.plan);
     // Early, off the first batch; a failure resurfaces, typed, per sample.
-    await loadCodecs().catch(() => {});
+    // With TurboJPEG the WebAssembly codecs wait for the first PNG or GIF
+    // (a JPEG data set never needs them, and each Worker start pays for them).
+    let turbo = false;
+    try {
+      turbo = jpegDecoder() === "turbojpeg";
+    } catch { /* KDENO_TURBOJPEG names a missing library: typed per sample */ }
+    if (!turbo) await loadCodecs().catch(() => {});
     return;
   }
   const results: WorkerResult[] = [];
@@ -125,7 +131,10 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     if (r.cache) transfer.add(r.cache.data.buffer as ArrayBuffer);
   }
   // A Set: a buffer shared by an output and its cache entry goes once.
-  scope.postMessage({ type: "batch", id: msg.id, results, packed }, [
+  // One-line notices (e.g. JPEGs falling back to imagescript) go to the
+  // main thread, which prints each once per process.
+  const notices = takeNotices();
+  scope.postMessage({ type: "batch", id: msg.id, results, packed, notices }, [
     ...transfer,
   ]);
 };
