@@ -85,111 +85,6 @@ async function namespaces(rootSymbols: DocSymbol[]): Promise<Namespace[]> {
   return out;
 }
 
-/**
- * Namespaces whose module still re-exports with `export { a } from`, with
- * the names deno doc cannot see yet. The test
- * fails when a gap closes, so the entry is removed with the fix.
- */
-const KNOWN_GAPS: Record<string, string[]> = {
-  // nn and data still re-export by name: `export *` from their files would
-  // also publish internal helpers (checkStateDict, releaseIntermediate,
-  // loadMainThread, ...) until those move to `_`-prefixed files
-  "nn": [
-    "AdaptiveAvgPool2d",
-    "AvgPool2d",
-    "BatchNorm2d",
-    "BatchNorm2dOptions",
-    "Buffer",
-    "Conv2d",
-    "Conv2dLayerOptions",
-    "Dropout",
-    "Flatten",
-    "ForwardHook",
-    "FreezeOptions",
-    "Identity",
-    "Linear",
-    "LoadResult",
-    "LoadStateDictOptions",
-    "MaxPool2d",
-    "Module",
-    "Parameter",
-    "ReLU",
-    "Sequential",
-  ],
-  "data": [
-    "Batch",
-    "BatchInfo",
-    "DataLoader",
-    "DataLoaderOptions",
-    "Dataset",
-    "DecodeOptions",
-    "FloatImage",
-    "IMAGE_EXTENSIONS",
-    "ImageFolder",
-    "ImageFolderOptions",
-    "ImageFormat",
-    "ImageHeader",
-    "ImageLike",
-    "Loader",
-    "MAX_IMAGE_PIXELS",
-    "OnError",
-    "RandomSampler",
-    "RandomSamplerOptions",
-    "RawImage",
-    "Sampler",
-    "SequentialSampler",
-    "Sized",
-    "SkippedFile",
-    "SplitFoldersOptions",
-    "SplitOptions",
-    "StratifiedSplitOptions",
-    "Subset",
-    "SubsetRandomSampler",
-    "TensorLoader",
-    "TensorLoaderOptions",
-    "WeightedRandomSampler",
-    "decodeImage",
-    "findClasses",
-    "imageFolderSplits",
-    "loadCodecs",
-    "moveBatch",
-    "randomSplit",
-    "readImage",
-    "readImageHeader",
-    "sniffFormat",
-    "stratifiedSplit",
-  ],
-  "nn.functional": [
-    "AvgPool2dOptions",
-    "BatchNormOptions",
-    "BceWithLogitsOptions",
-    "Conv2dOptions",
-    "CrossEntropyOptions",
-    "KlDivOptions",
-    "MaxPool2dOptions",
-    "NllLossOptions",
-    "Reduction",
-    "adaptiveAvgPool2d",
-    "avgPool2d",
-    "batchNorm",
-    "binaryCrossEntropyWithLogits",
-    "conv2d",
-    "crossEntropy",
-    "dropout",
-    "klDiv",
-    "linear",
-    "logSoftmax",
-    "maxPool2d",
-    "mseLoss",
-    "nllLoss",
-    "relu",
-    "sigmoid",
-    "softmax",
-    "tanh",
-  ],
-  transforms: ["FloatImage", "ImageLike", "Interpolation", "RawImage"],
-};
-
 const rootUrl = new URL("mod.ts", ROOT).href;
 const rootDoc = await denoDoc(["mod.ts"]);
 const all = await namespaces(rootDoc.get(rootUrl) ?? []);
@@ -231,7 +126,7 @@ for (const ns of all) {
       .sort();
     assert.deepEqual(
       missing,
-      KNOWN_GAPS[ns.path] ?? [],
+      [],
       `deno doc mod.ts lists ${listed.size} members under ${ns.path}; ` +
         `missing: ${missing.join(", ")}`,
     );

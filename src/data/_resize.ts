@@ -17,7 +17,8 @@
  * @module
  */
 
-import { newRawImage, type RawImage } from "./image.ts";
+import type { RawImage } from "./image.ts";
+import { newRawImage } from "./_image_util.ts";
 import { nativeKernels } from "../backend/cpu/native.ts";
 
 let nativeOn = true;

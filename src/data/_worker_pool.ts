@@ -20,7 +20,7 @@ import {
   TensorStateError,
 } from "../errors.ts";
 import type { PipelinePlan, SampleJob } from "./_pipeline.ts";
-import { showNotice } from "./decode.ts";
+import { showNotice } from "./_notices.ts";
 import type { Packed, WorkerRequest, WorkerResult } from "./decode_worker.ts";
 
 /** A worker's answer for one batch. */

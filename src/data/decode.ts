@@ -66,7 +66,11 @@ import {
   DataError,
   DecompressionBombError,
 } from "../errors.ts";
-import { newRawImage, type RawImage } from "./image.ts";
+import type { RawImage } from "./image.ts";
+import { newRawImage } from "./_image_util.ts";
+import { readJpegHeader } from "./_jpeg_header.ts";
+import { showNotice } from "./_notices.ts";
+import { DEFAULT_MAX_IMAGE_PIXELS, resolveMaxImagePixels } from "./_limits.ts";
 import { decodeJpegTurbo, pilDraftScale, turboJpeg } from "./_turbojpeg.ts";
 import { turboJpegError } from "../../ffi/turbojpeg.ts";
 
@@ -83,7 +87,7 @@ export type ImageFormat =
   | "ICO";
 
 /** Formats {@linkcode decodeImage} decodes. */
-export const DECODABLE_FORMATS: readonly ImageFormat[] = ["JPEG", "PNG", "GIF"];
+const DECODABLE_FORMATS: readonly ImageFormat[] = ["JPEG", "PNG", "GIF"];
 
 /** File extensions of the decodable formats (lower case, no dot). */
 export const IMAGE_EXTENSIONS: readonly string[] = [
@@ -129,64 +133,12 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** Dimensions and layout read from a JPEG's frame header. */
-export interface JpegHeader {
-  /** Width in pixels. */
-  width: number;
-  /** Height in pixels. */
-  height: number;
-  /** Colour components: 1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK. */
-  components: number;
-  /** Whether the frame is progressive. */
-  progressive: boolean;
-  /** Whether entropy coding is arithmetic (not decodable here). */
-  arithmetic: boolean;
-}
-
-/**
- * Reads a JPEG's frame header (SOFn) without decoding.
- *
- * @param bytes The JPEG file.
- * @returns The header, or `undefined` when no frame header is found.
- */
-export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
-  let p = 2;
-  while (p + 4 <= bytes.length) {
-    if (bytes[p] !== 0xff) return undefined;
-    const m = bytes[p + 1];
-    if (m === 0xff) {
-      p++;
-      continue;
-    }
-    if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
-      p += 2;
-      continue;
-    }
-    const len = (bytes[p + 2] << 8) | bytes[p + 3];
-    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 &&
-      m !== 0xcc;
-    if (isSof) {
-      if (p + 10 > bytes.length) return undefined;
-      return {
-        height: (bytes[p + 5] << 8) | bytes[p + 6],
-        width: (bytes[p + 7] << 8) | bytes[p + 8],
-        components: bytes[p + 9],
-        progressive: m === 0xc2 || m === 0xc6 || m === 0xca || m === 0xce,
-        arithmetic: m >= 0xc9,
-      };
-    }
-    if (m === 0xda || m === 0xd9) return undefined;
-    p += 2 + len;
-  }
-  return undefined;
-}
-
 /**
  * Pillow's `Image.MAX_IMAGE_PIXELS`: the most pixels (width × height) an
  * image, or a GIF's first frame, may declare before {@linkcode decodeImage}
  * refuses it with a `DecompressionBombError`.
  */
-export const MAX_IMAGE_PIXELS = 89_478_485;
+export const MAX_IMAGE_PIXELS: number = DEFAULT_MAX_IMAGE_PIXELS;
 
 /** What an image's header declares, read without decoding. */
 export interface ImageHeader {
@@ -357,29 +309,6 @@ function gifHeader(b: Uint8Array): ImageHeader {
     maxCodedPixels: lzw * LZW_PIXELS_PER_BYTE,
     data: `${fmtBytes(lzw)} of LZW data`,
   };
-}
-
-/**
- * The pixel limit an option asks for.
- *
- * @param value `maxImagePixels` as given: a positive number, `Infinity`,
- * `null` (no limit) or `undefined` (the default).
- * @param who The caller, for the message.
- * @returns The limit (`Infinity` for none).
- * @throws {RangeError} When `value` is not a positive number or `null`.
- */
-export function resolveMaxImagePixels(
-  value: number | null | undefined,
-  who: string,
-): number {
-  if (value === undefined) return MAX_IMAGE_PIXELS;
-  if (value === null) return Infinity;
-  if (typeof value !== "number" || !(value > 0)) {
-    throw new RangeError(
-      `${who}: maxImagePixels must be a positive number, Infinity or null, got ${value}`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -577,42 +506,12 @@ function hex(bytes: Uint8Array): string {
  * @param draft The size asked for.
  * @returns The scale in eighths: 8, 4, 2 or 1.
  */
-export function draftScale(
+function draftScale(
   width: number,
   height: number,
   draft: { width: number; height: number },
 ): number {
   return 8 / pilDraftScale(width, height, draft);
-}
-
-/** One-line notices already shown (or queued) by this thread. */
-const noticesShown = new Set<string>();
-const pendingNotices: string[] = [];
-const IN_WORKER =
-  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
-    "undefined";
-
-/**
- * Prints a one-line notice once per process: on the main thread at once,
- * on a Worker queued for {@linkcode takeNotices} (the loader's Worker sends
- * it to the main thread with its batch, which prints it once).
- *
- * @param line The notice.
- */
-export function showNotice(line: string): void {
-  if (noticesShown.has(line)) return;
-  noticesShown.add(line);
-  if (IN_WORKER) pendingNotices.push(line);
-  else console.error(line);
-}
-
-/**
- * The notices a Worker queued since the last call.
- *
- * @returns The notices, oldest first.
- */
-export function takeNotices(): string[] {
-  return pendingNotices.splice(0);
 }
 
 /**

@@ -18,13 +18,10 @@
  */
 
 import { DataError } from "../errors.ts";
-import { jpegDecoder, loadCodecs, takeNotices } from "./decode.ts";
-import {
-  type FloatImage,
-  type ImageLike,
-  isFloatImage,
-  type RawImage,
-} from "./image.ts";
+import { jpegDecoder, loadCodecs } from "./decode.ts";
+import { takeNotices } from "./_notices.ts";
+import type { FloatImage, ImageLike, RawImage } from "./image.ts";
+import { isFloatImage } from "./_image_util.ts";
 import {
   buildPipeline,
   type Pipeline,

@@ -19,11 +19,8 @@ import { tensor } from "../ops/creation.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Dataset } from "./dataset.ts";
 import { checkIndex } from "./_check.ts";
-import {
-  IMAGE_EXTENSIONS,
-  readImage,
-  resolveMaxImagePixels,
-} from "./decode.ts";
+import { IMAGE_EXTENSIONS, readImage } from "./decode.ts";
+import { resolveMaxImagePixels } from "./_limits.ts";
 import type { RawImage } from "./image.ts";
 import { buildPipeline, planPipeline } from "./_pipeline.ts";
 import {

@@ -3,8 +3,9 @@
  * `torchvision.datasets`: `ImageFolder` over a folder per class, `DataLoader`
  * with shuffling, samplers and Worker decoding, `TensorLoader` over tensors
  * held in memory, the one `Batch` type and the `Loader` protocol the trainer
- * reads, dataset splits, and image decoding with imagescript. The
- * transforms are in the `transforms` module.
+ * reads, dataset splits, and image decoding (JPEGs through libjpeg-turbo's
+ * TurboJPEG, exact to Pillow, when it is installed; imagescript otherwise).
+ * The transforms are in the `transforms` module.
  *
  * ```ts ignore
  * import { data, transforms as T } from "@kdeno/kdeno";
@@ -26,7 +27,10 @@
  *
  * Loading needs `--allow-read` and `--allow-env` (imagescript reads
  * `IMAGESCRIPT_WASM_SIMD`); without them decoding fails with a
- * `BackendUnavailableError` naming the missing permission.
+ * `BackendUnavailableError` naming the missing permission. TurboJPEG also
+ * needs `--allow-ffi` (`-A` has it; `apt-get install libturbojpeg0`;
+ * `KDENO_TURBOJPEG` names the library, `KDENO_TURBOJPEG=0` turns it off);
+ * without it JPEGs decode with imagescript and one line on stderr says so.
  *
  * Untrusted files: `ImageFolder` follows links but walks each real folder
  * at most once per class, and never the dataset folder, a folder above it or
@@ -55,26 +59,7 @@ export * from "./image_folder.ts";
 export * from "./data_loader.ts";
 export * from "./batch.ts";
 export * from "./tensor_loader.ts";
-export {
-  RandomSampler,
-  type RandomSamplerOptions,
-  Sampler,
-  SequentialSampler,
-  type Sized,
-  SubsetRandomSampler,
-  WeightedRandomSampler,
-} from "./samplers.ts";
+export * from "./samplers.ts";
 export * from "./split.ts";
-export {
-  decodeImage,
-  type DecodeOptions,
-  IMAGE_EXTENSIONS,
-  type ImageFormat,
-  type ImageHeader,
-  loadCodecs,
-  MAX_IMAGE_PIXELS,
-  readImage,
-  readImageHeader,
-  sniffFormat,
-} from "./decode.ts";
-export type { FloatImage, ImageLike, RawImage } from "./image.ts";
+export * from "./decode.ts";
+export * from "./image.ts";

@@ -8,6 +8,7 @@
  */
 
 import { type Generator, globalGenerator } from "../random.ts";
+import { randperm } from "./_randperm.ts";
 
 /** Anything with a length (a dataset). */
 export interface Sized {
@@ -57,18 +58,6 @@ export abstract class Sampler implements Iterable<number> {
   protected gen(fallback?: Generator): Generator {
     return this.generator ?? fallback ?? globalGenerator;
   }
-}
-
-/** Fisher-Yates shuffle of `0..n-1` (a random permutation). */
-export function randperm(n: number, g: Generator): number[] {
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = g.below(i + 1);
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
 }
 
 /** Visits `0, 1, ..., n - 1` in order (`SequentialSampler`). */

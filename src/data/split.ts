@@ -8,7 +8,7 @@
 
 import { Generator, globalGenerator } from "../random.ts";
 import { type Dataset, Subset } from "./dataset.ts";
-import { randperm } from "./samplers.ts";
+import { randperm } from "./_randperm.ts";
 
 /** Options shared by the split functions. */
 export interface SplitOptions {

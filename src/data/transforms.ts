@@ -52,7 +52,7 @@
 
 import { Generator, globalGenerator } from "../random.ts";
 import type * as img from "./image.ts";
-import { isFloatImage, newRawImage, outChannels } from "./image.ts";
+import { isFloatImage, newRawImage, outChannels } from "./_image_util.ts";
 import type * as resize from "./_resize.ts";
 import { resample } from "./_resize.ts";
 import { pixelArray } from "./_pixel_arrays.ts";

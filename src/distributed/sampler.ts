@@ -4,7 +4,8 @@
  * @module
  */
 
-import { randperm, Sampler, type Sized } from "../data/samplers.ts";
+import { Sampler, type Sized } from "../data/samplers.ts";
+import { randperm } from "../data/_randperm.ts";
 import { Generator } from "../random.ts";
 import { rank as groupRank, worldSize as groupWorld } from "./collectives.ts";
 

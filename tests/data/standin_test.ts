@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeStandin, REAL_COUNTS } from "../../bench/make_xray_standin.ts";
-import { readImage, readJpegHeader } from "../../src/data/decode.ts";
+import { readImage } from "../../src/data/decode.ts";
+import { readJpegHeader } from "../../src/data/_jpeg_header.ts";
 import { tempDir } from "./_fixtures.ts";
 
 const SCALE = 0.002;
