@@ -195,3 +195,95 @@ export function preload(paths: string[]): Deno.DynamicLibrary<never>[] {
   }
   return handles;
 }
+
+/** How {@linkcode optionalLibrary} opens one library. */
+export interface OptionalLibraryOptions<L> {
+  /** Where to look; `spec.library` names it in messages. */
+  spec: LibrarySpec;
+  /** Why the library is turned off (e.g. `KDENO_X=0`), or null. */
+  turnedOff?: () => string | null;
+  /** Runs before the first load; what it throws is thrown to the caller. */
+  before?: () => void;
+  /**
+   * Opens the library and builds its handle. What it throws makes the
+   * library unavailable (thrown to the caller when the environment variable
+   * named it).
+   */
+  open: () => L;
+}
+
+/** A library opened on first use and cached, or the reason it is not. */
+export interface OptionalLibrary<L> {
+  /**
+   * The library, or `null` when it cannot be used.
+   *
+   * @throws BackendUnavailableError on every call when the environment
+   *   variable names a library that does not load.
+   */
+  get(): L | null;
+  /** Why it is not available; `null` when it loaded or was not tried. */
+  failure(): BackendUnavailableError | null;
+}
+
+function hasFfiPermission(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens an optional native library once: not at all when turned off,
+ * without `Deno.dlopen` or without `--allow-ffi` (without the permission
+ * every `dlopen` would fail or prompt), else through `options.open`.
+ *
+ * @param options The spec, the off switch and how to open it.
+ * @returns The cached loader.
+ */
+export function optionalLibrary<L>(
+  options: OptionalLibraryOptions<L>,
+): OptionalLibrary<L> {
+  type State = {
+    lib: L | null;
+    error: BackendUnavailableError | null;
+    named: boolean;
+  };
+  const name = options.spec.library;
+  const unavailable = (why: string, named = false): State => ({
+    lib: null,
+    error: new BackendUnavailableError(name, [], why),
+    named,
+  });
+  const load = (): State => {
+    const off = options.turnedOff?.();
+    if (off) return unavailable(off);
+    if (typeof Deno?.dlopen !== "function") {
+      return unavailable("Deno.dlopen is not available");
+    }
+    if (!hasFfiPermission()) {
+      return unavailable(
+        `No FFI permission: run with --allow-ffi (or -A) to use ${name}`,
+      );
+    }
+    const named = namedByEnv(options.spec);
+    options.before?.();
+    try {
+      return { lib: options.open(), error: null, named };
+    } catch (e) {
+      if (e instanceof BackendUnavailableError) {
+        return { lib: null, error: e, named };
+      }
+      return unavailable(e instanceof Error ? e.message : String(e), named);
+    }
+  };
+  let state: State | undefined;
+  return {
+    get() {
+      state ??= load();
+      if (state.named && state.error !== null) throw state.error;
+      return state.lib;
+    },
+    failure: () => state?.error ?? null,
+  };
+}

@@ -26,12 +26,11 @@
  */
 
 import {
-  BackendUnavailableError,
   envDirs,
   type LibrarySpec,
   loadFailure,
-  namedByEnv,
   openLibrary,
+  optionalLibrary,
 } from "./find_library.ts";
 import { requestedThreads, withThreadEnvironment } from "./openmp.ts";
 
@@ -231,26 +230,6 @@ export const oneDnnSpec: LibrarySpec = {
     "turns it off.",
 };
 
-/**
- * What loading gave; `named` when `KDENO_ONEDNN` chose the library, so that
- * its failure is thrown rather than fallen back from.
- */
-type LoadState = {
-  lib: OneDnn | null;
-  error: BackendUnavailableError | null;
-  named: boolean;
-};
-
-let state: LoadState | undefined;
-
-function hasFfiPermission(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 /** Reads the pointer a `dnnl_*_create` call wrote into `out`. */
 export function readPointer(out: BigUint64Array): Deno.PointerValue {
   return Deno.UnsafePointer.create(out[0]);
@@ -263,29 +242,12 @@ export function check(status: number, what: string): void {
   }
 }
 
-function unavailable(why: string, named = false): LoadState {
-  return {
-    lib: null,
-    error: new BackendUnavailableError("oneDNN", [], why),
-    named,
-  };
-}
-
-function load(): LoadState {
-  if (envDirs("KDENO_ONEDNN")[0] === "0") {
-    return unavailable("Turned off by KDENO_ONEDNN=0");
-  }
-  if (typeof Deno?.dlopen !== "function") {
-    return unavailable("Deno.dlopen is not available");
-  }
-  if (!hasFfiPermission()) {
-    return unavailable(
-      "No FFI permission: run with --allow-ffi (or -A) to use oneDNN",
-    );
-  }
-  const named = namedByEnv(oneDnnSpec);
-  requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
-  try {
+const loader = optionalLibrary<OneDnn>({
+  spec: oneDnnSpec,
+  turnedOff: () =>
+    envDirs("KDENO_ONEDNN")[0] === "0" ? "Turned off by KDENO_ONEDNN=0" : null,
+  before: requestedThreads,
+  open: () => {
     const { lib, path } = withThreadEnvironment(() =>
       openLibrary(oneDnnSpec, oneDnnSymbols)
     );
@@ -300,13 +262,9 @@ function load(): LoadState {
     }
     if (!version.startsWith("2.")) {
       lib.close();
-      return {
-        lib: null,
-        error: loadFailure(oneDnnSpec, [
-          `${path}: is oneDNN ${version}; kdeno binds the 2.x C API`,
-        ]),
-        named,
-      };
+      throw loadFailure(oneDnnSpec, [
+        `${path}: is oneDNN ${version}; kdeno binds the 2.x C API`,
+      ]);
     }
     const out = new BigUint64Array(1);
     check(s.dnnl_engine_create(out, DNNL_CPU, 0n), "dnnl_engine_create");
@@ -316,18 +274,9 @@ function load(): LoadState {
       "dnnl_stream_create",
     );
     const stream = readPointer(out);
-    return {
-      lib: { symbols: s, path, version, engine, stream },
-      error: null,
-      named,
-    };
-  } catch (e) {
-    if (e instanceof BackendUnavailableError) {
-      return { lib: null, error: e, named };
-    }
-    return unavailable(e instanceof Error ? e.message : String(e), named);
-  }
-}
+    return { symbols: s, path, version, engine, stream };
+  },
+});
 
 /**
  * Opens oneDNN on the first call and returns it, or `null` when it cannot be
@@ -340,9 +289,7 @@ function load(): LoadState {
  *   the reason.
  */
 export function oneDnn(): OneDnn | null {
-  state ??= load();
-  if (state.named && state.error !== null) throw state.error;
-  return state.lib;
+  return loader.get();
 }
 
 /**
@@ -351,5 +298,5 @@ export function oneDnn(): OneDnn | null {
  * @returns The reason, or `null`.
  */
 export function oneDnnError(): string | null {
-  return state?.error?.message ?? null;
+  return loader.failure()?.message ?? null;
 }

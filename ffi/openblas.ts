@@ -23,10 +23,10 @@
  */
 
 import {
-  BackendUnavailableError,
+  type BackendUnavailableError,
   type LibrarySpec,
-  namedByEnv,
   openLibrary,
+  optionalLibrary,
 } from "./find_library.ts";
 import {
   onThreadCount,
@@ -129,47 +129,10 @@ export const openBlasSpec: LibrarySpec = {
     "or set KDENO_OPENBLAS to the library file or its directory.",
 };
 
-/**
- * What loading gave; `named` when `KDENO_OPENBLAS` chose the library, so
- * that its failure is thrown rather than fallen back from.
- */
-type LoadState = {
-  lib: OpenBlas | null;
-  error: BackendUnavailableError | null;
-  named: boolean;
-};
-
-let state: LoadState | undefined;
-
-function hasFfiPermission(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function unavailable(why: string, named = false): LoadState {
-  return {
-    lib: null,
-    error: new BackendUnavailableError("OpenBLAS", [], why),
-    named,
-  };
-}
-
-function load(): LoadState {
-  if (typeof Deno?.dlopen !== "function") {
-    return unavailable("Deno.dlopen is not available");
-  }
-  if (!hasFfiPermission()) {
-    // without the permission every dlopen would fail (or prompt): don't try
-    return unavailable(
-      "No FFI permission: run with --allow-ffi (or -A) to use OpenBLAS",
-    );
-  }
-  const named = namedByEnv(openBlasSpec);
-  requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
-  try {
+const loader = optionalLibrary<OpenBlas>({
+  spec: openBlasSpec,
+  before: requestedThreads, // a bad KDENO_NUM_THREADS throws, not falls back
+  open: () => {
     const { lib, path } = withThreadEnvironment(() =>
       openLibrary(openBlasSpec, openBlasSymbols)
     );
@@ -189,18 +152,9 @@ function load(): LoadState {
       : "unknown";
     const setThreads = lib.symbols.openblas_set_num_threads;
     if (setThreads) onThreadCount((n) => setThreads(n));
-    return {
-      lib: { symbols: lib.symbols, path, config, threading },
-      error: null,
-      named,
-    };
-  } catch (e) {
-    if (e instanceof BackendUnavailableError) {
-      return { lib: null, error: e, named };
-    }
-    return unavailable(e instanceof Error ? e.message : String(e), named);
-  }
-}
+    return { symbols: lib.symbols, path, config, threading };
+  },
+});
 
 /**
  * Opens OpenBLAS on the first call and returns it, or `null` when it cannot
@@ -213,9 +167,7 @@ function load(): LoadState {
  *   reason.
  */
 export function openBlas(): OpenBlas | null {
-  state ??= load();
-  if (state.named && state.error !== null) throw state.error;
-  return state.lib;
+  return loader.get();
 }
 
 /**
@@ -225,7 +177,7 @@ export function openBlas(): OpenBlas | null {
  * @returns The reason, or `null`.
  */
 export function openBlasError(): string | null {
-  return state?.error?.message ?? null;
+  return loader.failure()?.message ?? null;
 }
 
 /**
@@ -235,5 +187,5 @@ export function openBlasError(): string | null {
  * @returns The error, or `null`.
  */
 export function openBlasFailure(): BackendUnavailableError | null {
-  return state?.error ?? null;
+  return loader.failure();
 }

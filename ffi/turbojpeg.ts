@@ -21,11 +21,10 @@
  */
 
 import {
-  BackendUnavailableError,
   envDirs,
   type LibrarySpec,
-  namedByEnv,
   openLibrary,
+  optionalLibrary,
 } from "./find_library.ts";
 
 /** `TJPF_RGB`: 3 bytes per pixel, R, G, B. */
@@ -161,50 +160,17 @@ export const turboJpegSpec: LibrarySpec = {
     "KDENO_TURBOJPEG to the library file or its directory.",
 };
 
-type LoadState = {
-  lib: TurboJpeg | null;
-  error: BackendUnavailableError | null;
-  named: boolean;
-};
-
-let state: LoadState | undefined;
-
-function hasFfiPermission(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function unavailable(why: string, named = false): LoadState {
-  return {
-    lib: null,
-    error: new BackendUnavailableError("TurboJPEG", [], why),
-    named,
-  };
-}
-
 /** Whether `KDENO_TURBOJPEG` is `0`, `off` or `none`. */
 export function turboJpegTurnedOff(): boolean {
   const v = envDirs("KDENO_TURBOJPEG");
   return v.length === 1 && ["0", "off", "none"].includes(v[0].toLowerCase());
 }
 
-function load(): LoadState {
-  if (turboJpegTurnedOff()) {
-    return unavailable("KDENO_TURBOJPEG=0 turns it off");
-  }
-  if (typeof Deno?.dlopen !== "function") {
-    return unavailable("Deno.dlopen is not available");
-  }
-  if (!hasFfiPermission()) {
-    return unavailable(
-      "No FFI permission: run with --allow-ffi (or -A) to use TurboJPEG",
-    );
-  }
-  const named = namedByEnv(turboJpegSpec);
-  try {
+const loader = optionalLibrary<TurboJpeg>({
+  spec: turboJpegSpec,
+  turnedOff: () =>
+    turboJpegTurnedOff() ? "KDENO_TURBOJPEG=0 turns it off" : null,
+  open: () => {
     const { lib, path } = openLibrary(turboJpegSpec, turboJpegSymbols);
     const n = new Int32Array(1);
     const p = lib.symbols.tjGetScalingFactors(n);
@@ -216,22 +182,13 @@ function load(): LoadState {
       }
     }
     return {
-      lib: {
-        symbols: lib.symbols,
-        path,
-        version3: lib.symbols.tj3Init !== null,
-        scalingFactors,
-      },
-      error: null,
-      named,
+      symbols: lib.symbols,
+      path,
+      version3: lib.symbols.tj3Init !== null,
+      scalingFactors,
     };
-  } catch (e) {
-    if (e instanceof BackendUnavailableError) {
-      return { lib: null, error: e, named };
-    }
-    return unavailable(e instanceof Error ? e.message : String(e), named);
-  }
-}
+  },
+});
 
 /**
  * Opens TurboJPEG on the first call and returns it, or `null` when it cannot
@@ -244,9 +201,7 @@ function load(): LoadState {
  *   reason.
  */
 export function openTurboJpeg(): TurboJpeg | null {
-  state ??= load();
-  if (state.named && state.error !== null) throw state.error;
-  return state.lib;
+  return loader.get();
 }
 
 /**
@@ -256,5 +211,5 @@ export function openTurboJpeg(): TurboJpeg | null {
  * @returns The reason, or `null`.
  */
 export function turboJpegError(): string | null {
-  return state?.error?.message ?? null;
+  return loader.failure()?.message ?? null;
 }
