@@ -21,8 +21,24 @@
 #   models_kdeno bench/gpu_models.ts: ResNet-18 train step (b32/b256, fp32,
 #               TF32), KD step, StudentNet train step, img/s and peak memory
 #   models_torch bench/gpu_models_torch.py: the same in PyTorch 2.x eager
+#   nccl_1rank  distributed "nccl" backend on this one GPU, one rank (no
+#               mpirun needed): tests/distributed/_nccl_rank.ts with the
+#               wheel's libnccl.so.2, every collective on CUDA tensors
+#               (multi-GPU NCCL is not covered by this check)
+#   peaks_kdeno tests/cuda/_peaks.ts: StudentNet and a small conv net, device
+#               bytes before/peak/after for noGrad inference, a loop of ten
+#               calls and a training step (cuda.maxMemoryAllocated)
+#   peaks_torch bench/gpu_peaks_torch.py: the same models and phases with
+#               torch.cuda.max_memory_allocated
+#   amp_kdeno   bench/gpu_amp.ts: autocast matmul error (float16, bfloat16),
+#               the GradScaler's scales over a scripted clean/inf sequence,
+#               ResNet-18 train step b256 fp32 vs autocast float16 + GradScaler
+#   amp_torch   bench/gpu_amp_torch.py: the same with torch.autocast
 # Then prints "<workload> kdeno=<ms> pytorch=<ms> ratio=<kdeno/pytorch>" and
-# writes everything as JSON to OUTFILE. Worst case about 10 minutes, usually 4 to 5.
+# writes everything as JSON to OUTFILE. Worst case about 15 minutes, usually
+# 6 to 7: within one 10-minute command, run it in two calls, e.g.
+#   GPU_CHECK_ONLY="system kdeno_info tests_gpu tests_mock memory_gpu bench_kdeno bench_torch models_kdeno models_torch"
+#   GPU_CHECK_ONLY="system kdeno_info peaks_kdeno peaks_torch amp_kdeno amp_torch"
 #
 # Expects: deno on PATH (or /tmp/package/deno), PyTorch in /opt/torch/.venv,
 # no network.
@@ -47,10 +63,16 @@ if [ -n "$SP" ]; then
   export KDENO_CUDA_LIB_DIRS="${KDENO_CUDA_LIB_DIRS:+$KDENO_CUDA_LIB_DIRS:}$WHEEL_DIRS"
 fi
 
+# GPU_CHECK_ONLY="peaks_kdeno peaks_torch ..." runs only the stages named
+# (the whole script can exceed one 10-minute device command)
 # stage NAME SECONDS CMD...: runs CMD with a time limit, output shown and kept
 stage() {
   local name=$1 secs=$2
   shift 2
+  if [ -n "${GPU_CHECK_ONLY:-}" ] && [[ " $GPU_CHECK_ONLY " != *" $name "* ]]; then
+    echo "===== $name: not in GPU_CHECK_ONLY, skipped"
+    return 0
+  fi
   echo "===== $name (limit ${secs}s): $*"
   local t0 t1 rc
   t0=$(date +%s%N)
@@ -90,6 +112,11 @@ stage bench_kdeno 45 deno run -A bench/gpu_bench.ts --json "$WORK/kdeno.json"
 stage bench_torch 45 "$PY" bench/gpu_bench_torch.py --json "$WORK/torch.json"
 stage models_kdeno 140 deno run -A bench/gpu_models.ts --json "$WORK/kdeno_models.json"
 stage models_torch 90 "$PY" bench/gpu_models_torch.py --json "$WORK/torch_models.json"
+stage nccl_1rank 60 env KDENO_NCCL_LIB="${KDENO_NCCL_LIB:-${SP:+$SP/nvidia/nccl/lib}}" deno run -A tests/distributed/_nccl_rank.ts
+stage peaks_kdeno 60 deno run -A tests/cuda/_peaks.ts --batch 64 --size 64
+stage peaks_torch 60 "$PY" bench/gpu_peaks_torch.py --batch 64 --size 64
+stage amp_kdeno 120 deno run -A bench/gpu_amp.ts --json "$WORK/kdeno_amp.json"
+stage amp_torch 90 "$PY" bench/gpu_amp_torch.py --json "$WORK/torch_amp.json"
 
 "$PY" - "$WORK" "$OUT" "$FALLBACK" <<'PYEOF' ||
 import json, os, sys
@@ -135,7 +162,31 @@ for name in sorted(set(km) | set(tm)):
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}"
     print(f"{name} kdeno={fmt(k)} pytorch={fmt(t)} ratio={'n/a' if ratio is None else f'{ratio:.3f}'} "
           f"(img/s; peak MiB kdeno={fmt(kp)} pytorch={fmt(tp)})")
-report = {"stages": stages, "models": models, "ld_library_path_fallback": fallback,
+def last_json(name):
+    try:
+        lines = open(os.path.join(work, name + ".log"), errors="replace").read().strip().splitlines()
+        return json.loads(lines[-1])
+    except Exception as e:
+        return {"error": repr(e)}
+
+pk, pt = last_json("peaks_kdeno"), last_json("peaks_torch")
+peaks = {"kdeno": pk, "pytorch": pt}
+for net in ["student", "conv"]:
+    for phase in ["inference", "training"]:
+        try:
+            k = pk[net][phase]["peak"] - pk[net][phase]["before"]
+            t = pt[net][phase]["peak"] - pt[net][phase]["before"]
+            print(f"peak_{net}_{phase} above start: kdeno={k} B pytorch={t} B ratio={k / t:.3f}")
+        except Exception as e:
+            print(f"peak_{net}_{phase}: n/a ({e!r})")
+ka, ta = load("kdeno_amp.json").get("results", {}), load("torch_amp.json").get("results", {})
+amp = {"kdeno": ka, "pytorch": ta}
+print("scaler scales equal:", ka.get("scaler", {}).get("scales") == ta.get("scaler", {}).get("scales"),
+      ka.get("scaler", {}).get("scales"), ta.get("scaler", {}).get("scales"))
+for name in sorted(k for k in set(ka) | set(ta) if k.startswith(("resnet", "matmul"))):
+    print(f"amp {name} kdeno={ka.get(name)} pytorch={ta.get(name)}")
+report = {"stages": stages, "models": models, "peaks": peaks, "amp": amp,
+          "ld_library_path_fallback": fallback,
           "kdeno": kdeno, "pytorch": torch, "comparison": comparison,
           "all_passed": all(s["passed"] for s in stages)}
 with open(out, "w") as f:

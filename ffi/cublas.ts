@@ -123,6 +123,34 @@ export const CUBLAS_SYMBOLS = {
     ],
     result: "i32",
   },
+  cublasGemmStridedBatchedEx: {
+    parameters: [
+      "pointer", // handle
+      "i32", // transa
+      "i32", // transb
+      "i32", // m
+      "i32", // n
+      "i32", // k
+      "buffer", // alpha (const void*)
+      "pointer", // A
+      "i32", // Atype
+      "i32", // lda
+      "i64", // strideA (long long)
+      "pointer", // B
+      "i32", // Btype
+      "i32", // ldb
+      "i64", // strideB
+      "buffer", // beta (const void*)
+      "pointer", // C
+      "i32", // Ctype
+      "i32", // ldc
+      "i64", // strideC
+      "i32", // batchCount
+      "i32", // computeType
+      "i32", // algo
+    ],
+    result: "i32",
+  },
 } as const;
 
 /** cuBLAS opened with {@link CUBLAS_SYMBOLS}. */
@@ -140,6 +168,10 @@ export const CUBLAS_DEFAULT_MATH = 0;
 export const CUBLAS_TF32_TENSOR_OP_MATH = 3;
 /** `CUDA_R_32F` (`cudaDataType`). */
 export const CUDA_R_32F = 0;
+/** `CUDA_R_16F` (`cudaDataType`): IEEE float16. */
+export const CUDA_R_16F = 2;
+/** `CUDA_R_16BF` (`cudaDataType`): bfloat16. */
+export const CUDA_R_16BF = 14;
 /** `CUBLAS_COMPUTE_32F`. */
 export const CUBLAS_COMPUTE_32F = 68;
 /** `CUBLAS_COMPUTE_32F_FAST_TF32`. */

@@ -14,6 +14,8 @@ import type {
   TypedArray,
 } from "./backend/backend.ts";
 import { currentDevice, getBackend } from "./backend/registry.ts";
+import { isHalfDType } from "./backend/types.ts";
+import { halfToFloat32 } from "./backend/half_bits.ts";
 import {
   DTypeError,
   fmtShape,
@@ -55,7 +57,7 @@ export class StorageRef {
   constructor(readonly storage: Storage, readonly backend: Backend) {
     this.life = beginLifetime(
       deviceCounters(backend.name),
-      storage.length * 4,
+      storage.length * (isHalfDType(storage.dtype) ? 2 : 4),
     );
   }
   /** Number of live tensors using this storage. */
@@ -298,12 +300,23 @@ export class Tensor {
   }
 
   /**
-   * A host copy of the elements.
+   * A host copy of the elements: a `Float32Array` (float32), an
+   * `Int32Array` (int32), or for float16 and bfloat16 a `Uint16Array` of
+   * their bit patterns (`toArray()` and `item()` give their values).
    *
    * @returns A host copy of the elements.
    */
   data(): TypedArray {
     return this.backend.download(this.storage);
+  }
+
+  /** The elements as numbers: half bit patterns decoded. */
+  #values(): Float32Array | Int32Array {
+    const d = this.data();
+    const dt = this.dtype;
+    return isHalfDType(dt)
+      ? halfToFloat32(d as Uint16Array, dt)
+      : d as Float32Array | Int32Array;
   }
 
   /**
@@ -312,7 +325,7 @@ export class Tensor {
    * @returns The elements as nested arrays (a number for a 0-d tensor).
    */
   toArray(): NestedArray {
-    const d = this.data();
+    const d = this.#values();
     if (this.shape.length === 0) return d[0];
     const build = (dim: number, off: number): NestedArray[] => {
       const n = this.shape[dim];
@@ -341,7 +354,7 @@ export class Tensor {
         }: it has ${this.numel()} elements, not 1`,
       );
     }
-    return this.data()[0];
+    return this.#values()[0];
   }
 
   /**
@@ -353,7 +366,7 @@ export class Tensor {
     if (this.#disposed) {
       return `tensor(<disposed>, shape=${fmtShape(this.shape)})`;
     }
-    const d = this.data();
+    const d = this.#values();
     const isInt = this.dtype === "int32";
     let maxAbs = 0;
     for (let i = 0; i < d.length; i++) {
@@ -455,13 +468,33 @@ export class Tensor {
   }
 
   /**
-   * Copies to another device (or returns this tensor when already there).
+   * Copies to another device, or converts to another dtype (as
+   * `tensor.to(torch.float16)`); returns this tensor when it is already
+   * there.
    *
-   * @param device `"cpu"` or `"cuda"`.
-   * @returns A tensor on `device`; gradients flow back to this one.
+   * @example float32 to float16 and back
+   * ```ts
+   * import { tensor } from "@kdeno/kdeno";
+   * import assert from "node:assert/strict";
+   *
+   * const h = tensor([1, 0.1, 65520]).to("float16");
+   * assert.equal(h.dtype, "float16");
+   * assert.deepEqual(h.toArray(), [1, 0.0999755859375, Infinity]);
+   * ```
+   *
+   * @param target `"cpu"` or `"cuda"`, or a dtype (`"float32"`, `"int32"`,
+   * `"float16"`, `"bfloat16"`).
+   * @returns A tensor on `target`, or of dtype `target`. Gradients flow
+   * back through a device copy; a dtype conversion records none.
    */
-  to(device: DeviceName): Tensor {
-    return ops.toDevice(this, device);
+  to(target: DeviceName | DType): Tensor {
+    if (
+      target === "float32" || target === "int32" || target === "float16" ||
+      target === "bfloat16"
+    ) {
+      return ops.cast(this, target);
+    }
+    return ops.toDevice(this, target);
   }
 
   // ---- elementwise ---------------------------------------------------------
@@ -689,6 +722,24 @@ export class Tensor {
    */
   float(): Tensor {
     return ops.cast(this, "float32");
+  }
+  /**
+   * A float16 copy (round to nearest, ties to even; beyond ±65504 gives
+   * ±infinity), as `tensor.half()`.
+   *
+   * @returns A float16 copy (this tensor when already float16).
+   */
+  half(): Tensor {
+    return ops.cast(this, "float16");
+  }
+  /**
+   * A bfloat16 copy (round to nearest, ties to even), as
+   * `tensor.bfloat16()`.
+   *
+   * @returns A bfloat16 copy (this tensor when already bfloat16).
+   */
+  bfloat16(): Tensor {
+    return ops.cast(this, "bfloat16");
   }
   /**
    * An int32 copy (truncated toward zero).

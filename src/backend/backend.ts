@@ -15,7 +15,7 @@
 
 import type { DeviceName, DType, TypedArray } from "./types.ts";
 
-export type { DeviceName, DType, TypedArray } from "./types.ts";
+export type { DeviceName, DType, HalfDType, TypedArray } from "./types.ts";
 
 /** A block of memory owned by one backend. Opaque above `src/backend/`. */
 export interface Storage {
@@ -232,8 +232,12 @@ export interface Backend {
   // ---- memory ------------------------------------------------------------
   /** Allocates `n` elements of `dtype`, zero-filled. */
   zeros(dtype: DType, n: number): Storage;
-  /** Copies a host array into new storage. */
-  upload(data: TypedArray): Storage;
+  /**
+   * Copies a host array into new storage. A `Uint16Array` holds float16 or
+   * bfloat16 bit patterns: `dtype` says which (default float16); other
+   * arrays give their own dtype.
+   */
+  upload(data: TypedArray, dtype?: DType): Storage;
   /** Copies storage to a new host array. */
   download(s: Storage): TypedArray;
   /** Releases storage; it must not be used afterwards. */
@@ -242,7 +246,13 @@ export interface Backend {
   fill(s: Storage, value: number): void;
   /** Copies `src` into `dst` (same dtype and length), in place. */
   assign(dst: Storage, src: Storage): void;
-  /** Converts to another dtype (float to int truncates toward zero). */
+  /**
+   * Converts to another dtype (float to int truncates toward zero; to
+   * float16 and bfloat16 rounds to nearest, ties to even). The other
+   * kernels take float32 and int32 only: float16 and bfloat16 storage goes
+   * through `zeros`, `upload`, `download`, `free`, `fill`, `assign` and
+   * `cast`.
+   */
   cast(x: Storage, dtype: DType): Storage;
 
   // ---- elementwise -------------------------------------------------------
@@ -458,6 +468,20 @@ export interface Backend {
     p: BatchNormParams,
     g: BatchNormGeometry,
   ): Storage;
+  /**
+   * Optional fused entry point: `batchNormBackward` through a ReLU, where
+   * `dy` is the gradient of the ReLU's output `y` (the forward's output);
+   * `dy` is masked by `y` as it is read. Call it through `fused.ts`, which
+   * falls back to a masked copy of `dy` and the plain kernel.
+   */
+  batchNormBackwardRelu?(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
+    weight: Storage | null,
+    saved: BatchNormSaved,
+    g: BatchNormGeometry,
+  ): { dx: Storage; dweight: Storage; dbias: Storage };
   /**
    * Gradients of training-mode batch norm given the forward's saved
    * statistics and the same geometry: `dx`, `dweight` `[c]`, `dbias` `[c]`.

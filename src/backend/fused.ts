@@ -70,8 +70,11 @@ export function batchNormEval(
 }
 
 /**
- * Gradients of `batchNormTrain` above: first back through the activation
- * (the ReLU gradient masked by the output `y`), then `batchNormBackward`.
+ * Gradients of `batchNormTrain` above: the backend's fused
+ * `batchNormBackwardRelu` when it has one (the ReLU mask applied as `dy` is
+ * read: no third activation-sized buffer), else back through the activation
+ * into a masked copy of `dy` (the ReLU gradient masked by the output `y`),
+ * then `batchNormBackward`.
  *
  * @param be The backend.
  * @param x The forward's input.
@@ -99,6 +102,9 @@ export function batchNormBackward(
     throw new TypeError(
       `Cannot run batchNormBackward through ${g.activation}: y is null`,
     );
+  }
+  if (be.batchNormBackwardRelu) {
+    return be.batchNormBackwardRelu(x, dy, y, weight, saved, g);
   }
   const len = [g.n * g.c * g.hw];
   const masked = be.binary("reluGrad", dy, [1], y, [1], len);

@@ -6,8 +6,9 @@
  *
  * Reading accepts F32, F16, BF16 and F64 (as float32) and I64, I32, I16,
  * I8, U64, U32, U16, U8 and BOOL (as int32, erroring on a value int32
- * cannot hold). Writing produces F32 and I32, keys sorted, the header padded
- * with spaces to a multiple of 8 bytes, written atomically.
+ * cannot hold). Writing produces F32 (or F16 / BF16 on request) and I32,
+ * keys sorted, the header padded with spaces to a multiple of 8 bytes,
+ * written atomically.
  *
  * Untrusted files: as in the reference implementation, the header is at
  * most 100 MB and the tensors must tile the data section exactly, so a
@@ -23,7 +24,8 @@ import type { DeviceName, TypedArray } from "../backend/backend.ts";
 import { pathName, readFileOrThrow } from "./_read.ts";
 import { CheckpointError, fmtShape } from "../errors.ts";
 import { tensor } from "../ops/creation.ts";
-import { Tensor } from "../tensor.ts";
+import { defaultBackend, fromStorage, Tensor } from "../tensor.ts";
+import { getBackend } from "../backend/registry.ts";
 import { writeFileAtomic } from "./_atomic.ts";
 import {
   Allowance,
@@ -35,6 +37,7 @@ import {
   preview,
   sniff,
 } from "./_dtype.ts";
+import { toBFloat16, toFloat16 } from "../amp/half.ts";
 
 /** The element types a safetensors file may name that kdeno reads. */
 export type SafetensorsDType =
@@ -105,6 +108,23 @@ export interface LoadSafetensorsOptions {
    * more than 4 times its size, so this matters only to set a lower cap.
    */
   maxBytes?: number;
+  /**
+   * What F16 and BF16 tensors become: `"float32"` (the default, as before)
+   * or `"keep"`: float16 and bfloat16 tensors holding the file's bits
+   * exactly (2 bytes a value). F64 always becomes float32.
+   */
+  dtype?: "float32" | "keep";
+}
+
+/** A float16 / bfloat16 tensor of the bits read from a file. */
+function halfTensor(
+  bits: Uint16Array,
+  dtype: "float16" | "bfloat16",
+  shape: readonly number[],
+  options: LoadSafetensorsOptions,
+): Tensor {
+  const be = options.device ? getBackend(options.device) : defaultBackend();
+  return fromStorage(be, be.upload(bits, dtype), shape);
 }
 
 function fail(name: string, msg: string): never {
@@ -359,12 +379,18 @@ function decode(
   e: SafetensorsEntry,
   key: string,
   name: string,
+  keepHalf = false,
 ): TypedArray {
   const [begin, end] = e.dataOffsets;
   const size = DTYPE_SIZE[e.dtype];
   const n = (end - begin) / size;
   const at = start + begin;
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, end - begin);
+  if (keepHalf && (e.dtype === "F16" || e.dtype === "BF16")) {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = view.getUint16(2 * i, true);
+    return out;
+  }
   if (e.dtype === "F32" || e.dtype === "I32") {
     const out = e.dtype === "F32" ? new Float32Array(n) : new Int32Array(n);
     if (LITTLE_ENDIAN) {
@@ -436,7 +462,8 @@ function decode(
 
 /**
  * Reads the tensors of a safetensors file already in memory. Floating-point
- * tensors become float32, integer and boolean ones int32.
+ * tensors become float32 (F16 and BF16 stay float16 and bfloat16 with
+ * `{ dtype: "keep" }`), integer and boolean ones int32.
  *
  * Limits, for untrusted files: a header of at most 100 MB, tensors of at
  * most 64 dims, and decoded tensors (4 bytes a value) of at most
@@ -445,7 +472,8 @@ function decode(
  * @param bytes The whole file.
  * @param name The file's path, for messages.
  * @param options `device` for the new tensors; `maxBytes` to cap what the
- * decoded tensors may take.
+ * decoded tensors may take; `dtype: "keep"` to keep F16 and BF16 tensors as
+ * float16 and bfloat16.
  * @returns The tensors by name, in data order.
  * @throws CheckpointError naming the file and what is wrong.
  *
@@ -469,6 +497,14 @@ export function parseSafetensors(
     options.maxBytes,
     (msg) => fail(name, msg),
   );
+  const keep = options.dtype ?? "float32";
+  if (keep !== "float32" && keep !== "keep") {
+    throw new TypeError(
+      `Cannot read safetensors file ${name}: dtype ${
+        show(keep)
+      } is not "float32" or "keep"`,
+    );
+  }
   const header = parseSafetensorsHeader(bytes, name);
   // Decode everything before creating tensors, so a bad value leaves no
   // half-made set of tensors behind on the device.
@@ -478,20 +514,29 @@ export function parseSafetensors(
     return [
       key,
       e.shape,
-      decode(bytes, header.dataStart, e, key, name),
+      decode(bytes, header.dataStart, e, key, name, keep === "keep"),
+      e.dtype,
     ] as const;
   });
   return Object.fromEntries(
-    decoded.map(([key, shape, data]) => [
+    decoded.map(([key, shape, data, dt]) => [
       key,
-      tensor(data, { shape, device: options.device }),
+      data instanceof Uint16Array
+        ? halfTensor(
+          data,
+          dt === "F16" ? "float16" : "bfloat16",
+          shape,
+          options,
+        )
+        : tensor(data, { shape, device: options.device }),
     ]),
   );
 }
 
 /**
  * Reads a safetensors file. Floating-point tensors (F32, F16, BF16, F64)
- * become float32; integer and boolean ones (I64, I32, I16, I8, U64, U32,
+ * become float32 (F16 and BF16 stay float16 and bfloat16 with
+ * `{ dtype: "keep" }`); integer and boolean ones (I64, I32, I16, I8, U64, U32,
  * U16, U8, BOOL) become int32, and a value int32 cannot hold is an error.
  *
  * Untrusted files get bounded work and memory: the header is at most
@@ -504,7 +549,8 @@ export function parseSafetensors(
  *
  * @param path The file.
  * @param options `device` for the new tensors; `maxBytes` to cap what the
- * decoded tensors may take.
+ * decoded tensors may take; `dtype: "keep"` to keep F16 and BF16 tensors as
+ * float16 and bfloat16.
  * @returns The tensors by name.
  * @throws CheckpointError naming the file: unreadable, truncated, malformed.
  */
@@ -517,20 +563,46 @@ export async function loadSafetensors(
 }
 
 /**
- * Encodes tensors in the safetensors format: float32 as F32, int32 as I32,
- * keys sorted, data in key order, the header padded with spaces so the data
- * starts at a multiple of 8 bytes.
+/** Options of {@link serializeSafetensors} and {@link saveSafetensors}. */
+export interface SaveSafetensorsOptions {
+  /**
+   * Store float32 tensors as F16 (`"float16"`) or BF16 (`"bfloat16"`),
+   * rounded as PyTorch's `.to(torch.float16)` / `.to(torch.bfloat16)`
+   * round (to nearest, ties to even); default `"float32"` (F32). int32
+   * tensors stay I32; float16 and bfloat16 tensors are written as their
+   * own F16 / BF16 bits whatever this says.
+   */
+  dtype?: "float32" | "float16" | "bfloat16";
+}
+
+/**
+ * Encodes tensors in the safetensors format: float32 as F32 (or F16 / BF16
+ * with `options.dtype`), int32 as I32, keys sorted, data in key order, the
+ * header padded with spaces so the data starts at a multiple of 8 bytes.
  *
  * @param tensors The tensors by name (`__metadata__` is reserved).
  * @param metadata Free-form string metadata, stored as `__metadata__`.
+ * @param options `dtype` for float tensors.
  * @returns The file's bytes.
- * @throws TypeError for a disposed tensor, a reserved name or non-string metadata.
+ * @throws TypeError for a disposed tensor, a reserved name, non-string
+ * metadata or an unknown dtype.
  */
 export function serializeSafetensors(
   tensors: Record<string, Tensor>,
   metadata?: Record<string, string>,
+  options: SaveSafetensorsOptions = {},
 ): Uint8Array {
   const action = "Cannot write safetensors";
+  const floatAs = options.dtype ?? "float32";
+  if (
+    floatAs !== "float32" && floatAs !== "float16" && floatAs !== "bfloat16"
+  ) {
+    throw new TypeError(
+      `${action}: dtype ${
+        show(floatAs)
+      } is not "float32", "float16" or "bfloat16"`,
+    );
+  }
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
     if (metadata === null || typeof metadata !== "object") {
@@ -563,7 +635,20 @@ export function serializeSafetensors(
     }
     const data = t.data();
     let raw: Uint8Array;
-    if (LITTLE_ENDIAN) {
+    let dtype = t.dtype === "float32" ? "F32" : "I32";
+    if (data instanceof Uint16Array) {
+      // a float16 / bfloat16 tensor: its own bits, whatever options.dtype
+      dtype = t.dtype === "bfloat16" ? "BF16" : "F16";
+      raw = new Uint8Array(data.byteLength);
+      const v = new DataView(raw.buffer);
+      for (let i = 0; i < data.length; i++) v.setUint16(2 * i, data[i], true);
+    } else if (data instanceof Float32Array && floatAs !== "float32") {
+      const half = floatAs === "float16" ? toFloat16(data) : toBFloat16(data);
+      dtype = floatAs === "float16" ? "F16" : "BF16";
+      raw = new Uint8Array(half.byteLength);
+      const v = new DataView(raw.buffer);
+      for (let i = 0; i < half.length; i++) v.setUint16(2 * i, half[i], true);
+    } else if (LITTLE_ENDIAN) {
       raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     } else {
       raw = new Uint8Array(data.byteLength);
@@ -574,7 +659,7 @@ export function serializeSafetensors(
       }
     }
     header[key] = {
-      dtype: t.dtype === "float32" ? "F32" : "I32",
+      dtype,
       shape: [...t.shape],
       data_offsets: [offset, offset + raw.length],
     };
@@ -609,6 +694,7 @@ export function serializeSafetensors(
  * @param path The file.
  * @param tensors The tensors by name (float32 or int32).
  * @param metadata Free-form string metadata.
+ * @param options `dtype`: store float tensors as F16 or BF16.
  * @throws CheckpointError naming the file when it cannot be written.
  *
  * @example Save and load
@@ -627,8 +713,9 @@ export async function saveSafetensors(
   path: string | URL,
   tensors: Record<string, Tensor>,
   metadata?: Record<string, string>,
+  options: SaveSafetensorsOptions = {},
 ): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
+  const bytes = serializeSafetensors(tensors, metadata, options);
   const name = pathName(path);
   try {
     await writeFileAtomic(name, bytes);

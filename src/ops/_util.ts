@@ -128,7 +128,35 @@ export function requireFloat(op: string, t: Tensor, what = "input"): void {
     throw new DTypeError(
       `Cannot ${op}: ${what} of shape ${
         fmtShape(t.shape)
-      } has dtype ${t.dtype}, expected float32`,
+      } has dtype ${t.dtype}, expected float32` +
+        (t.dtype === "float16" || t.dtype === "bfloat16" ? HALF_HINT : ""),
+    );
+  }
+}
+
+/**
+ * What a refusal of a half tensor adds: which ops take them, and the way
+ * out.
+ */
+const HALF_HINT = " (float16 and bfloat16 tensors take casts, shape " +
+  "ops, elementwise ops, sum/mean/max/min/argmax/argmin and " +
+  "matmul/linear; convert with .float() first)";
+
+/**
+ * Throws DTypeError unless `t` is float32, float16 or bfloat16 (ops that
+ * compute half tensors in float32 and round the result back).
+ */
+export function requireFloatOrHalf(
+  op: string,
+  t: Tensor,
+  what = "input",
+): void {
+  const d = t.dtype;
+  if (d !== "float32" && d !== "float16" && d !== "bfloat16") {
+    throw new DTypeError(
+      `Cannot ${op}: ${what} of shape ${
+        fmtShape(t.shape)
+      } has dtype ${d}, expected float32, float16 or bfloat16`,
     );
   }
 }
@@ -194,5 +222,11 @@ export function checkShape(
 
 /** The dtype of `a op b` under PyTorch's promotion for float32/int32. */
 export function promote(a: DType, b: DType): DType {
-  return a === "float32" || b === "float32" ? "float32" : "int32";
+  if (a === b) return a;
+  if (a === "float32" || b === "float32") return "float32";
+  // int32 with a half type gives the half type; float16 with bfloat16
+  // gives float32, as torch.promote_types
+  if (a === "int32") return b;
+  if (b === "int32") return a;
+  return "float32";
 }

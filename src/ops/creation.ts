@@ -29,6 +29,12 @@ export interface CreateOptions {
 /** The dtype of a creation call, checked: float32 or int32. */
 function dtypeOf(op: string, dtype: unknown, fallback: DType): DType {
   const d = dtype ?? fallback;
+  if (d === "float16" || d === "bfloat16") {
+    throw new DTypeError(
+      `Cannot ${op} with dtype ${d}: create the tensor as float32 and ` +
+        `convert it (.to("${d}"), .half(), .bfloat16())`,
+    );
+  }
   if (d !== "float32" && d !== "int32") {
     throw new DTypeError(
       `Cannot ${op}: unknown dtype ${

@@ -22,6 +22,6 @@ import { fromStorage } from "./_util.ts";
 export function toDevice(x: Tensor, device: DeviceName): Tensor {
   if (x.device === device) return x;
   const dst = getBackend(device);
-  const y = fromStorage(dst, dst.upload(x.data()), x.shape);
+  const y = fromStorage(dst, dst.upload(x.data(), x.dtype), x.shape);
   return record(y, [x], "to", (g) => [toDevice(g, x.device)]);
 }

@@ -5,6 +5,8 @@
  */
 
 import type { BinaryOp, DType, UnaryOp } from "../backend/backend.ts";
+import { type HalfDType, isHalfDType } from "../backend/types.ts";
+import { roundThrough } from "../backend/half_bits.ts";
 import { record, traceOp } from "../autograd.ts";
 import { DTypeError, fmtShape } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
@@ -19,7 +21,16 @@ import {
 import { reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
 
-/** Converts to `dtype` (a recorded op: the gradient converts back). */
+/**
+ * Converts to `dtype`, as `x.to(dtype)` in PyTorch: float to int truncates
+ * toward zero; to float16 and bfloat16 rounds to nearest, ties to even
+ * (bit for bit as PyTorch's CPU conversion); from them is exact. No
+ * gradient flows through it.
+ *
+ * @param x The tensor.
+ * @param dtype The target dtype.
+ * @returns `x` itself when it already has `dtype`, else a converted copy.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
   const b = x.backend;
@@ -44,11 +55,34 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 function scalarDtype(t: Tensor, s: number, op: BinaryOp): DType {
+  if (isHalfDType(t.dtype)) return "float32"; // computed in float32
   if (op === "div") return "float32";
   return t.dtype === "int32" && Number.isInteger(s) ? "int32" : "float32";
 }
 
-/** Runs a binary kernel with broadcasting and dtype promotion; no autograd. */
+/**
+ * A float32 result `y` of an op on half tensors rounded back to `dtype`
+ * (comparisons keep their int32 masks); frees `y`.
+ */
+function roundBack(y: Tensor, dtype: DType): Tensor {
+  if (y.dtype !== "float32") return y;
+  const z = cast(y, dtype);
+  y.dispose();
+  return z;
+}
+
+/** Frees `t` when it is a conversion made for the op, not an operand. */
+function dropTemp(t: Tensor, operand: Tensor | number): void {
+  if (t !== operand) t.dispose();
+}
+
+/**
+ * Runs a binary kernel with broadcasting and dtype promotion; no autograd.
+ * float16 and bfloat16 operands are computed in float32 and the result
+ * rounded back to the promoted half type, as PyTorch's CPU kernels do (a
+ * half type with int32 or a scalar stays that half type; float16 with
+ * bfloat16 gives float32; with float32 gives float32).
+ */
 export function rawBinary(
   op: BinaryOp,
   a: Tensor | number,
@@ -57,20 +91,41 @@ export function rawBinary(
   if (typeof a === "number" && typeof b === "number") {
     throw new TypeError(`Cannot ${op}: at least one operand must be a tensor`);
   }
+  // a scalar with a half tensor is first rounded to the half type, as
+  // PyTorch wraps it in a tensor of the common dtype
+  if (typeof b === "number" && isHalfDType((a as Tensor).dtype)) {
+    b = roundThrough([b], (a as Tensor).dtype as HalfDType)[0];
+  }
+  if (typeof a === "number" && isHalfDType((b as Tensor).dtype)) {
+    a = roundThrough([a], (b as Tensor).dtype as HalfDType)[0];
+  }
   if (typeof b === "number") {
     const at = a as Tensor;
     const x = cast(at, scalarDtype(at, b, op));
     const be = at.backend;
-    return wrap(be, be.binaryScalar(op, x.storage, b, false), at.shape);
+    const y = wrap(be, be.binaryScalar(op, x.storage, b, false), at.shape);
+    if (!isHalfDType(at.dtype)) return y;
+    dropTemp(x, at);
+    return roundBack(y, at.dtype);
   }
   if (typeof a === "number") {
     const x = cast(b, scalarDtype(b, a, op));
     const be = b.backend;
-    return wrap(be, be.binaryScalar(op, x.storage, a, true), b.shape);
+    const y = wrap(be, be.binaryScalar(op, x.storage, a, true), b.shape);
+    if (!isHalfDType(b.dtype)) return y;
+    dropTemp(x, b);
+    return roundBack(y, b.dtype);
   }
   const be = backendOf(op, a, b);
   const shape = broadcastShapes(op, a.shape, b.shape);
   let dt = promote(a.dtype, b.dtype);
+  if (isHalfDType(dt)) {
+    const ac = cast(a, "float32"), bc = cast(b, "float32");
+    const y = rawBinary(op, ac, bc);
+    dropTemp(ac, a);
+    dropTemp(bc, b);
+    return roundBack(y, dt);
+  }
   if (op === "div") dt = "float32";
   const ac = cast(a, dt), bc = cast(b, dt);
   return wrap(
@@ -251,10 +306,16 @@ export function compare(
   return traceOp(y, [a, b].filter(isT), op, { operands: [a, b] });
 }
 
-/** Runs a unary kernel; no autograd. */
+/**
+ * Runs a unary kernel; no autograd. int32 gives float32; float16 and
+ * bfloat16 are computed in float32 and rounded back.
+ */
 export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
   const xf = cast(x, "float32");
-  return wrap(x.backend, x.backend.unary(op, xf.storage), x.shape);
+  const y = wrap(x.backend, x.backend.unary(op, xf.storage), x.shape);
+  if (!isHalfDType(x.dtype)) return y;
+  xf.dispose();
+  return roundBack(y, x.dtype);
 }
 
 function unaryOp(
@@ -353,6 +414,15 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
     );
   }
   const lo = min ?? -Infinity, hi = max ?? Infinity;
+  if (isHalfDType(x.dtype)) {
+    // bounds rounded to the half type first, as PyTorch's kernel reads them
+    const r = (v?: number) =>
+      v === undefined ? v : roundThrough([v], x.dtype as HalfDType)[0];
+    const xf = cast(x, "float32");
+    const y = clamp(xf, r(min), r(max));
+    xf.dispose();
+    return traceOp(roundBack(y, x.dtype), [x], "clamp", { min: lo, max: hi });
+  }
   const be = x.backend;
   const y = wrap(be, be.clamp(x.storage, lo, hi), x.shape);
   if (x.dtype !== "float32") return y;
@@ -384,6 +454,16 @@ export function whereRaw(
     : "float32";
   if (!isT(a) && !isT(b)) dt = "float32";
   void ref;
+  if (isHalfDType(dt)) {
+    // computed in float32, rounded back
+    const f = (v: Tensor | number) =>
+      isT(v) ? cast(v, "float32") : roundThrough([v], dt as HalfDType)[0];
+    const af = f(a), bf = f(b);
+    const y = whereRaw(cond, af, bf);
+    if (isT(af)) dropTemp(af, a);
+    if (isT(bf)) dropTemp(bf, b);
+    return roundBack(y, dt);
+  }
   const toT = (v: Tensor | number): Tensor =>
     isT(v) ? cast(v, dt) : wrap(
       be,

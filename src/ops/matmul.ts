@@ -5,19 +5,20 @@
  * @module
  */
 
-import { record } from "../autograd.ts";
-import { fmtShape, ShapeError } from "../errors.ts";
+import { isGradEnabled, record, traceOp } from "../autograd.ts";
+import { DTypeError, fmtShape, ShapeError } from "../errors.ts";
+import { isHalfDType } from "../backend/types.ts";
 import type { Tensor } from "../tensor.ts";
 import {
   backendOf,
   broadcastShapes,
   checkShape,
   MAX_ELEMENTS,
-  requireFloat,
+  requireFloatOrHalf,
   sizeOf,
   wrap,
 } from "./_util.ts";
-import { rawBinary, sumTo } from "./elementwise.ts";
+import { cast, rawBinary, sumTo } from "./elementwise.ts";
 import { expand, reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
 
@@ -65,8 +66,11 @@ export function bmm(
  * ```
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  requireFloat("matmul", a, "left operand");
-  requireFloat("matmul", b, "right operand");
+  requireFloatOrHalf("matmul", a, "left operand");
+  requireFloatOrHalf("matmul", b, "right operand");
+  if (isHalfDType(a.dtype) || isHalfDType(b.dtype)) {
+    return viaFloat32("matmul", [a, b], ([af, bf]) => matmul(af!, bf!));
+  }
   if (a.ndim === 0 || b.ndim === 0) {
     throw new ShapeError(
       `Cannot matmul shapes ${fmtShape(a.shape)} and ${
@@ -145,7 +149,7 @@ export function linear(
   weight: Tensor,
   options: { bias?: Tensor | null } = {},
 ): Tensor {
-  requireFloat("linear", x);
+  requireFloatOrHalf("linear", x);
   if (
     weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]
   ) {
@@ -158,22 +162,45 @@ export function linear(
     );
   }
   const [outF, inF] = weight.shape;
+  const bias = options.bias ?? null;
+  if (
+    isHalfDType(x.dtype) || isHalfDType(weight.dtype) ||
+    (bias && isHalfDType(bias.dtype))
+  ) {
+    return viaFloat32(
+      "linear",
+      [x, weight, bias],
+      ([xf, wf, bf]) => linear(xf!, wf!, { bias: bf }),
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
+    throw new ShapeError(
+      `Cannot apply linear: bias of shape ${
+        fmtShape(bias.shape)
+      }, expected [${outF}]`,
+    );
+  }
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  // without a graph nothing holds the views below: free them before
+  // returning (a dropped view keeps the input's storage alive until the
+  // collector runs)
+  const needGrad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
   const rows = x.numel() / inF;
   const x2 = reshape(x, [1, rows, inF]);
   const w3 = reshape(weight, [1, outF, inF]);
-  let y = reshape(bmm(x2, w3, false, true), [...x.shape.slice(0, -1), outF]);
-  const bias = options.bias ?? null;
+  const prod = bmm(x2, w3, false, true);
+  let y = reshape(prod, [...x.shape.slice(0, -1), outF]);
   if (bias) {
-    if (bias.ndim !== 1 || bias.shape[0] !== outF) {
-      throw new ShapeError(
-        `Cannot apply linear: bias of shape ${
-          fmtShape(bias.shape)
-        }, expected [${outF}]`,
-      );
-    }
-    y = rawBinary("add", y, bias);
+    // the product before the bias is in no graph (backward reads x2, w3)
+    const pre = y;
+    y = rawBinary("add", pre, bias);
+    if (pre !== prod) pre.dispose();
   }
-  const inputs = bias ? [x, weight, bias] : [x, weight];
+  if (prod !== y) prod.dispose();
+  if (!needGrad) {
+    if (x2 !== x) x2.dispose();
+    w3.dispose();
+  }
   return record(y, inputs, "linear", (g) => {
     const g3 = reshape(g, [1, rows, outF]);
     const dx = x.requiresGrad
@@ -188,4 +215,35 @@ export function linear(
     }
     return out;
   });
+}
+
+/**
+ * A matrix product of float16 or bfloat16 operands: computed in float32
+ * (every half value is exact in float32, the sums accumulate in float32)
+ * and rounded once to the operands' dtype, as PyTorch's CPU bfloat16
+ * matmul does. Operands of different dtypes are refused, as PyTorch
+ * refuses them. No gradient flows (half tensors do not require gradients).
+ */
+function viaFloat32(
+  op: string,
+  ts: readonly (Tensor | null)[],
+  f: (fs: (Tensor | null)[]) => Tensor,
+): Tensor {
+  const present = ts.filter((t): t is Tensor => t !== null);
+  const dt = present[0].dtype;
+  if (present.some((t) => t.dtype !== dt)) {
+    throw new DTypeError(
+      `Cannot ${op}: operands of shapes ${
+        present.map((t) => fmtShape(t.shape)).join(", ")
+      } have dtypes ${
+        present.map((t) => t.dtype).join(", ")
+      }; convert them to one dtype first`,
+    );
+  }
+  const fs = ts.map((t) => t && cast(t, "float32"));
+  const y = f(fs);
+  for (const t of fs) t?.dispose();
+  const out = cast(y, dt);
+  y.dispose();
+  return traceOp(out, present, op);
 }

@@ -5,6 +5,7 @@
  */
 
 import type { ReduceOp } from "../backend/backend.ts";
+import { isHalfDType } from "../backend/types.ts";
 import { record, traceOp } from "../autograd.ts";
 import { fmtShape, ShapeError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
@@ -50,6 +51,17 @@ function runs(dims: number[]): number[][] {
  * reduce one run at a time, last run first, without a permuting copy.
  */
 export function reduceRaw(op: ReduceOp, x: Tensor, dims: number[]): Tensor {
+  if (isHalfDType(x.dtype)) {
+    // float16 / bfloat16: accumulated in float32, rounded once at the end,
+    // as PyTorch's CPU reductions do (argmax/argmin keep their int32 index)
+    const xf = cast(x, "float32");
+    const yf = reduceRaw(op, xf, dims);
+    xf.dispose();
+    if (yf.dtype !== "float32") return yf;
+    const y = cast(yf, x.dtype);
+    yf.dispose();
+    return y;
+  }
   const shape = x.shape;
   const be = x.backend;
   if (dims.length === 0) {
@@ -130,6 +142,15 @@ export function mean(
 ): Tensor {
   const dims = normDims("mean", dim, x.shape);
   const count = sizeOf(dims.map((d) => x.shape[d]));
+  if (isHalfDType(x.dtype)) {
+    // the float32 mean rounded once, as PyTorch's CPU mean of a half tensor
+    const xf = cast(x, "float32");
+    const m = mean(xf, dim, options);
+    xf.dispose();
+    const y = cast(m, x.dtype);
+    m.dispose();
+    return y;
+  }
   return mul(sum(cast(x, "float32"), dims, options), 1 / count);
 }
 

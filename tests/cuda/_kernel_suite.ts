@@ -21,6 +21,7 @@ import type {
 } from "../../src/backend/backend.ts";
 import { CpuBackend } from "../../src/backend/cpu/mod.ts";
 import { setCudaMathMode } from "../../src/backend/cuda/mod.ts";
+import * as fused from "../../src/backend/fused.ts";
 
 const cpu = new CpuBackend();
 let gpu: Backend = cpu;
@@ -750,6 +751,129 @@ gpuTest("batch norm train, eval and backward match the CPU backend", () => {
         return [r.dx, r.dweight, r.dbias];
       }, tol);
     }
+  }
+});
+
+gpuTest(
+  "float16 and bfloat16 storage: cast, fill, zeros, assign match the CPU backend",
+  () => {
+    // values over float16's range and subnormals, odd lengths (the half
+    // storage takes ceil(n / 2) words)
+    const x = randf(1001, -3, 3);
+    x.set([
+      0,
+      -0,
+      1,
+      -1,
+      65504,
+      65519,
+      65520,
+      1e5,
+      -1e5,
+      2 ** -24,
+      2 ** -25,
+      3e-8,
+      6e-5,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+      1 + 2 ** -8,
+      3e38,
+      -3e38,
+      Infinity,
+      -Infinity,
+    ]);
+    const ints = randi(999, -70000, 70000);
+    for (const dt of ["float16", "bfloat16"] as const) {
+      same(`cast f32->${dt}`, [x], (b, [s]) => b.cast(s, dt));
+      same(`cast ${dt}->f32`, [x], (b, [s]) => {
+        const h = b.cast(s, dt);
+        const y = b.cast(h, "float32");
+        b.free(h);
+        return y;
+      });
+      same(`cast i32->${dt}->i32`, [ints], (b, [s]) => {
+        const h = b.cast(s, dt);
+        return [h, b.cast(h, "int32")];
+      });
+      same(`cast ${dt} to the other half type`, [x], (b, [s]) => {
+        const h = b.cast(s, dt);
+        const y = b.cast(h, dt === "float16" ? "bfloat16" : "float16");
+        b.free(h);
+        return y;
+      });
+      for (const n of [0, 1, 7, 1000]) {
+        same(`zeros/fill ${dt} n=${n}`, [], (b) => {
+          const z = b.zeros(dt, n);
+          const f = b.zeros(dt, n);
+          b.fill(f, -2.7);
+          return [z, f];
+        });
+      }
+      same(`assign and upload ${dt}`, [x], (b, [s]) => {
+        const h = b.cast(s, dt);
+        const up = b.upload(b.download(h), dt);
+        const c = b.zeros(dt, x.length);
+        b.assign(c, up);
+        b.free(h);
+        b.free(up);
+        return c;
+      });
+    }
+  },
+);
+
+gpuTest("batch norm + ReLU (fused entry points) match the CPU backend", () => {
+  const [n, c, hw] = [4, 3, 25];
+  // values around 0 so the ReLU masks about half of them
+  const x = randf(n * c * hw, -3, 3);
+  const w = randf(c, 0.5, 1.5);
+  const bias = randf(c);
+  const rm = randf(c);
+  const rv = randf(c, 0.5, 2);
+  const tol = { rtol: 1e-4, atol: 1e-5 };
+  // eps 1e-5 takes cuDNN where it loads, 1e-6 the NVRTC kernels
+  for (const eps of [1e-5, 1e-6]) {
+    const g: BatchNormGeometry = {
+      n,
+      c,
+      hw,
+      eps,
+      momentum: 0.1,
+      activation: "relu",
+    };
+    same(
+      `train + relu, eps ${eps}`,
+      [x, w, bias, rm, rv],
+      (b, s) => {
+        const [xs, ws, bs, m, v] = s;
+        const p = { weight: ws, bias: bs, runningMean: m, runningVar: v };
+        const r = fused.batchNormTrain(b, xs, p, g);
+        return [r.y, r.mean, r.invStd];
+      },
+      tol,
+      [3, 4],
+    );
+    same(`eval + relu, eps ${eps}`, [x, w, bias, rm, rv], (b, s) => {
+      const [xs, ws, bs, m, v] = s;
+      const p = { weight: ws, bias: bs, runningMean: m, runningVar: v };
+      return fused.batchNormEval(b, xs, p, g);
+    }, tol);
+    same(`backward through relu, eps ${eps}`, [x, w, randf(x.length)], (
+      b,
+      [xs, ws, dy],
+    ) => {
+      const none = {
+        weight: ws,
+        bias: null,
+        runningMean: null,
+        runningVar: null,
+      };
+      const r = fused.batchNormTrain(b, xs, none, g);
+      const d = fused.batchNormBackward(b, xs, dy, r.y, ws, r, g);
+      b.free(r.mean);
+      b.free(r.invStd);
+      return [r.y, d.dx, d.dweight, d.dbias];
+    }, tol);
   }
 });
 

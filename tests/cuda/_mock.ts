@@ -36,6 +36,7 @@ export const MOCK_SYMBOLS = {
   mock_last_options: { parameters: ["buffer", "i32"], result: "i32" },
   mock_blas_state: { parameters: ["buffer"], result: "i32" },
   mock_gemm_calls: { parameters: [], result: "i32" },
+  mock_gemm_ex_types: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 const enc = new TextEncoder();
@@ -275,5 +276,18 @@ export class MockCuda {
   /** Number of GEMM calls so far. */
   gemmCalls(): number {
     return this.#ctl.mock_gemm_calls();
+  }
+
+  /** The data and compute types and algorithm of the last `cublasGemm*Ex`. */
+  gemmExTypes(): {
+    a: number;
+    b: number;
+    c: number;
+    compute: number;
+    algo: number;
+  } {
+    const out = new Int32Array(5);
+    this.#ctl.mock_gemm_ex_types(out);
+    return { a: out[0], b: out[1], c: out[2], compute: out[3], algo: out[4] };
   }
 }

@@ -1,16 +1,11 @@
 /**
- * The CUDA backend's pure helpers: dimension coalescing, allocator size
- * classes and caching, compile targets, the row-major GEMM mapping and
- * launch shapes. No library is opened.
+ * The CUDA backend's pure helpers: dimension coalescing, compile targets,
+ * the row-major GEMM mapping and launch shapes (the allocator's are in
+ * allocator_test.ts). No library is opened.
  */
 
 import assert from "node:assert/strict";
 import { coalesce, isFlat } from "../../src/backend/cuda/layout.ts";
-import {
-  CachingAllocator,
-  DeviceOutOfMemoryError,
-  roundSize,
-} from "../../src/backend/cuda/allocator.ts";
 import { chooseTarget } from "../../src/backend/cuda/compiler.ts";
 import {
   cublasGemmArgs,
@@ -41,75 +36,6 @@ Deno.test("coalesce() merges dimensions every operand walks as one", () => {
   assert.ok(isFlat(coalesce([], [[], []])));
   assert.ok(!isFlat(coalesce([2, 3], [[3, 1], [0, 1]])));
   assert.ok(!isFlat(coalesce([6], [[2]])));
-});
-
-Deno.test("roundSize() groups requests into size classes", () => {
-  assert.equal(roundSize(0), 0);
-  assert.equal(roundSize(1), 512);
-  assert.equal(roundSize(512), 512);
-  assert.equal(roundSize(513), 1024);
-  assert.equal(roundSize(1 << 20), 1 << 20);
-  assert.equal(roundSize((1 << 20) + 1), (1 << 20) + (1 << 17));
-  assert.equal(roundSize(64 << 20), 64 << 20);
-  for (const n of [3e6, 7.7e7, 1.5e9]) {
-    const r = roundSize(n);
-    assert.ok(r >= n && r <= n * 1.125, `${n} -> ${r}`);
-  }
-});
-
-Deno.test("CachingAllocator reuses blocks and empties its cache when memory runs out", () => {
-  let next = 0x1000n;
-  let failNext = false;
-  const freed: bigint[] = [];
-  const raw = {
-    alloc(bytes: number) {
-      if (failNext) {
-        failNext = false;
-        throw new Error("out of memory");
-      }
-      const a = next;
-      next += BigInt(bytes);
-      return a;
-    },
-    free(addr: bigint) {
-      freed.push(addr);
-    },
-  };
-  const al = new CachingAllocator(raw);
-  const a = al.alloc(1000);
-  assert.equal(a.bytes, 1024);
-  assert.equal(al.alloc(0).bytes, 0);
-  al.release(a);
-  const b = al.alloc(600); // same class as 1000 bytes
-  assert.equal(b.addr, a.addr);
-  assert.deepEqual(al.stats, {
-    liveBlocks: 1,
-    liveBytes: 1024,
-    cachedBytes: 0,
-    rawAllocs: 1,
-    rawFrees: 0,
-    peakLiveBytes: 1024,
-    peakReservedBytes: 1024,
-  });
-  al.release(b);
-  failNext = true;
-  const c = al.alloc(5000);
-  assert.deepEqual(freed, [a.addr], "the cache went back before the retry");
-  assert.equal(al.stats.cachedBytes, 0);
-  failNext = true;
-  assert.throws(
-    () => al.alloc(100),
-    (e: unknown) =>
-      e instanceof DeviceOutOfMemoryError && e.requested === 512 &&
-      e.stats.liveBytes === 5120 && /out of memory/.test(e.message) &&
-      /Cannot allocate 512 bytes of device memory/.test(e.message) &&
-      /when the event loop turns/.test(e.message) &&
-      (e.cause as Error).message === "out of memory",
-    "nothing cached: a typed error naming the request and what is held",
-  );
-  al.release(c);
-  al.emptyCache();
-  assert.deepEqual(freed, [a.addr, c.addr]);
 });
 
 Deno.test("chooseTarget() compiles CUBIN for a known sm_XY and PTX above it", () => {

@@ -11,8 +11,8 @@ import { initFormula, inputFormula } from "../nn/_formula.ts";
 const cuda = backendStatus("cuda");
 
 function maxRelErr(
-  a: Float32Array | Int32Array,
-  b: Float32Array | Int32Array,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
   floor = 1e-12,
 ) {
   let num = 0, den = 0;

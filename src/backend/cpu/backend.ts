@@ -33,6 +33,9 @@ import * as bn from "./batch_norm.ts";
 import * as sm from "./softmax.ts";
 import * as opt from "./optim.ts";
 import { fastKernels } from "./dispatch.ts";
+import { DTypeError } from "../../errors.ts";
+import { HALF_KERNEL_OPS, isHalfDType } from "../types.ts";
+import { float32ToHalf, halfToFloat32 } from "../half_bits.ts";
 import {
   f32 as allocF32,
   f32Out as allocF32Out,
@@ -41,16 +44,28 @@ import {
   recycle,
 } from "./_array_pool.ts";
 
-/** CPU storage: a typed array and its dtype. */
+/**
+ * CPU storage: a typed array and its dtype. float16 and bfloat16 hold their
+ * bit patterns in a `Uint16Array`.
+ */
 export class CpuStorage implements Storage {
   /** The elements. */
   data: TypedArray;
   /** Element type. */
   readonly dtype: DType;
-  /** @param data The elements (taken, not copied). */
-  constructor(data: TypedArray) {
+  /**
+   * @param data The elements (taken, not copied).
+   * @param dtype The element type; needed for a `Uint16Array`, which holds
+   * either half type (default: float16).
+   */
+  constructor(data: TypedArray, dtype?: DType) {
     this.data = data;
-    this.dtype = data instanceof Int32Array ? "int32" : "float32";
+    this.dtype = dtype ??
+      (data instanceof Int32Array
+        ? "int32"
+        : data instanceof Uint16Array
+        ? "float16"
+        : "float32");
   }
   /** Number of elements. */
   get length(): number {
@@ -59,6 +74,24 @@ export class CpuStorage implements Storage {
 }
 
 const wrap = (d: TypedArray): CpuStorage => new CpuStorage(d);
+
+/**
+ * Refuses a half-precision storage in a kernel that moves or computes
+ * 32-bit elements: the ops layer computes float16 and bfloat16 in float32
+ * (elementwise ops, reductions, matrix products) and refuses the rest
+ * itself, so this is the last guard.
+ */
+function noHalf(kernel: string, ...ss: Storage[]): void {
+  for (const s of ss) {
+    if (isHalfDType(s.dtype)) {
+      throw new DTypeError(
+        `Cannot run ${HALF_KERNEL_OPS[kernel] ?? kernel} on a ${s.dtype} ` +
+          `tensor on the CPU: it takes float32 and int32 only; convert with ` +
+          `.float() first`,
+      );
+    }
+  }
+}
 const f32 = (s: Storage): Float32Array =>
   (s as CpuStorage).data as Float32Array;
 const i32 = (s: Storage): Int32Array => (s as CpuStorage).data as Int32Array;
@@ -77,9 +110,13 @@ export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
 
   zeros(dtype: DType, n: number): Storage {
+    if (isHalfDType(dtype)) return new CpuStorage(new Uint16Array(n), dtype);
     return wrap(dtype === "int32" ? allocI32(n) : allocF32(n));
   }
-  upload(data: TypedArray): Storage {
+  upload(data: TypedArray, dtype?: DType): Storage {
+    if (data instanceof Uint16Array) {
+      return new CpuStorage(data.slice(), dtype ?? "float16");
+    }
     // a pooled array: each step's batch reuses the last one's
     const a = data instanceof Int32Array
       ? allocI32Out(data.length)
@@ -100,16 +137,25 @@ export class CpuBackend implements Backend {
     const st = s as CpuStorage;
     const data = st.data;
     st.data = EMPTY;
-    recycle(data);
+    if (!(data instanceof Uint16Array)) recycle(data);
   }
   fill(s: Storage, value: number): void {
-    arr(s).fill(value);
+    const dt = s.dtype;
+    if (isHalfDType(dt)) arr(s).fill(float32ToHalf([value], dt)[0]);
+    else arr(s).fill(value);
   }
   assign(dst: Storage, src: Storage): void {
     arr(dst).set(arr(src));
   }
   cast(x: Storage, dtype: DType): Storage {
-    const a = arr(x);
+    let a = arr(x);
+    const from = x.dtype;
+    if (from === dtype) return new CpuStorage(a.slice(), dtype);
+    if (isHalfDType(from)) a = halfToFloat32(a as Uint16Array, from);
+    if (isHalfDType(dtype)) {
+      return new CpuStorage(float32ToHalf(a, dtype), dtype);
+    }
+    if (isHalfDType(from) && dtype === "float32") return wrap(a);
     if (dtype === "int32") {
       const y = allocI32(a.length);
       for (let i = 0; i < a.length; i++) y[i] = Math.trunc(a[i]);
@@ -119,6 +165,7 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: Storage): Storage {
+    noHalf("unary", x);
     return wrap(ew.unary(op, arr(x)));
   }
   binary(
@@ -129,6 +176,7 @@ export class CpuBackend implements Backend {
     bStrides: readonly number[],
     shape: readonly number[],
   ): Storage {
+    noHalf("binary", a, b);
     return wrap(ew.binary(op, arr(a), aStrides, arr(b), bStrides, shape));
   }
   binaryScalar(
@@ -137,6 +185,7 @@ export class CpuBackend implements Backend {
     scalar: number,
     reverse: boolean,
   ): Storage {
+    noHalf("binaryScalar", x);
     return wrap(ew.binaryScalar(op, arr(x), scalar, reverse));
   }
   where(
@@ -148,6 +197,7 @@ export class CpuBackend implements Backend {
     bStrides: readonly number[],
     shape: readonly number[],
   ): Storage {
+    noHalf("where", a, b);
     return wrap(
       ew.where(
         arr(cond),
@@ -161,9 +211,11 @@ export class CpuBackend implements Backend {
     );
   }
   clamp(x: Storage, lo: number, hi: number): Storage {
+    noHalf("clamp", x);
     return wrap(ew.clamp(arr(x), lo, hi));
   }
   axpy(dst: Storage, src: Storage, alpha: number): void {
+    noHalf("axpy", dst, src);
     const d = arr(dst), s = arr(src);
     const n = d.length;
     const fast = d instanceof Float32Array && s instanceof Float32Array &&
@@ -181,7 +233,9 @@ export class CpuBackend implements Backend {
     strides: readonly number[],
     offset: number,
   ): Storage {
-    return wrap(ew.stridedCopy(arr(x), shape, strides, offset));
+    // float16 / bfloat16 patterns move as they are
+    const y = ew.stridedCopy(arr(x), shape, strides, offset);
+    return new CpuStorage(y, x.dtype);
   }
   stridedWrite(
     dst: Storage,
@@ -190,6 +244,15 @@ export class CpuBackend implements Backend {
     offset: number,
     src: Storage,
   ): void {
+    // half patterns move only into storage of the same half type
+    if (
+      (isHalfDType(dst.dtype) || isHalfDType(src.dtype)) &&
+      dst.dtype !== src.dtype
+    ) {
+      throw new DTypeError(
+        `Cannot write ${src.dtype} elements into ${dst.dtype} storage`,
+      );
+    }
     ew.stridedWrite(arr(dst), shape, strides, offset, arr(src));
   }
   indexSelect(
@@ -199,6 +262,7 @@ export class CpuBackend implements Backend {
     inner: number,
     idx: Storage,
   ): Storage {
+    noHalf("indexSelect", x);
     return wrap(red.indexSelect(arr(x), outer, dim, inner, i32(idx)));
   }
   indexAdd(
@@ -209,6 +273,7 @@ export class CpuBackend implements Backend {
     idx: Storage,
     src: Storage,
   ): void {
+    noHalf("indexAdd", dst);
     red.indexAdd(arr(dst), outer, dim, inner, i32(idx), arr(src));
   }
   gather(
@@ -219,6 +284,7 @@ export class CpuBackend implements Backend {
     index: Storage,
     m: number,
   ): Storage {
+    noHalf("gather", x);
     return wrap(red.gather(arr(x), outer, dim, inner, i32(index), m));
   }
   scatterAdd(
@@ -230,6 +296,7 @@ export class CpuBackend implements Backend {
     m: number,
     src: Storage,
   ): void {
+    noHalf("scatterAdd", dst);
     red.scatterAdd(arr(dst), outer, dim, inner, i32(index), m, arr(src));
   }
 
@@ -240,6 +307,7 @@ export class CpuBackend implements Backend {
     r: number,
     inner: number,
   ): Storage {
+    noHalf("reduce", x);
     return wrap(red.reduce(op, arr(x), outer, r, inner));
   }
 
@@ -257,6 +325,7 @@ export class CpuBackend implements Backend {
       strideB: number;
     },
   ): Storage {
+    noHalf("gemm", a, b);
     const A = f32(a), B = f32(b);
     const C = allocF32(o.batch * m * n);
     const lda = o.transA ? m : k;

@@ -401,7 +401,12 @@ export function stridedCopy(
 ): TypedArray {
   let n = 1;
   for (const d of shape) n *= d;
-  const y = x instanceof Int32Array ? i32Out(n) : f32Out(n);
+  // a Uint16Array holds float16 / bfloat16 patterns, copied as they are
+  const y = x instanceof Int32Array
+    ? i32Out(n)
+    : x instanceof Uint16Array
+    ? new Uint16Array(n)
+    : f32Out(n);
   if (shape.length === 0) {
     y[0] = x[offset];
     return y;

@@ -28,7 +28,16 @@ import { type AllocatorStats, CachingAllocator } from "./allocator.ts";
 import { kernelCacheDir, NvrtcCompiler } from "./compiler.ts";
 import { CudaDevice } from "./device.ts";
 import { KernelCache } from "./kernels.ts";
-import { cuda, CudaRuntime, type CudaStorage } from "./runtime.ts";
+import {
+  cuda,
+  CudaRuntime,
+  type CudaStorage,
+  elementBytes,
+} from "./runtime.ts";
+import * as half from "./half.ts";
+import { HALF_KERNEL_OPS, isHalfDType } from "../types.ts";
+import { float32ToHalf } from "../half_bits.ts";
+import { DTypeError } from "../../errors.ts";
 import { Blas, getCudaMathMode } from "./gemm.ts";
 import * as ew from "./elementwise.ts";
 import * as ix from "./index_ops.ts";
@@ -88,6 +97,24 @@ function cudnnWanted(option: boolean | undefined): boolean {
 }
 
 const fillScratch = new DataView(new ArrayBuffer(4));
+
+/**
+ * Refuses float16 or bfloat16 storage in a kernel that reads 32-bit
+ * elements: the ops layer computes half tensors in float32 (elementwise
+ * ops, reductions, matrix products) and refuses the rest itself, so this is
+ * the last guard.
+ */
+function noHalf(kernel: string, ...ss: Storage[]): void {
+  for (const s of ss) {
+    if (isHalfDType(s.dtype)) {
+      throw new DTypeError(
+        `Cannot run ${HALF_KERNEL_OPS[kernel] ?? kernel} on a ${s.dtype} ` +
+          `tensor on CUDA: it takes float32 and int32 only; convert with ` +
+          `.float() first`,
+      );
+    }
+  }
+}
 
 /** The kernel set on a CUDA device. */
 export class CudaBackend implements Backend {
@@ -166,12 +193,19 @@ export class CudaBackend implements Backend {
   // ---- memory ------------------------------------------------------------
   zeros(dtype: DType, n: number): CudaStorage {
     const s = this.#rt.alloc(dtype, n);
-    this.#rt.device.fill32(s.pointer, 0, n);
+    // half storage: ceil(n / 2) words, inside the block (blocks are whole
+    // multiples of 512 bytes)
+    const words = isHalfDType(dtype) ? Math.ceil(n / 2) : n;
+    this.#rt.device.fill32(s.pointer, 0, words);
     return s;
   }
 
-  upload(data: TypedArray): CudaStorage {
-    const dtype: DType = data instanceof Int32Array ? "int32" : "float32";
+  upload(data: TypedArray, halfType?: DType): CudaStorage {
+    const dtype: DType = data instanceof Int32Array
+      ? "int32"
+      : data instanceof Uint16Array
+      ? (halfType ?? "float16")
+      : "float32";
     const s = this.#rt.alloc(dtype, data.length);
     this.#rt.device.copyToDevice(s.pointer, data, data.byteLength);
     return s;
@@ -181,6 +215,8 @@ export class CudaBackend implements Backend {
     const cs = cuda(s);
     const out = cs.dtype === "int32"
       ? new Int32Array(cs.length)
+      : isHalfDType(cs.dtype)
+      ? new Uint16Array(cs.length)
       : new Float32Array(cs.length);
     this.#rt.device.copyToHost(out, cs.pointer, out.byteLength);
     return out;
@@ -192,6 +228,16 @@ export class CudaBackend implements Backend {
 
   fill(s: Storage, value: number): void {
     const cs = cuda(s);
+    if (isHalfDType(cs.dtype)) {
+      // the pattern twice per word over ceil(n / 2) words (see zeros)
+      const h = float32ToHalf([value], cs.dtype)[0];
+      this.#rt.device.fill32(
+        cs.pointer,
+        (h | (h << 16)) >>> 0,
+        Math.ceil(cs.length / 2),
+      );
+      return;
+    }
     if (cs.dtype === "float32") fillScratch.setFloat32(0, value, true);
     else fillScratch.setInt32(0, value, true);
     this.#rt.device.fill32(
@@ -210,15 +256,44 @@ export class CudaBackend implements Backend {
           `${d.length} ${d.dtype}`,
       );
     }
-    this.#rt.device.copyOnDevice(d.pointer, s.pointer, 4 * d.length);
+    this.#rt.device.copyOnDevice(
+      d.pointer,
+      s.pointer,
+      elementBytes(d.dtype) * d.length,
+    );
   }
 
   cast(x: Storage, dtype: DType): CudaStorage {
-    return ew.cast(this.#rt, x, dtype);
+    const from = cuda(x).dtype;
+    if (!isHalfDType(from) && !isHalfDType(dtype)) {
+      return ew.cast(this.#rt, x, dtype);
+    }
+    if (from === dtype) {
+      const y = this.#rt.alloc(dtype, cuda(x).length);
+      this.assign(y, x);
+      return y;
+    }
+    // through float32, which holds every half value exactly
+    const f = isHalfDType(from)
+      ? half.castFromHalf(this.#rt, x)
+      : from === "float32"
+      ? cuda(x)
+      : ew.cast(this.#rt, x, "float32");
+    try {
+      return isHalfDType(dtype)
+        ? half.castToHalf(this.#rt, f, dtype)
+        : dtype === "float32"
+        ? f
+        : ew.cast(this.#rt, f, dtype);
+    } finally {
+      const kept = f === x || (dtype === "float32" && isHalfDType(from));
+      if (!kept) this.#rt.free(f);
+    }
   }
 
   // ---- elementwise -------------------------------------------------------
   unary(op: UnaryOp, x: Storage): CudaStorage {
+    noHalf("unary", x);
     return ew.unary(this.#rt, op, x);
   }
 
@@ -230,6 +305,7 @@ export class CudaBackend implements Backend {
     bStrides: readonly number[],
     shape: readonly number[],
   ): CudaStorage {
+    noHalf("binary", a, b);
     return ew.binary(this.#rt, op, a, aStrides, b, bStrides, shape);
   }
 
@@ -239,6 +315,7 @@ export class CudaBackend implements Backend {
     scalar: number,
     reverse: boolean,
   ): CudaStorage {
+    noHalf("binaryScalar", x);
     return ew.binaryScalar(this.#rt, op, x, scalar, reverse);
   }
 
@@ -251,6 +328,7 @@ export class CudaBackend implements Backend {
     bStrides: readonly number[],
     shape: readonly number[],
   ): CudaStorage {
+    noHalf("where", a, b);
     return ew.where(
       this.#rt,
       cond,
@@ -264,10 +342,12 @@ export class CudaBackend implements Backend {
   }
 
   clamp(x: Storage, lo: number, hi: number): CudaStorage {
+    noHalf("clamp", x);
     return ew.clamp(this.#rt, x, lo, hi);
   }
 
   axpy(dst: Storage, src: Storage, alpha: number): void {
+    noHalf("axpy", dst, src);
     ew.axpy(this.#rt, dst, src, alpha);
   }
 
@@ -288,6 +368,15 @@ export class CudaBackend implements Backend {
     offset: number,
     src: Storage,
   ): void {
+    // half patterns move only into storage of the same half type
+    if (
+      (isHalfDType(dst.dtype) || isHalfDType(src.dtype)) &&
+      dst.dtype !== src.dtype
+    ) {
+      throw new DTypeError(
+        `Cannot write ${src.dtype} elements into ${dst.dtype} storage`,
+      );
+    }
     ix.stridedWrite(this.#rt, dst, shape, strides, offset, src);
   }
 
@@ -298,6 +387,7 @@ export class CudaBackend implements Backend {
     inner: number,
     idx: Storage,
   ): CudaStorage {
+    noHalf("indexSelect", x);
     return ix.indexSelect(this.#rt, x, outer, dim, inner, idx);
   }
 
@@ -309,6 +399,7 @@ export class CudaBackend implements Backend {
     idx: Storage,
     src: Storage,
   ): void {
+    noHalf("indexAdd", dst);
     ix.indexAdd(this.#rt, dst, outer, dim, inner, idx, src);
   }
 
@@ -320,6 +411,7 @@ export class CudaBackend implements Backend {
     index: Storage,
     m: number,
   ): CudaStorage {
+    noHalf("gather", x);
     return ix.gather(this.#rt, x, outer, dim, inner, index, m);
   }
 
@@ -332,6 +424,7 @@ export class CudaBackend implements Backend {
     m: number,
     src: Storage,
   ): void {
+    noHalf("scatterAdd", dst);
     ix.scatterAdd(this.#rt, dst, outer, dim, inner, index, m, src);
   }
 
@@ -343,6 +436,7 @@ export class CudaBackend implements Backend {
     r: number,
     inner: number,
   ): CudaStorage {
+    noHalf("reduce", x);
     return reduce(this.#rt, op, x, outer, r, inner);
   }
 
@@ -360,6 +454,7 @@ export class CudaBackend implements Backend {
       strideB: number;
     },
   ): CudaStorage {
+    noHalf("gemm", a, b);
     return this.#blas.gemm(a, b, m, n, k, options);
   }
 
@@ -525,6 +620,24 @@ export class CudaBackend implements Backend {
     p: BatchNormParams,
     g: BatchNormGeometry,
   ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
+    return this.#bnTrain(x, p, { ...g, activation: "none" });
+  }
+
+  // the ReLU runs as y is written (NVRTC) or in place after cuDNN: no second
+  // activation-sized buffer
+  batchNormTrainRelu(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
+    return this.#bnTrain(x, p, { ...g, activation: "relu" });
+  }
+
+  #bnTrain(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): { y: CudaStorage; mean: CudaStorage; invStd: CudaStorage } {
     const { n, c, hw } = g;
     const dnn = this.#bnOnDnn(g);
     if (!dnn) return norm.batchNormTrain(this.#rt, x, p, g);
@@ -541,11 +654,30 @@ export class CudaBackend implements Backend {
       mean: mean.ptr,
       invStd: invStd.ptr,
     }, g);
+    if (g.activation === "relu") norm.reluInPlace(this.#rt, y);
     this.#afterDnn();
     return { y, mean, invStd };
   }
 
   batchNormEval(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): CudaStorage {
+    return this.#bnEval(x, p, { ...g, activation: "none" });
+  }
+
+  // one pass (NVRTC) or a ReLU in place after cuDNN: the output is the only
+  // activation-sized buffer made
+  batchNormEvalRelu(
+    x: Storage,
+    p: BatchNormParams,
+    g: BatchNormGeometry,
+  ): CudaStorage {
+    return this.#bnEval(x, p, { ...g, activation: "relu" });
+  }
+
+  #bnEval(
     x: Storage,
     p: BatchNormParams,
     g: BatchNormGeometry,
@@ -562,8 +694,32 @@ export class CudaBackend implements Backend {
       runningMean: cuda(p.runningMean!).ptr,
       runningVar: cuda(p.runningVar!).ptr,
     }, g);
+    if (g.activation === "relu") norm.reluInPlace(this.#rt, y);
     this.#afterDnn();
     return y;
+  }
+
+  // NVRTC masks dy by the ReLU as it reads it (dy and dx are the only
+  // activation-sized buffers, as in PyTorch's ReLU then batch-norm
+  // backward); cuDNN's backward takes a masked copy, freed at once
+  batchNormBackwardRelu(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
+    weight: Storage | null,
+    saved: BatchNormSaved,
+    g: BatchNormGeometry,
+  ): { dx: CudaStorage; dweight: CudaStorage; dbias: CudaStorage } {
+    if (!this.#bnOnDnn(g)) {
+      return norm.batchNormBackward(this.#rt, x, dy, weight, saved, g, y);
+    }
+    const len = [g.n * g.c * g.hw];
+    const masked = this.binary("reluGrad", dy, [1], y, [1], len);
+    try {
+      return this.batchNormBackward(x, masked, weight, saved, g);
+    } finally {
+      this.free(masked);
+    }
   }
 
   batchNormBackward(

@@ -9,18 +9,28 @@
  *
  * Strict fp32 by default (`CUBLAS_DEFAULT_MATH` never uses TF32 for
  * `cublasSgemm`); TF32 tensor cores when {@link setCudaMathMode}`("tf32")`
- * or `KDENO_TF32=1`.
+ * or `KDENO_TF32=1`. Inside `amp.autocast` on CUDA, the inputs are rounded
+ * to float16 or bfloat16 and the product runs on `cublasGemmEx` (half data,
+ * `CUBLAS_COMPUTE_32F`, float32 output), as PyTorch's autocast matmul does
+ * up to the output's type.
  *
  * @module
  */
 
 import {
+  CUBLAS_COMPUTE_32F,
   CUBLAS_DEFAULT_MATH,
+  CUBLAS_GEMM_DEFAULT,
   CUBLAS_OP_N,
   CUBLAS_OP_T,
   CUBLAS_TF32_TENSOR_OP_MATH,
   type CublasLib,
+  CUDA_R_16BF,
+  CUDA_R_16F,
+  CUDA_R_32F,
 } from "../../../ffi/cublas.ts";
+import { cudaAutocastDtype, type HalfDType } from "./autocast_state.ts";
+import { toHalf } from "./half.ts";
 import { envDirs } from "../../../ffi/find_library.ts";
 import type { Storage } from "../backend.ts";
 import { cublasStatusText, CudaError } from "./errors.ts";
@@ -231,6 +241,11 @@ export class Blas {
     }
     this.#applyMathMode();
     const g = cublasGemmArgs(m, n, k, o);
+    const half = cudaAutocastDtype();
+    if (half) {
+      this.#gemmHalf(as, bs, c, g, o.batch, half);
+      return c;
+    }
     const cb = this.#cb;
     if (o.batch === 1) {
       this.#check(
@@ -278,5 +293,82 @@ export class Blas {
       );
     }
     return c;
+  }
+
+  // A and B rounded to `half` into scratch, then cublasGemm(StridedBatched)Ex
+  #gemmHalf(
+    as: CudaStorage,
+    bs: CudaStorage,
+    c: CudaStorage,
+    g: CublasGemmArgs,
+    batch: number,
+    half: HalfDType,
+  ): void {
+    const rt = this.#rt;
+    const type = half === "float16" ? CUDA_R_16F : CUDA_R_16BF;
+    const ah = toHalf(rt, as, half);
+    const bh = toHalf(rt, bs, half);
+    const cb = this.#cb;
+    try {
+      if (batch === 1) {
+        this.#check(
+          cb.cublasGemmEx(
+            this.#handle,
+            g.transa,
+            g.transb,
+            g.m,
+            g.n,
+            g.k,
+            ONE,
+            bh.pointer,
+            type,
+            g.lda,
+            ah.pointer,
+            type,
+            g.ldb,
+            ZERO,
+            c.pointer,
+            CUDA_R_32F,
+            g.ldc,
+            CUBLAS_COMPUTE_32F,
+            CUBLAS_GEMM_DEFAULT,
+          ),
+          "cublasGemmEx",
+        );
+      } else {
+        this.#check(
+          cb.cublasGemmStridedBatchedEx(
+            this.#handle,
+            g.transa,
+            g.transb,
+            g.m,
+            g.n,
+            g.k,
+            ONE,
+            bh.pointer,
+            type,
+            g.lda,
+            BigInt(g.strideA),
+            ah.pointer,
+            type,
+            g.ldb,
+            BigInt(g.strideB),
+            ZERO,
+            c.pointer,
+            CUDA_R_32F,
+            g.ldc,
+            BigInt(g.strideC),
+            batch,
+            CUBLAS_COMPUTE_32F,
+            CUBLAS_GEMM_DEFAULT,
+          ),
+          "cublasGemmStridedBatchedEx",
+        );
+      }
+    } finally {
+      // one stream: work queued later reuses the blocks after this product
+      rt.free(ah);
+      rt.free(bh);
+    }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Data movement: strided copies in and out of views, `indexSelect`,
  * `indexAdd`, `gather` and `scatterAdd`. Values are moved as 32-bit words, so
- * one kernel serves both dtypes; the adds use `atomicAdd`. An index outside
+ * one kernel serves both dtypes (the strided copies have 16-bit twins for
+ * float16 and bfloat16); the adds use `atomicAdd`. An index outside
  * `[0, dim)` is skipped (reads give 0) rather than faulting the context.
  *
  * @module
@@ -10,9 +11,33 @@
 import type { Storage } from "../backend.ts";
 import { gridFor, type KernelModule } from "./kernels.ts";
 import { coalesce, isFlat, numel, writeLayout } from "./layout.ts";
-import { cuda, type CudaRuntime, type CudaStorage } from "./runtime.ts";
+import {
+  cuda,
+  type CudaRuntime,
+  type CudaStorage,
+  elementBytes,
+} from "./runtime.ts";
 
 const source = `
+// the 16-bit copies move float16 / bfloat16 patterns
+extern "C" __global__ void kd_strided_copy16(unsigned short* __restrict__ y,
+                                             const unsigned short* __restrict__ x,
+                                             u32 n, int offset, KdLayout<1> l) {
+  KD_FOR(i, n) {
+    int off[1];
+    kd_offsets<1>(l, i, off);
+    y[i] = x[offset + off[0]];
+  }
+}
+extern "C" __global__ void kd_strided_write16(
+    unsigned short* __restrict__ dst, const unsigned short* __restrict__ src,
+    u32 n, int offset, KdLayout<1> l) {
+  KD_FOR(i, n) {
+    int off[1];
+    kd_offsets<1>(l, i, off);
+    dst[offset + off[0]] = src[i];
+  }
+}
 extern "C" __global__ void kd_strided_copy(u32* __restrict__ y,
                                            const u32* __restrict__ x, u32 n,
                                            int offset, KdLayout<1> l) {
@@ -94,6 +119,8 @@ export const INDEX_MODULE: KernelModule = {
   kernels: {
     kd_strided_copy: ["ptr", "ptr", "u32", "i32", "layout1"],
     kd_strided_write: ["ptr", "ptr", "u32", "i32", "layout1"],
+    kd_strided_copy16: ["ptr", "ptr", "u32", "i32", "layout1"],
+    kd_strided_write16: ["ptr", "ptr", "u32", "i32", "layout1"],
     kd_index_select: ["ptr", "ptr", "ptr", "u32", "i32", "i32", "i32"],
     kd_gather: ["ptr", "ptr", "ptr", "u32", "i32", "i32", "i32"],
     kd_index_add_f32: ["ptr", "ptr", "ptr", "u32", "i32", "i32", "i32"],
@@ -104,9 +131,9 @@ export const INDEX_MODULE: KernelModule = {
 };
 
 function at(s: CudaStorage, offset: number): Deno.PointerValue {
-  return offset === 0
-    ? s.pointer
-    : Deno.UnsafePointer.create(s.ptr + BigInt(4 * offset));
+  return offset === 0 ? s.pointer : Deno.UnsafePointer.create(
+    s.ptr + BigInt(elementBytes(s.dtype) * offset),
+  );
 }
 
 /**
@@ -133,10 +160,17 @@ export function stridedCopy(
   if (n === 0) return y;
   const l = coalesce(shape, [strides]);
   if (isFlat(l)) {
-    rt.device.copyOnDevice(y.pointer, at(xs, offset), 4 * n);
+    rt.device.copyOnDevice(
+      y.pointer,
+      at(xs, offset),
+      elementBytes(xs.dtype) * n,
+    );
     return y;
   }
-  const k = rt.kernel(INDEX_MODULE, "kd_strided_copy");
+  const k = rt.kernel(
+    INDEX_MODULE,
+    elementBytes(xs.dtype) === 2 ? "kd_strided_copy16" : "kd_strided_copy",
+  );
   k.args.ptr(0, y.ptr).ptr(1, xs.ptr).u32(2, n).i32(3, offset);
   writeLayout(k.args, 4, l, "stridedCopy");
   k.launch(gridFor(n));
@@ -168,10 +202,17 @@ export function stridedWrite(
   if (n === 0) return;
   const l = coalesce(shape, [strides]);
   if (isFlat(l)) {
-    rt.device.copyOnDevice(at(ds, offset), ss.pointer, 4 * n);
+    rt.device.copyOnDevice(
+      at(ds, offset),
+      ss.pointer,
+      elementBytes(ds.dtype) * n,
+    );
     return;
   }
-  const k = rt.kernel(INDEX_MODULE, "kd_strided_write");
+  const k = rt.kernel(
+    INDEX_MODULE,
+    elementBytes(ds.dtype) === 2 ? "kd_strided_write16" : "kd_strided_write",
+  );
   k.args.ptr(0, ds.ptr).ptr(1, ss.ptr).u32(2, n).i32(3, offset);
   writeLayout(k.args, 4, l, "stridedWrite");
   k.launch(gridFor(n));

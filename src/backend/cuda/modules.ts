@@ -14,6 +14,7 @@ import { CONV_MODULE } from "./conv.ts";
 import { POOL_MODULE } from "./pool.ts";
 import { NORM_MODULE } from "./norm.ts";
 import { OPTIM_MODULE } from "./optim.ts";
+import { HALF_MODULE } from "./half.ts";
 
 /** All kernel modules. */
 export const KERNEL_MODULES: readonly KernelModule[] = [
@@ -26,4 +27,5 @@ export const KERNEL_MODULES: readonly KernelModule[] = [
   POOL_MODULE,
   NORM_MODULE,
   OPTIM_MODULE,
+  HALF_MODULE,
 ];

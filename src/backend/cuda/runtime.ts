@@ -11,8 +11,18 @@ import type { Block, CachingAllocator } from "./allocator.ts";
 import type { CudaDevice } from "./device.ts";
 import type { Kernel, KernelCache, KernelModule } from "./kernels.ts";
 
-/** Bytes per element of every kdeno dtype. */
+/** Bytes per element of float32 and int32. */
 export const ELEMENT_BYTES = 4;
+
+/**
+ * Bytes per element of `dtype`: 2 for float16 and bfloat16, 4 otherwise.
+ *
+ * @param dtype The dtype.
+ * @returns Its element size.
+ */
+export function elementBytes(dtype: DType): number {
+  return dtype === "float16" || dtype === "bfloat16" ? 2 : ELEMENT_BYTES;
+}
 
 /** The largest element count a kernel indexes (32-bit indices). */
 export const MAX_ELEMENTS = 2 ** 31 - 1;
@@ -143,7 +153,7 @@ export class CudaRuntime {
     const s = new CudaStorage(
       dtype,
       n,
-      this.allocator.alloc(n * ELEMENT_BYTES),
+      this.allocator.alloc(n * elementBytes(dtype)),
     );
     if (n > 0) this.#finalizer.register(s, s.block, s);
     return s;
