@@ -140,6 +140,19 @@ export {
   currentDevice,
   setBackend,
 } from "./src/backend/registry.ts";
+export { getNumThreads, setNumThreads } from "./src/backend/cpu/_threads.ts";
+/**
+ * The CUDA device's memory counters in the style of `torch.cuda`:
+ * `memoryStats`, `memoryAllocated`, `maxMemoryAllocated`, `memoryReserved`,
+ * `maxMemoryReserved`, `resetPeakMemoryStats`, `emptyCache`, `isAvailable`.
+ */
+export * as cuda from "./src/backend/cuda/api.ts";
+/**
+ * Mixed precision in the style of `torch.amp`: `autocast` (float16 and
+ * bfloat16 matrix products on CUDA, float32 elsewhere), `GradScaler`, and
+ * float16 / bfloat16 conversions bit for bit as PyTorch's.
+ */
+export * as amp from "./src/amp/mod.ts";
 /**
  * Modules and layers in the style of `torch.nn`: `Module` (subclass it and
  * override `forward`), `Parameter`, `Buffer`, `Linear`, `Conv2d`,
@@ -202,3 +215,10 @@ export * as evaluation from "./src/eval/mod.ts";
  * command-line flag parser the examples use.
  */
 export * as study from "./src/study/mod.ts";
+/**
+ * Data-parallel training: the process group on Open MPI and NCCL
+ * (`init`, `allReduce`, `broadcast`, `allGather`, `barrier`),
+ * `DistributedDataParallel`, `DistributedSampler` and `SyncBatchNorm`;
+ * launched with `mpirun`.
+ */
+export * as distributed from "./src/distributed/mod.ts";

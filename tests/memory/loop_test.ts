@@ -94,12 +94,18 @@ for (const mode of modes) {
     const lines = await run(mode);
     assert.equal(lines.length, 12);
     assertFlatCounts(lines, mode);
+    // the counts above are exact; resident memory also holds what the
+    // allocator and the collector keep, which settles in steps when other
+    // processes load the machine, so the trend is taken over the last 6
+    // epochs: a leak keeps growing there, a settling heap does not
     const rss = lines.slice(2).map((l) => l.rss / MB);
-    const perEpoch = slope(rss);
+    const perEpoch = slope(rss.slice(-6));
     assert.ok(
       perEpoch < 4,
       `${mode}: resident memory grew ${perEpoch.toFixed(1)} MB per epoch ` +
-        `over epochs 3-12 (${rss.map((r) => r.toFixed(0)).join(", ")} MB)`,
+        `over epochs 7-12 (epochs 3-12: ${
+          rss.map((r) => r.toFixed(0)).join(", ")
+        } MB)`,
     );
     // it learns: the loop is a real one
     assert.ok(lines.at(-1)!.correct > 140, `only ${lines.at(-1)!.correct}/200`);
