@@ -46,7 +46,14 @@ export const END = "<!-- distill-default:end -->";
 
 const pct = (x: number) => (100 * x).toFixed(1);
 
-function runSection(r: StudyResults): string[] {
+/**
+ * One run's part of a doc: its data line, results table, baseline,
+ * verdict and warnings.
+ *
+ * @param r The run's `results.json`.
+ * @returns Markdown lines.
+ */
+export function runSection(r: StudyResults): string[] {
   const { columns, rows } = resultsTableCells(r);
   const d = r.dataset;
   const b = r.majorityBaseline;

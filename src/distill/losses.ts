@@ -23,6 +23,14 @@
  * tutorial's prose says the opposite (that alpha = 0 means "only
  * distillation"); its code, which kdeno follows, does not.
  *
+ * Class weights for imbalanced data: every criterion here takes a `weight`
+ * option, one weight per class, applied to the hard-label cross-entropy as
+ * PyTorch's `CrossEntropyLoss(weight=...)` does (a weighted mean: each
+ * sample's loss times its class's weight, divided by the sum of those
+ * weights). The distillation term is never weighted: soft targets carry no
+ * single class. `data.balancedClassWeights` computes balanced weights
+ * (scikit-learn's `"balanced"`, n / (classes × count)) from a training split.
+ *
  * @module
  */
 
@@ -39,10 +47,11 @@ import {
   softmax,
   sub,
   sum,
+  tensor,
   unsqueeze,
 } from "../ops/mod.ts";
 import { ShapeError } from "../errors.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
 
 /** The two named settings of the KD loss. */
 export type KdPreset = "tutorial" | "recommended";
@@ -75,6 +84,13 @@ export interface KdOptions {
   reduction?: KdReduction;
   /** Multiply the KL term by T² (Hinton et al. 2015). */
   scaleByT2?: boolean;
+  /**
+   * Class weights on the cross-entropy term, one per class (a `[classes]`
+   * tensor or an array), as PyTorch's `CrossEntropyLoss(weight=...)`: the
+   * weighted mean of the per-sample losses. The KL term is not weighted.
+   * Absent: every class weighs 1.
+   */
+  weight?: Tensor | readonly number[];
 }
 
 /** `KdOptions` with every field decided. */
@@ -89,6 +105,8 @@ export interface ResolvedKdOptions {
   reduction: KdReduction;
   /** Whether the KL term is multiplied by T². */
   scaleByT2: boolean;
+  /** Class weights on the cross-entropy term; absent when none were given. */
+  weight?: readonly number[];
 }
 
 /** The values of each preset. */
@@ -162,8 +180,76 @@ export function resolveKdOptions(options: KdOptions = {}): ResolvedKdOptions {
       `Cannot configure KD loss: reduction "${out.reduction}" is not one of mean, batchmean, sum`,
     );
   }
+  if (options.weight !== undefined) {
+    out.weight = resolveClassWeight("configure KD loss", options.weight);
+  }
   return out;
 }
+
+/**
+ * Reads class weights given as a tensor or an array into a plain array and
+ * checks them: a 1-D list of finite, non-negative numbers, not all zero.
+ */
+function resolveClassWeight(
+  op: string,
+  weight: Tensor | readonly number[],
+): readonly number[] {
+  let values: number[];
+  if (weight instanceof Tensor) {
+    if (weight.ndim !== 1) {
+      throw new ShapeError(
+        `Cannot ${op}: class weight of shape [${
+          weight.shape.join(", ")
+        }] must be 1-D [classes]`,
+      );
+    }
+    values = (weight.toArray() as number[]).map(Number);
+  } else if (Array.isArray(weight)) {
+    values = weight.map(Number);
+  } else {
+    throw new TypeError(
+      `Cannot ${op}: class weight must be a Tensor or an array of numbers`,
+    );
+  }
+  if (values.length === 0) {
+    throw new ShapeError(`Cannot ${op}: class weight is empty`);
+  }
+  values.forEach((v, i) => {
+    if (!(Number.isFinite(v) && v >= 0)) {
+      throw new RangeError(
+        `Cannot ${op}: class weight ${i} is ${v}; weights must be finite and non-negative`,
+      );
+    }
+  });
+  if (values.every((v) => v === 0)) {
+    throw new RangeError(`Cannot ${op}: every class weight is 0`);
+  }
+  return Object.freeze(values);
+}
+
+/**
+ * Cross-entropy with optional class weights (a weighted mean, as
+ * PyTorch's `CrossEntropyLoss(weight=...)`).
+ */
+function hardLabelLoss(
+  op: string,
+  logits: Tensor,
+  labels: Tensor,
+  weight: readonly number[] | null | undefined,
+): Tensor {
+  if (!weight) return crossEntropy(logits, labels);
+  const k = logits.shape[1];
+  if (weight.length !== k) {
+    throw new ShapeError(
+      `Cannot ${op}: ${weight.length} class weights for logits of ${k} classes`,
+    );
+  }
+  const w = tensor(weight as number[], { shape: [k], device: logits.device });
+  return crossEntropy(logits, labels, { weight: w });
+}
+
+const fmtWeight = (w: readonly number[]): string =>
+  `[${w.map((x) => Number(x.toPrecision(4))).join(", ")}]`;
 
 function checkLogits(
   op: string,
@@ -203,7 +289,10 @@ function frozen(t: Tensor): Tensor {
 export interface KdTerms {
   /** `ce + kd`. */
   loss: Tensor;
-  /** `(1 - alpha) * CE(student, labels)`; absent without labels. */
+  /**
+   * `(1 - alpha) * CE(student, labels)` (class-weighted when `weight` is
+   * given); absent without labels.
+   */
   ce?: Tensor;
   /** `alpha * [T²] * KL(teacher ‖ student)` at temperature T. */
   kd: Tensor;
@@ -218,7 +307,8 @@ export interface KdTerms {
  * @param studentLogits `[batch, classes]`.
  * @param teacherLogits `[batch, classes]` (never receives a gradient).
  * @param labels int32 `[batch]`, or null for unlabeled data.
- * @param options Preset, temperature, alpha, reduction, scaleByT2.
+ * @param options Preset, temperature, alpha, reduction, scaleByT2, and
+ *   class weights on the cross-entropy.
  * @returns The weighted terms and their sum.
  */
 export function kdTerms(
@@ -237,7 +327,10 @@ export function kdTerms(
   const kdScale = o.alpha * (o.scaleByT2 ? t * t : 1);
   const kd = mul(rawKl, kdScale);
   if (!labels) return { loss: kd, kd, rawKl };
-  const ce = mul(crossEntropy(studentLogits, labels), 1 - o.alpha);
+  const ce = mul(
+    hardLabelLoss("kdLoss", studentLogits, labels, o.weight),
+    1 - o.alpha,
+  );
   return { loss: ce.add(kd), ce, kd, rawKl };
 }
 
@@ -355,11 +448,14 @@ export class DistillationLoss implements DistillCriterion {
   readonly reduction: KdReduction;
   /** Whether the KL term is scaled by T². */
   readonly scaleByT2: boolean;
+  /** Class weights on the cross-entropy term, or null (unweighted). */
+  readonly weight: readonly number[] | null;
 
   /**
    * A KD criterion with the given (or the preset's) settings.
    *
-   * @param options Preset, temperature, alpha, reduction, scaleByT2.
+   * @param options Preset, temperature, alpha, reduction, scaleByT2, and
+   *   class weights on the cross-entropy (`weight`).
    */
   constructor(options: KdOptions = {}) {
     const o = resolveKdOptions(options);
@@ -368,6 +464,7 @@ export class DistillationLoss implements DistillCriterion {
     this.alpha = o.alpha;
     this.reduction = o.reduction;
     this.scaleByT2 = o.scaleByT2;
+    this.weight = o.weight ?? null;
   }
 
   /**
@@ -376,13 +473,15 @@ export class DistillationLoss implements DistillCriterion {
    * @returns The resolved options.
    */
   get options(): ResolvedKdOptions {
-    return {
+    const o: ResolvedKdOptions = {
       preset: this.preset,
       temperature: this.temperature,
       alpha: this.alpha,
       reduction: this.reduction,
       scaleByT2: this.scaleByT2,
     };
+    if (this.weight) o.weight = this.weight;
+    return o;
   }
 
   /**
@@ -403,7 +502,8 @@ export class DistillationLoss implements DistillCriterion {
 
   /**
    * The weighted terms: `ce` and `kd` (and `kd` alone without labels,
-   * `ce` alone without a teacher, unweighted then, as plain training).
+   * `ce` alone without a teacher, not scaled by `1 - alpha` then, as plain
+   * training; class weights still apply).
    *
    * @param input Logits and labels.
    * @returns The terms.
@@ -416,7 +516,9 @@ export class DistillationLoss implements DistillCriterion {
           "Cannot compute the KD loss: a batch with neither labels nor teacher logits",
         );
       }
-      return { ce: crossEntropy(studentLogits, labels) };
+      return {
+        ce: hardLabelLoss("kdLoss", studentLogits, labels, this.weight),
+      };
     }
     const t = kdTerms(studentLogits, teacherLogits, labels, this.options);
     return t.ce ? { ce: t.ce, kd: t.kd } : { kd: t.kd };
@@ -428,7 +530,8 @@ export class DistillationLoss implements DistillCriterion {
    * @returns A one-line description for logs.
    */
   toString(): string {
-    return `DistillationLoss(preset=${this.preset}, T=${this.temperature}, alpha=${this.alpha}, reduction=${this.reduction}, scaleByT2=${this.scaleByT2})`;
+    const w = this.weight ? `, weight=${fmtWeight(this.weight)}` : "";
+    return `DistillationLoss(preset=${this.preset}, T=${this.temperature}, alpha=${this.alpha}, reduction=${this.reduction}, scaleByT2=${this.scaleByT2}${w})`;
   }
 }
 
@@ -509,6 +612,11 @@ export interface DkdLossOptions extends DkdOptions {
   ceWeight?: number;
   /** Epochs over which the DKD term ramps in linearly (default 20; 0: none). */
   warmup?: number;
+  /**
+   * Class weights on the cross-entropy term, one per class, as PyTorch's
+   * `CrossEntropyLoss(weight=...)`; the DKD term is not weighted.
+   */
+  weight?: Tensor | readonly number[];
 }
 
 /**
@@ -520,14 +628,17 @@ export interface DkdLossOptions extends DkdOptions {
 export class DKDLoss implements DistillCriterion {
   /** For logs. */
   readonly name = "dkd";
-  /** The options. */
-  readonly options: Required<DkdLossOptions>;
+  /** The options (class weights are in `weight`). */
+  readonly options: Required<Omit<DkdLossOptions, "weight">>;
+  /** Class weights on the cross-entropy term, or null (unweighted). */
+  readonly weight: readonly number[] | null;
   #epoch = 0;
 
   /**
    * A DKD criterion with the given settings.
    *
-   * @param options ceWeight, alpha, beta, temperature, warmup.
+   * @param options ceWeight, alpha, beta, temperature, warmup, and class
+   *   weights on the cross-entropy (`weight`).
    */
   constructor(options: DkdLossOptions = {}) {
     this.options = {
@@ -537,6 +648,9 @@ export class DKDLoss implements DistillCriterion {
       ceWeight: options.ceWeight ?? 1,
       warmup: options.warmup ?? 20,
     };
+    this.weight = options.weight === undefined
+      ? null
+      : resolveClassWeight("configure DKD loss", options.weight);
   }
 
   /**
@@ -561,7 +675,10 @@ export class DKDLoss implements DistillCriterion {
         "Cannot compute DKD: it needs labels (use DistillationLoss for unlabeled transfer data)",
       );
     }
-    const ce = mul(crossEntropy(studentLogits, labels), this.options.ceWeight);
+    const ce = mul(
+      hardLabelLoss("DKDLoss", studentLogits, labels, this.weight),
+      this.options.ceWeight,
+    );
     if (!teacherLogits) return { ce };
     const w = this.options.warmup > 0
       ? Math.min((this.#epoch + 1) / this.options.warmup, 1)
@@ -574,13 +691,61 @@ export class DKDLoss implements DistillCriterion {
   }
 }
 
+/** Options of `CrossEntropyCriterion`. */
+export interface CrossEntropyCriterionOptions {
+  /**
+   * Class weights, one per class (a `[classes]` tensor or an array), as
+   * PyTorch's `CrossEntropyLoss(weight=...)`: the weighted mean of the
+   * per-sample losses. Absent: unweighted.
+   */
+  weight?: Tensor | readonly number[];
+}
+
 /**
  * Cross-entropy alone, as a criterion (the student trained without a
- * teacher).
+ * teacher), optionally with class weights.
+ *
+ * @example Class weights as PyTorch's CrossEntropyLoss(weight=...)
+ * ```ts
+ * import { distill, tensor } from "@kdeno/kdeno";
+ * import assert from "node:assert/strict";
+ *
+ * const ce = new distill.CrossEntropyCriterion({ weight: [3, 1] });
+ * const logits = tensor([[0, 0], [0, 0]]);
+ * const labels = tensor(new Int32Array([0, 1]));
+ * const { ce: loss } = ce.terms({ studentLogits: logits, teacherLogits: null, labels });
+ * assert.ok(Math.abs(loss.item() - Math.log(2)) < 1e-6);
+ * assert.equal(String(ce), "CrossEntropy(weight=[3, 1])");
+ * ```
  */
 export class CrossEntropyCriterion implements DistillCriterion {
   /** For logs. */
   readonly name = "ce";
+  /** Class weights, or null (unweighted). */
+  readonly weight: readonly number[] | null;
+
+  /**
+   * A cross-entropy criterion.
+   *
+   * @param options Class weights (`weight`).
+   */
+  constructor(options: CrossEntropyCriterionOptions = {}) {
+    this.weight = options.weight === undefined
+      ? null
+      : resolveClassWeight("configure cross-entropy", options.weight);
+  }
+
+  /**
+   * The settings in one line, for logs.
+   *
+   * @returns `CrossEntropy()` or `CrossEntropy(weight=[...])`.
+   */
+  toString(): string {
+    return this.weight
+      ? `CrossEntropy(weight=${fmtWeight(this.weight)})`
+      : "CrossEntropy()";
+  }
+
   /**
    * The loss as named terms (here one: cross-entropy).
    *
@@ -593,6 +758,13 @@ export class CrossEntropyCriterion implements DistillCriterion {
         "Cannot compute cross-entropy: the batch has no labels",
       );
     }
-    return { ce: crossEntropy(input.studentLogits, input.labels) };
+    return {
+      ce: hardLabelLoss(
+        "cross-entropy",
+        input.studentLogits,
+        input.labels,
+        this.weight,
+      ),
+    };
   }
 }

@@ -39,6 +39,13 @@ export interface StudyDataOptions {
   workers?: number;
   /** Keep a stratified subset of this many training images (quick tests). */
   maxTrain?: number;
+  /**
+   * A smaller run of the same shape: keep a stratified subset of at most
+   * this many training images, and the same fraction of the validation and
+   * test splits (at least one image per class each). Absent: every image.
+   * Applied before `maxTrain`. For a run at full image size on the CPU.
+   */
+  subset?: number;
   /** The students get a stratified subset of this many labeled images. */
   labeled?: number;
   /**
@@ -173,6 +180,39 @@ export function imageFolderStudyData(
         : "the missing val/ folder"
     }`;
   }
+  let testSet: Dataset<[Tensor, number]> = splits.test;
+  if (
+    options.subset !== undefined &&
+    !(Number.isInteger(options.subset) && options.subset >= 1)
+  ) {
+    throw new RangeError(
+      `Cannot prepare the study data: subset ${options.subset} must be a whole number of training images ≥ 1`,
+    );
+  }
+  const fraction = options.subset !== undefined
+    ? Math.min(1, options.subset / trainSet.length)
+    : 1;
+  let subsetLine: string | null = null;
+  if (fraction < 1) {
+    const trainAll = trainSet.length;
+    const testAll = testSet.length;
+    const nClasses = splits.train.classes.length;
+    const part = (ds: Dataset<[Tensor, number]>) => {
+      const n = ds === trainSet
+        ? options.subset!
+        : Math.max(nClasses, Math.round(ds.length * fraction));
+      return n < ds.length
+        ? stratifiedSplit(ds, [n, ds.length - n], { seed })[0]
+        : ds;
+    };
+    trainSet = part(trainSet);
+    valSet = part(valSet);
+    testSet = part(testSet);
+    valSource += `; ${valSet.length} of them kept`;
+    subsetLine = `subset: a stratified ${
+      Number((fraction * 100).toPrecision(2))
+    }% of every split (${trainSet.length} of ${trainAll} training images, ${valSet.length} validation, ${testSet.length} of ${testAll} test)`;
+  }
   if (options.maxTrain !== undefined && options.maxTrain < trainSet.length) {
     // for quick tests: a stratified subset of the training images
     const t = trainSet.length;
@@ -247,7 +287,7 @@ export function imageFolderStudyData(
   const transfer = transferSet ? loader(transferSet, true) : null;
   const val = loader(valSet, false);
   // the tutorial shuffles its test loader; kdeno does not (paired comparisons)
-  const test = loader(splits.test, false);
+  const test = loader(testSet, false);
   const all = [train, studentTrain, transfer, val, test];
   const counts = (ds: Dataset<[Tensor, number]>) => {
     const c = Array(k).fill(0);
@@ -257,6 +297,7 @@ export function imageFolderStudyData(
   const fmtW = (w: number[]) => w.map((x) => x.toFixed(3)).join(" / ");
   const description = [
     `kdeno distillation: ${root}`,
+    ...(subsetLine ? [subsetLine] : []),
     `classes: ${
       classes.map((c, i) => `${i}=${c}`).join(", ")
     } (positive class for sensitivity: ${classes[1] ?? classes[0]})`,
@@ -264,10 +305,10 @@ export function imageFolderStudyData(
       studentSet !== trainSet ? ` (students: ${studentSet.length} labeled)` : ""
     }${
       transferSet ? `, transfer ${transferSet.length} unlabeled` : ""
-    }, test ${splits.test.length}; validation: ${valSource}`,
+    }, test ${testSet.length}; validation: ${valSource}`,
     `class counts: train ${counts(trainSet)}${
       studentSet !== trainSet ? `; students ${counts(studentSet)}` : ""
-    }; test ${counts(splits.test)}`,
+    }; test ${counts(testSet)}`,
   ];
   if (useSampler) {
     description.push(
@@ -291,7 +332,7 @@ export function imageFolderStudyData(
       transfer: transferSet?.length,
       val: valSet.length,
       valSource,
-      test: splits.test.length,
+      test: testSet.length,
       trainTargets: [...targetsOf(trainSet)],
     },
     description,

@@ -15,12 +15,14 @@ import { currentDevice } from "../backend/registry.ts";
 import type { DeviceName } from "../backend/backend.ts";
 import type { Loader } from "../data/batch.ts";
 import {
+  CrossEntropyCriterion,
   DistillationLoss,
   type KdOptions,
   type ResolvedKdOptions,
   resolveKdOptions,
 } from "../distill/losses.ts";
 import { TeacherCache } from "../distill/teacher_cache.ts";
+import { PhaseClock } from "./_phase_clock.ts";
 import type { TeacherCacheStats } from "../distill/teacher_cache.ts";
 import { countMacs, measureSpeed, modelSizeBytes } from "../eval/cost.ts";
 import {
@@ -61,7 +63,6 @@ import {
   summarizeArm,
   type TeacherSummary,
 } from "./protocol.ts";
-import { WeightedCrossEntropy, WeightedDistillationLoss } from "./_criteria.ts";
 
 /** What the study's data are, for `results.json` and `results.md`. */
 export interface StudyDataset {
@@ -210,7 +211,98 @@ export interface StudyResults {
     teacherCache: TeacherCacheStats;
     studentEpochSeconds: number;
     kdEpochSeconds: number;
+    /**
+     * Where the wall time went, by phase (absent in results written before
+     * it was recorded).
+     */
+    phases?: StudyPhases;
   };
+}
+
+/** Seconds of one phase: wall time, and the part spent waiting for batches. */
+export interface PhaseSeconds {
+  /** Wall seconds of the phase, data included. */
+  seconds: number;
+  /** Of which waiting for the next batch (decode, resize, augment). */
+  dataSeconds: number;
+}
+
+/**
+ * Where a study's wall time went. Each training phase's `seconds` include
+ * its validation passes and its `dataSeconds` (time spent waiting for the
+ * next batch: decoding, resizing and augmenting, or waiting for the
+ * Workers).
+ */
+export interface StudyPhases {
+  /**
+   * Before the first phase: reading the folder, splitting, the data
+   * preparation (from `started`).
+   */
+  setupSeconds: number;
+  /** Training the teacher (absent when it was not trained). */
+  teacher?: PhaseSeconds;
+  /** The students without KD, every seed. */
+  student: PhaseSeconds;
+  /**
+   * The students with KD, every seed; `teacherSeconds` of it ran the
+   * teacher for its logits (the teacher cache's misses).
+   */
+  studentKd: PhaseSeconds & { teacherSeconds: number };
+  /** Test-set evaluation of every model. */
+  evaluation: PhaseSeconds;
+  /** Measuring the models' cost (MACs, latency, throughput). */
+  costSeconds: number;
+  /** Every phase's `dataSeconds` summed. */
+  dataSeconds: number;
+}
+
+function studyPhases(
+  clock: PhaseClock,
+  cache: TeacherCacheStats,
+  totalSeconds: number,
+): StudyPhases {
+  const p = clock.phases();
+  const zero = (): PhaseSeconds => ({ seconds: 0, dataSeconds: 0 });
+  const all = Object.values(p);
+  const total = all.reduce((a, x) => a + x.seconds, 0);
+  const out: StudyPhases = {
+    setupSeconds: Math.max(0, totalSeconds - total),
+    ...(p.teacher ? { teacher: p.teacher } : {}),
+    student: p.student ?? zero(),
+    studentKd: {
+      ...(p.studentKd ?? zero()),
+      teacherSeconds: cache.teacherMs / 1000,
+    },
+    evaluation: p.evaluation ?? zero(),
+    costSeconds: p.cost?.seconds ?? 0,
+    dataSeconds: all.reduce((a, x) => a + x.dataSeconds, 0),
+  };
+  return out;
+}
+
+/**
+ * One line on where the wall time went, for logs.
+ *
+ * @param p The phases of `StudyResults.timing.phases`.
+ * @returns E.g. `Time: teacher 120 s (data 30 s), ...`.
+ */
+export function phasesLine(p: StudyPhases): string {
+  const f = (x: number) => x < 10 ? x.toFixed(1) : x.toFixed(0);
+  const part = (name: string, x: PhaseSeconds, extra = "") =>
+    `${name} ${f(x.seconds)} s (data ${f(x.dataSeconds)} s${extra})`;
+  return [
+    `Time: setup ${f(p.setupSeconds)} s`,
+    ...(p.teacher ? [part("teacher training", p.teacher)] : []),
+    part("students without KD", p.student),
+    part(
+      "students with KD",
+      p.studentKd,
+      `, teacher forwards ${f(p.studentKd.teacherSeconds)} s`,
+    ),
+    part("test evaluation", p.evaluation),
+    `measuring the models' cost ${f(p.costSeconds)} s`,
+    `waiting for batches in all ${f(p.dataSeconds)} s`,
+  ].join("; ");
 }
 
 /** What `runDistillationStudy` returns. */
@@ -282,9 +374,13 @@ export async function runDistillationStudy(
   const { outDir, teacher, teacherEpochs, epochs, lr, config } = o;
   const teacherName = o.teacherName ?? "Teacher (ResNet-18)";
   const kd: ResolvedKdOptions = resolveKdOptions(o.kd);
-  const studentTrain = o.loaders.studentTrain ?? o.loaders.train;
-  const transfer = o.loaders.transfer ?? null;
-  const { val, test } = o.loaders;
+  // every wait for a batch is charged to the phase that is running
+  const clock = new PhaseClock();
+  const trainLoader = clock.watch(o.loaders.train);
+  const studentTrain = clock.watch(o.loaders.studentTrain ?? o.loaders.train);
+  const transfer = clock.watch(o.loaders.transfer ?? null);
+  const val = clock.watch(o.loaders.val);
+  const test = clock.watch(o.loaders.test);
   const classes = [...o.dataset.classes];
 
   await Deno.mkdir(outDir, { recursive: true });
@@ -316,21 +412,23 @@ export async function runDistillationStudy(
       { lr },
     );
     const dir = join(outDir, "checkpoints", "teacher");
+    clock.start("teacher");
     const r = await trainer.fit({
       model: teacher,
-      train: o.loaders.train,
+      train: trainLoader,
       val,
       epochs: teacherEpochs,
       optimizer: opt,
       scheduler: new CosineAnnealingLR(opt, { tMax: teacherEpochs }),
       loss: o.classWeights?.teacher
-        ? new WeightedCrossEntropy(o.classWeights.teacher)
+        ? new CrossEntropyCriterion({ weight: o.classWeights.teacher })
         : undefined,
       checkpointDir: dir,
       resume: !!o.resume && await exists(join(dir, "last.safetensors")),
       seed,
       name: teacherName,
     });
+    clock.stop();
     teacherSeconds = r.seconds;
     teacherHistory = r.history;
     if (r.interrupted) return null;
@@ -372,6 +470,7 @@ export async function runDistillationStudy(
       model.loadStateDict(initial); // the same initial weights in both arms
       const dir = join(outDir, "checkpoints", `${arm}-seed${s}`);
       const opt = new Adam(model.parameters(), { lr });
+      clock.start(arm);
       const fit = await trainer.fit({
         model,
         teacher: withKd ? teacher : null,
@@ -383,8 +482,8 @@ export async function runDistillationStudy(
         scheduler: new CosineAnnealingLR(opt, { tMax: epochs }),
         loss: studentWeights
           ? (withKd
-            ? new WeightedDistillationLoss(o.kd, studentWeights)
-            : new WeightedCrossEntropy(studentWeights))
+            ? new DistillationLoss({ ...o.kd, weight: studentWeights })
+            : new CrossEntropyCriterion({ weight: studentWeights }))
           : withKd
           ? new DistillationLoss(o.kd)
           : undefined,
@@ -396,8 +495,11 @@ export async function runDistillationStudy(
         name: ARM_NAMES[arm],
         runLabel: `seed ${s}`,
       });
+      clock.stop();
       if (fit.interrupted) return null;
+      clock.start("evaluation");
       const result = await evaluate(model, test);
+      clock.stop();
       say(
         `test Acc: ${result.accuracy.toFixed(4)} (sensitivity ${
           result.sensitivity?.toFixed(4)
@@ -411,6 +513,7 @@ export async function runDistillationStudy(
 
   // ---- evaluation and costs
   say("\n== Test set ==");
+  clock.start("evaluation");
   const teacherResult = await evaluate(teacher, test);
   const cost = (m: Module): ModelCost => {
     const speed = measureSpeed(m, {
@@ -426,8 +529,10 @@ export async function runDistillationStudy(
       throughput: speed.throughput,
     };
   };
+  clock.start("cost");
   const teacherCost = o.teacherCost ?? cost(teacher);
   const studentCost = cost(lastStudent!);
+  clock.stop();
   if (isMainRank()) {
     await saveSafetensors(
       join(outDir, "student.safetensors"),
@@ -476,6 +581,7 @@ export async function runDistillationStudy(
     student: { name: ARM_NAMES.student, summary: student },
     others: [{ name: ARM_NAMES.studentKd, summary: studentKd }],
   });
+  const totalSeconds = (performance.now() - started) / 1000;
   const results: StudyResults = {
     tutorial: o.program ?? "kdeno examples/distill.ts",
     date: new Date().toISOString(),
@@ -500,10 +606,11 @@ export async function runDistillationStudy(
       : null,
     warnings,
     timing: {
-      totalSeconds: (performance.now() - started) / 1000,
+      totalSeconds,
       teacherCache: cache.stats,
       studentEpochSeconds: epochSeconds(runs.student),
       kdEpochSeconds: epochSeconds(runs.studentKd),
+      phases: studyPhases(clock, cache.stats, totalSeconds),
     },
   };
 
@@ -677,6 +784,7 @@ Compute ratio teacher/student: ${ratio}
     `Teacher cache: ${stats.entries} entries, ${stats.hits} hits, ${stats.misses} misses; mean train epoch ${
       results.timing.studentEpochSeconds.toFixed(2)
     } s without KD, ${results.timing.kdEpochSeconds.toFixed(2)} s with KD`,
+    phasesLine(results.timing.phases!),
     `Wrote ${files.map((f) => join(outDir, f)).join(", ")} (${
       results.timing.totalSeconds.toFixed(0)
     } s in all)`,

@@ -45,6 +45,8 @@ const FLAGS = [
   "balance",
   "resume",
   "max-train",
+  "subset",
+  "full",
   "help",
 ];
 
@@ -74,10 +76,20 @@ Deno.test("examples/distill.ts --help: every flag, with its meaning and default"
   }));
   for (
     const [flag, def] of [
-      ["epochs N", "6"],
+      [
+        "epochs N",
+        "6 for the bundled data; with --data, 30 as in the tutorial",
+      ],
       ["batch-size N", "32"],
       ["lr X", "0.001"],
-      ["preset tutorial|recommended", "recommended"],
+      [
+        "preset tutorial|recommended",
+        "recommended for the bundled data; with --data, tutorial as in the tutorial",
+      ],
+      [
+        "subset N",
+        "500 with --data on the CPU (--full: every image); else all",
+      ],
       ["device cpu|cuda", "the default backend"],
       ["seed N", "0"],
       ["seeds N", "3"],
@@ -151,6 +163,11 @@ Deno.test("examples/distill.ts: bad values are refused in one line each, before 
         /^distill: --preset must be tutorial or recommended, got tutoral \(did you mean tutorial\?\)$/,
       ],
       [["--transfer", "rest"], /^distill: --transfer rest needs --labeled N$/],
+      [
+        ["--full", "--subset", "100"],
+        /^distill: --full and --subset N exclude each other$/,
+      ],
+      [["--subset", "1"], /^distill: --subset must be an integer ≥ 2, got 1$/],
       [
         ["--label-scarce", "50", "--labeled", "20"],
         /^distill: --label-scarce N sets its own labels and transfer images; leave out --labeled and --transfer$/,
@@ -489,6 +506,16 @@ Deno.test("examples/distill.ts warns when every model answers one class and none
   assert.equal(code, 0, stderr + stdout);
   // one run only with --data; the balance settings are said
   assert.doesNotMatch(stdout, /Run 2 of 2/);
+  // with --data the tutorial's loss by default (its epochs too, here --epochs 1)
+  assert.match(
+    stdout,
+    /^KD loss: preset tutorial, T=1, alpha=0\.25 \(weight of the distillation term\), reduction mean, T² off$/m,
+  );
+  // where the time went, printed and in results.json
+  assert.match(
+    stdout,
+    /^Time: setup [\d.]+ s; teacher training [\d.]+ s \(data [\d.]+ s\); students without KD .*; students with KD [\d.]+ s \(data [\d.]+ s, teacher forwards [\d.]+ s\); test evaluation .*; measuring the models' cost [\d.]+ s; waiting for batches in all [\d.]+ s$/m,
+  );
   assert.match(stdout, /^class counts: train 27 a \/ 9 b; test 4 a \/ 4 b$/m);
   assert.match(
     stdout,
@@ -501,7 +528,7 @@ Deno.test("examples/distill.ts warns when every model answers one class and none
   assert.match(stdout, /^Loss: CrossEntropy\(weight=\[0\.6667, 2\]\)$/m);
   assert.match(
     stdout,
-    /^Loss: DistillationLoss\(.*class weights=\[0\.6667, 2\] on the cross-entropy\)$/m,
+    /^Loss: DistillationLoss\(.*, weight=\[0\.6667, 2\]\)$/m,
   );
   assert.match(
     stdout,
@@ -512,6 +539,16 @@ Deno.test("examples/distill.ts warns when every model answers one class and none
   );
   assert.equal(results.majorityBaseline.className, "a");
   assert.equal(results.config.balance, "both");
+  assert.equal(results.config.kd.preset, "tutorial");
+  const phases = results.timing.phases;
+  for (const k of ["teacher", "student", "studentKd", "evaluation"]) {
+    assert.ok(phases[k].seconds > 0, k);
+    assert.ok(
+      phases[k].dataSeconds > 0 && phases[k].dataSeconds <= phases[k].seconds,
+      k,
+    );
+  }
+  assert.ok(phases.dataSeconds > 0);
   const w: string[] = results.warnings;
   for (
     const model of ["Teacher (ResNet-18)", "Student, no KD", "Student, KD"]

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { distill, nn, tensor } from "../../mod.ts";
+import { distill, nn, ShapeError, tensor } from "../../mod.ts";
 import type { Tensor } from "../../mod.ts";
 import { assertClose, fromGolden, type GoldenTensor } from "../_helpers.ts";
 
@@ -12,6 +12,7 @@ interface LossCase {
   ft?: GoldenTensor;
   weight?: GoldenTensor;
   gradWeight?: GoldenTensor;
+  classWeight?: GoldenTensor;
   loss: number;
   grad: GoldenTensor;
 }
@@ -86,6 +87,158 @@ Deno.test("kdLoss() recommended preset matches PyTorch (batchmean, T²)", async 
           reduction: "batchmean",
           scaleByT2: true,
         })),
+  );
+});
+
+/** The case's class weights as a plain array. */
+function classWeightOf(name: string): number[] {
+  const c = byName(name);
+  if (!c.classWeight) throw new Error(`fixture case "${name}" has no weights`);
+  return [...fromGolden(c.classWeight).toArray() as number[]];
+}
+
+/** Sums a criterion's terms into one loss. */
+function summed(terms: Record<string, Tensor>): Tensor {
+  return Object.values(terms).reduce((a, b) => a.add(b));
+}
+
+Deno.test("class weights on the hard-label term match PyTorch's CrossEntropyLoss(weight=)", async (t) => {
+  for (const name of ["tutorial weighted b8 c2", "tutorial weighted b5 c10"]) {
+    const w = classWeightOf(name);
+    await t.step(
+      `${name}: kdLoss, weight as an array`,
+      () =>
+        logitCase(
+          name,
+          (s, te, y) =>
+            distill.kdLoss(s, te, y, { preset: "tutorial", weight: w }),
+        ),
+    );
+    await t.step(
+      `${name}: DistillationLoss, weight as a tensor`,
+      () =>
+        logitCase(name, (s, te, y) =>
+          summed(
+            new distill.DistillationLoss({
+              preset: "tutorial",
+              weight: tensor(w, { shape: [w.length] }),
+            }).terms({ studentLogits: s, teacherLogits: te, labels: y }),
+          )),
+    );
+  }
+  await t.step(
+    "recommended weighted b8 c2 (T², batchmean)",
+    () =>
+      logitCase("recommended weighted b8 c2", (s, te, y) =>
+        summed(
+          new distill.DistillationLoss({
+            weight: classWeightOf("recommended weighted b8 c2"),
+          }).terms({ studentLogits: s, teacherLogits: te, labels: y }),
+        )),
+  );
+  await t.step(
+    "CrossEntropyCriterion({ weight })",
+    () =>
+      logitCase(
+        "ce weighted b6 c3",
+        (s, _te, y) =>
+          new distill.CrossEntropyCriterion({
+            weight: classWeightOf("ce weighted b6 c3"),
+          }).terms({ studentLogits: s, teacherLogits: null, labels: y }).ce,
+      ),
+  );
+  await t.step(
+    "DistillationLoss without a teacher: the weighted CE alone",
+    () =>
+      logitCase("ce weighted b6 c3", (s, _te, y) =>
+        summed(
+          new distill.DistillationLoss({
+            weight: classWeightOf("ce weighted b6 c3"),
+          }).terms({ studentLogits: s, teacherLogits: null, labels: y }),
+        )),
+  );
+  await t.step(
+    "DKDLoss({ weight }) weighs its cross-entropy",
+    () =>
+      logitCase("dkd weighted b6 c10", (s, te, y) =>
+        summed(
+          new distill.DKDLoss({
+            warmup: 0,
+            weight: classWeightOf("dkd weighted b6 c10"),
+          }).terms({ studentLogits: s, teacherLogits: te, labels: y }),
+        )),
+  );
+  await t.step("unweighted and weighted differ (the test can fail)", () => {
+    const c = byName("tutorial weighted b8 c2");
+    const s = fromGolden(c.student!);
+    const te = fromGolden(c.teacher!);
+    const y = fromGolden(c.labels!);
+    const plain = distill.kdLoss(s, te, y, { preset: "tutorial" }).item();
+    assert.ok(Math.abs(plain - c.loss) > 1e-4);
+  });
+  await t.step("unlabeled batches: the KL term alone, unweighted", () => {
+    const c = byName("recommended unlabeled b6 c5");
+    const s = fromGolden(c.student!);
+    const te = fromGolden(c.teacher!);
+    const terms = new distill.DistillationLoss({ weight: [5, 1, 1, 1, 1] })
+      .terms({ studentLogits: s, teacherLogits: te, labels: null });
+    assert.deepEqual(Object.keys(terms), ["kd"]);
+    assertClose(terms.kd.item(), c.loss);
+  });
+  await t.step("the settings show the weights", () => {
+    assert.match(
+      String(new distill.DistillationLoss({ weight: [2, 0.5] })),
+      /, weight=\[2, 0\.5\]\)$/,
+    );
+    assert.deepEqual(
+      new distill.DistillationLoss({ weight: [2, 0.5] }).options.weight,
+      [2, 0.5],
+    );
+    assert.equal(
+      String(new distill.CrossEntropyCriterion({ weight: [1.5, 0.75] })),
+      "CrossEntropy(weight=[1.5, 0.75])",
+    );
+  });
+});
+
+Deno.test("class weights: bad weights are refused with a typed error", () => {
+  const s = tensor([[1, 0, 2], [0, 1, 0]]);
+  const te = tensor([[0, 1, 0], [1, 0, 0]]);
+  const y = tensor(new Int32Array([0, 2]));
+  assert.throws(
+    () => distill.kdLoss(s, te, y, { weight: [1, 2] }),
+    ShapeError,
+    "2 class weights for logits of 3 classes",
+  );
+  assert.throws(
+    () =>
+      new distill.CrossEntropyCriterion({ weight: [1, 2] }).terms({
+        studentLogits: s,
+        teacherLogits: null,
+        labels: y,
+      }),
+    ShapeError,
+    "2 class weights for logits of 3 classes",
+  );
+  assert.throws(
+    () => new distill.DistillationLoss({ weight: [1, -1, 1] }),
+    RangeError,
+    "class weight 1 is -1",
+  );
+  assert.throws(
+    () => new distill.DKDLoss({ weight: [0, 0] }),
+    RangeError,
+    "every class weight is 0",
+  );
+  assert.throws(
+    () => new distill.DistillationLoss({ weight: tensor([[1, 2]]) }),
+    ShapeError,
+    "class weight of shape [1, 2] must be 1-D",
+  );
+  assert.throws(
+    () => new distill.CrossEntropyCriterion({ weight: [] }),
+    ShapeError,
+    "class weight is empty",
   );
 });
 

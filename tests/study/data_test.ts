@@ -172,3 +172,56 @@ Deno.test("imageFolderStudyData balance: a WeightedRandomSampler for the labeled
   }
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("imageFolderStudyData subset: at most N training images and the same fraction of validation and test, stratified, said in the description", () => {
+  const d = study.imageFolderStudyData(bundled, {
+    size: 8,
+    batchSize: 50,
+    subset: 100,
+  });
+  try {
+    const { trainTargets, ...described } = d.dataset;
+    assert.deepEqual(
+      [0, 1].map((c) => trainTargets!.filter((t) => t === c).length),
+      [50, 50],
+    );
+    assert.equal(described.train, 100);
+    assert.equal(described.val, 20);
+    assert.equal(described.test, 40);
+    assert.match(described.valSource, /\(200 images\); 20 of them kept$/);
+    assert.deepEqual(d.loaders.test.length, 1);
+    assert.equal(
+      d.description[1],
+      "subset: a stratified 10% of every split (100 of 1000 training images, 20 validation, 40 of 400 test)",
+    );
+    assert.match(
+      d.description.at(-1)!,
+      /^class counts: train 50 shirt \/ 50 tshirt; test 20 shirt \/ 20 tshirt$/,
+    );
+  } finally {
+    d.close();
+  }
+  // a subset at least as large as the split changes nothing
+  const all = study.imageFolderStudyData(bundled, {
+    size: 8,
+    batchSize: 50,
+    subset: 5000,
+  });
+  try {
+    assert.equal(all.dataset.train, 1000);
+    assert.equal(all.dataset.test, 400);
+    assert.ok(!all.description.some((l) => l.startsWith("subset:")));
+  } finally {
+    all.close();
+  }
+  assert.throws(
+    () =>
+      study.imageFolderStudyData(bundled, {
+        size: 8,
+        batchSize: 8,
+        subset: 2.5,
+      }),
+    RangeError,
+    "subset 2.5 must be a whole number",
+  );
+});

@@ -85,7 +85,28 @@ Deno.test("runDistillationStudy: teacher, two arms over two seeds, paired verdic
     md,
     /\| Majority class \(always left\) \| 50\.0 \| 50\.0 \| 0\.0 \/ 100\.0 \|/,
   );
-  assert.equal(done.summary.length, 6 + r.warnings.length);
+  assert.equal(done.summary.length, 7 + r.warnings.length);
+  // where the time went: one line, and the same figures in results.json
+  assert.match(
+    done.summary[done.summary.length - 2],
+    /^Time: setup [\d.]+ s; teacher training [\d.]+ s \(data [\d.]+ s\); students without KD [\d.]+ s/,
+  );
+  const ph = r.timing.phases!;
+  assert.ok(ph.teacher!.seconds > 0 && ph.student.seconds > 0);
+  assert.ok(ph.studentKd.seconds > 0 && ph.evaluation.seconds > 0);
+  assert.ok(ph.dataSeconds > 0);
+  assert.ok(
+    Math.abs(
+      ph.dataSeconds -
+        (ph.teacher!.dataSeconds + ph.student.dataSeconds +
+          ph.studentKd.dataSeconds + ph.evaluation.dataSeconds),
+    ) < 1e-9,
+  );
+  assert.ok(
+    ph.setupSeconds + ph.teacher!.seconds + ph.student.seconds +
+        ph.studentKd.seconds + ph.evaluation.seconds + ph.costSeconds <=
+      r.timing.totalSeconds + 1e-6,
+  );
   assert.match(
     done.summary[1],
     /^Majority-class baseline: always answering "left"/,
@@ -151,7 +172,7 @@ Deno.test("runDistillationStudy with class weights: weighted cross-entropy for t
   assert.ok(lines.includes("Loss: CrossEntropy(weight=[2, 0.5])"));
   assert.ok(
     lines.some((l) =>
-      /^Loss: DistillationLoss\(preset=recommended, .*class weights=\[2, 0\.5\] on the cross-entropy\)$/
+      /^Loss: DistillationLoss\(preset=recommended, .*, weight=\[2, 0\.5\]\)$/
         .test(l)
     ),
     lines.filter((l) => l.startsWith("Loss:")).join("\n"),
@@ -166,10 +187,13 @@ Deno.test("runDistillationStudy with class weights: weighted cross-entropy for t
 });
 
 Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwise its CE term is (1 - alpha) × the weighted cross-entropy", async () => {
-  const { WeightedDistillationLoss, WeightedCrossEntropy } = await import(
-    "../../src/study/_criteria.ts"
-  );
   const { distill, nn, randn, tensor } = await import("../../mod.ts");
+  const WeightedDistillationLoss = (
+    kd: import("../../mod.ts").distill.KdOptions,
+    weight: number[],
+  ) => new distill.DistillationLoss({ ...kd, weight });
+  const WeightedCrossEntropy = (weight: number[]) =>
+    new distill.CrossEntropyCriterion({ weight });
   manualSeed(2);
   const s = randn([6, 3]);
   const t = randn([6, 3]);
@@ -180,7 +204,7 @@ Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwis
     teacherLogits: t,
     labels: y,
   });
-  const ones = new WeightedDistillationLoss(kd, [1, 1, 1]).terms({
+  const ones = WeightedDistillationLoss(kd, [1, 1, 1]).terms({
     studentLogits: s,
     teacherLogits: t,
     labels: y,
@@ -188,7 +212,7 @@ Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwis
   assert.ok(Math.abs(ones.ce.item() - plain.ce.item()) < 1e-6);
   assert.ok(Math.abs(ones.kd.item() - plain.kd.item()) < 1e-6);
   const w = [3, 1, 0.5];
-  const weighted = new WeightedDistillationLoss(kd, w).terms({
+  const weighted = WeightedDistillationLoss(kd, w).terms({
     studentLogits: s,
     teacherLogits: t,
     labels: y,
@@ -202,7 +226,7 @@ Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwis
   // transfer batches: the distillation term alone; no teacher: the weighted CE
   assert.deepEqual(
     Object.keys(
-      new WeightedDistillationLoss(kd, w).terms({
+      WeightedDistillationLoss(kd, w).terms({
         studentLogits: s,
         teacherLogits: t,
         labels: null,
@@ -210,7 +234,7 @@ Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwis
     ),
     ["kd"],
   );
-  const alone = new WeightedCrossEntropy(w).terms({
+  const alone = WeightedCrossEntropy(w).terms({
     studentLogits: s,
     teacherLogits: null,
     labels: y,
@@ -218,7 +242,7 @@ Deno.test("the class-weighted KD loss: weights 1 give DistillationLoss; otherwis
   assert.ok(Math.abs(alone.ce.item() - ce) < 1e-6);
   assert.throws(
     () =>
-      new WeightedCrossEntropy([1, 2]).terms({
+      WeightedCrossEntropy([1, 2]).terms({
         studentLogits: s,
         teacherLogits: null,
         labels: y,
