@@ -20,6 +20,9 @@
  * PyTorch's, which decodes every epoch), a KD epoch without and with the
  * teacher-output cache, and each one's peak resident memory.
  *
+ * A run with `--only` or `--quick` writes bench/results/compare_partial.json
+ * instead, so it never replaces the committed full run.
+ *
  * Usage: deno task compare [--quick] [--only substring] [--kd-max N]
  *   [--rounds N] [--kd-rounds N] [--standin DIR] [--standin-scale 0.02]
  *   [--standin-workers 2]
@@ -505,7 +508,10 @@ if (
 // ---- end of the stand-in rows ----
 
 await Deno.mkdir("bench/results", { recursive: true });
-const path = "bench/results/compare.json";
+// a partial run (--only, --quick) never replaces the committed full one
+const path = values.only || values.quick
+  ? "bench/results/compare_partial.json"
+  : "bench/results/compare.json";
 const tmp = `${path}.tmp`;
 await Deno.writeTextFile(
   tmp,
@@ -514,6 +520,7 @@ await Deno.writeTextFile(
       date: new Date().toISOString(),
       gemm: gemmBackend(),
       cpus: navigator.hardwareConcurrency,
+      cpuModel: cpuModel(),
       rows,
     },
     null,
@@ -522,3 +529,12 @@ await Deno.writeTextFile(
 );
 await Deno.rename(tmp, path);
 console.log(`wrote ${path}`);
+
+function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1] ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}

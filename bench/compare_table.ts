@@ -16,9 +16,10 @@ import { parseArgs } from "node:util";
 interface Row {
   workload: string;
   unit: string;
-  kdeno: number;
+  /** Absent on rows that only report PyTorch (its worker processes' peak). */
+  kdeno?: number;
   pytorch: number;
-  ratio: number;
+  ratio?: number;
   roundRatios?: number[];
 }
 
@@ -38,8 +39,9 @@ const read = (p: string): Results => JSON.parse(Deno.readTextFileSync(p));
 const now = read(path);
 const before = values.previous ? read(values.previous) : null;
 
-const fmt = (v: number) => v >= 100 ? v.toFixed(0) : v.toFixed(1);
-const r2 = (v: number) => v.toFixed(2);
+const fmt = (v?: number) =>
+  v === undefined ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(1);
+const r2 = (v?: number) => v === undefined ? "–" : v.toFixed(2);
 const head = ["workload", "kdeno", "PyTorch", "ratio (rounds)"];
 if (before) head.push(`previous run (${before.date.slice(0, 10)})`);
 const lines = [head, head.map(() => "---")];
@@ -47,18 +49,20 @@ let lastUnit = "";
 for (const row of now.rows) {
   const unit = row.unit === lastUnit ? "" : ` (${row.unit})`;
   lastUnit = row.unit;
-  const rounds = row.roundRatios && row.roundRatios.length > 1
-    ? `(${row.roundRatios.map(r2).join(" ")})`
-    : "(one run)";
+  const rounds = row.ratio === undefined
+    ? ""
+    : row.roundRatios && row.roundRatios.length > 1
+    ? ` (${row.roundRatios.map(r2).join(" ")})`
+    : " (one run)";
   const cells = [
     `${row.workload}${unit}`,
     fmt(row.kdeno),
     fmt(row.pytorch),
-    `${r2(row.ratio)} ${rounds}`,
+    `${r2(row.ratio)}${rounds}`,
   ];
   if (before) {
     const old = before.rows.find((r) => r.workload === row.workload);
-    cells.push(old ? r2(old.ratio) : "");
+    cells.push(old ? r2(old.ratio) : "–");
   }
   lines.push(cells);
 }

@@ -15,12 +15,10 @@
  * label) and a label-scarce run (the students get 100 labels, and the KD
  * student also the other training images without labels, as a transfer
  * set; `--label-scarce N` changes it, `--label-scarce 0` leaves it out).
- * Both runs take about a minute of CPU time (63 s, nearly all of it the
- * teacher's 6 epochs; measure with `time`). The committed run in
- * docs/distillation.md took 115 s wall on 2 cores shared with other work
- * (load average 7); on 2 idle cores the replication alone took 41 s wall
- * (60 s CPU), so both should take about a minute there. Other work on the
- * same cores slows the run several times over.
+ * Both runs took 55 s wall (69 s of CPU, most of it the teacher's 6
+ * epochs) on 2 cores with no other job running; the committed run in
+ * docs/distillation.md is that one. Other work on the same cores slows the
+ * run several times over (115 s wall at load average 7).
  *
  * ```sh
  * deno run -A examples/distill.ts
