@@ -60,6 +60,33 @@ export function envDirs(name: string): string[] {
   return v ? v.split(":").filter((s) => s.length > 0) : [];
 }
 
+/**
+ * Whether a permission is granted, without prompting.
+ *
+ * @param desc The permission.
+ * @returns True when granted; false when not, or when it cannot be asked.
+ */
+export function granted(desc: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(desc).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An environment variable, or `undefined` when it is unset or reading it is
+ * not allowed (no prompt).
+ *
+ * @param name The variable.
+ * @returns Its value, or `undefined`.
+ */
+export function readEnv(name: string): string | undefined {
+  return granted({ name: "env", variable: name })
+    ? Deno.env.get(name)
+    : undefined;
+}
+
 function exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
@@ -225,14 +252,6 @@ export interface OptionalLibrary<L> {
   failure(): BackendUnavailableError | null;
 }
 
-function hasFfiPermission(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Opens an optional native library once: not at all when turned off,
  * without `Deno.dlopen` or without `--allow-ffi` (without the permission
@@ -261,7 +280,7 @@ export function optionalLibrary<L>(
     if (typeof Deno?.dlopen !== "function") {
       return unavailable("Deno.dlopen is not available");
     }
-    if (!hasFfiPermission()) {
+    if (!granted({ name: "ffi" })) {
       return unavailable(
         `No FFI permission: run with --allow-ffi (or -A) to use ${name}`,
       );

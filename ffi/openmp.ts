@@ -38,8 +38,10 @@
 
 import {
   BackendUnavailableError,
+  granted,
   type LibrarySpec,
   openLibrary,
+  readEnv,
 } from "./find_library.ts";
 
 /** The `Deno.dlopen` symbol table for the parts of `libgomp` kdeno calls. */
@@ -83,20 +85,6 @@ let requestedFrom = "";
 const setters: Array<(n: number) => void> = [];
 let gomp: { lib: OpenMp | null; error: string | null } | undefined;
 
-function granted(desc: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(desc).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function env(name: string): string | undefined {
-  return granted({ name: "env", variable: name })
-    ? Deno.env.get(name)
-    : undefined;
-}
-
 /** The cores this process may run on (affinity mask and cgroup quota). */
 export function availableCores(): number {
   const n = globalThis.navigator?.hardwareConcurrency;
@@ -137,7 +125,7 @@ export function parseThreads(name: string, value: string): number {
 export function requestedThreads(): number {
   if (requested !== undefined) return requested;
   const cores = availableCores();
-  const own = env("KDENO_NUM_THREADS");
+  const own = readEnv("KDENO_NUM_THREADS");
   if (own !== undefined && own !== "") {
     const n = parseThreads("KDENO_NUM_THREADS", own);
     requestedFrom = n > cores
@@ -146,7 +134,7 @@ export function requestedThreads(): number {
     requested = Math.min(n, cores);
     return requested;
   }
-  const omp = env("OMP_NUM_THREADS");
+  const omp = readEnv("OMP_NUM_THREADS");
   if (omp !== undefined && omp !== "") {
     let n: number | undefined;
     try {
@@ -219,7 +207,7 @@ export function onThreadCount(set: (n: number) => void): void {
  */
 export function threadEnvironment(): Record<string, string> {
   const out: Record<string, string> = {};
-  const isSet = (name: string) => env(name) !== undefined;
+  const isSet = (name: string) => readEnv(name) !== undefined;
   if (!isSet("OMP_WAIT_POLICY") && !isSet("GOMP_SPINCOUNT")) {
     out.OMP_WAIT_POLICY = WAIT_POLICY;
   }

@@ -46,6 +46,7 @@ import {
   requestedThreads,
   withThreadEnvironment,
 } from "../../../ffi/openmp.ts";
+import { granted, readEnv } from "../../../ffi/find_library.ts";
 import { NATIVE_ABI, NATIVE_SOURCE } from "./native_source.ts";
 
 // Sizes travel as float64 (exact to 2^53), not as BigInt-typed i64.
@@ -246,20 +247,6 @@ export function nativeKernelsPath(): string | null {
   return state.path;
 }
 
-function granted(desc: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(desc).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function env(name: string): string | undefined {
-  return granted({ name: "env", variable: name })
-    ? Deno.env.get(name)
-    : undefined;
-}
-
 /** FNV-1a over UTF-16 code units, 64 bits as two 32-bit halves. */
 function hash(text: string): string {
   let h1 = 0x811c9dc5, h2 = 0x050c5d1f;
@@ -276,11 +263,11 @@ function fail(error: string): LoadState {
 }
 
 function cacheDir(): string | null {
-  const own = env("KDENO_CACHE_DIR");
+  const own = readEnv("KDENO_CACHE_DIR");
   if (own) return own;
-  const xdg = env("XDG_CACHE_HOME");
+  const xdg = readEnv("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/kdeno`;
-  const home = env("HOME");
+  const home = readEnv("HOME");
   return home ? `${home}/.cache/kdeno` : null;
 }
 
@@ -416,7 +403,9 @@ function compile(cc: string, src: string, out: string, openmp: boolean) {
 }
 
 function load(): LoadState {
-  if (env("KDENO_NATIVE") === "0") return fail("turned off by KDENO_NATIVE=0");
+  if (readEnv("KDENO_NATIVE") === "0") {
+    return fail("turned off by KDENO_NATIVE=0");
+  }
   requestedThreads(); // a bad KDENO_NUM_THREADS throws here, not falls back
   if (typeof Deno?.dlopen !== "function") {
     return fail("Deno.dlopen is not available");
@@ -435,7 +424,7 @@ function load(): LoadState {
   }
   const { os, arch } = Deno.build;
   const ext = os === "darwin" ? "dylib" : os === "windows" ? "dll" : "so";
-  const cc = env("KDENO_CC") ?? "cc";
+  const cc = readEnv("KDENO_CC") ?? "cc";
   const key = hash(
     [NATIVE_SOURCE, FLAGS.join(" "), OPENMP, cc, os, arch].join("\n"),
   );
