@@ -28,6 +28,7 @@
  *   [--standin-workers 2]
  */
 import { parseArgs } from "node:util";
+import { timeit } from "./_timing.ts";
 import {
   manualSeed,
   models,
@@ -121,18 +122,6 @@ const workloads: Workload[] = [
     minIters: 2,
   },
 ].filter((w) => !values.only || w.name.includes(values.only));
-
-function timeit(fn: () => void, min: number, minIters = 2, warmup = 1): number {
-  for (let i = 0; i < warmup; i++) fn();
-  let n = 0;
-  const t0 = performance.now();
-  while (true) {
-    fn();
-    n++;
-    const el = (performance.now() - t0) / 1000;
-    if (n >= minIters && el >= min) return el / n;
-  }
-}
 
 function runKdeno(w: Workload): number {
   manualSeed(0);

@@ -5,40 +5,16 @@ Usage: /usr/bin/python3 bench/compare_torch.py '<json config>'
 """
 import json
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torchvision
 
+from _torch_common import StudentNet, timeit
+
 torch.set_num_threads(2)
 cfg = json.loads(sys.argv[1])
 torch.manual_seed(0)
-
-
-class StudentNet(nn.Module):
-    def __init__(self, size):
-        super().__init__()
-        self.layer1 = nn.Sequential(
-            nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.BatchNorm2d(4),
-            nn.ReLU(), nn.MaxPool2d(kernel_size=2, stride=2))
-        self.fc = nn.Linear(4 * (size // 2) * (size // 2), 2)
-
-    def forward(self, x):
-        out = self.layer1(x)
-        return self.fc(out.view(out.size(0), -1))
-
-
-def timeit(fn, min_time, min_iters, warmup=1):
-    for _ in range(warmup):
-        fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        el = time.perf_counter() - t0
-        if n >= min_iters and el >= min_time:
-            return el / n
 
 
 def train_step(model, x, y, opt):

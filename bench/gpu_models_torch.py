@@ -12,25 +12,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from _torch_common import StudentNet
+
 args = sys.argv[1:]
 json_path = args[args.index("--json") + 1] if "--json" in args else None
 quick = "--quick" in args
 dev = torch.device("cuda")
 torch.backends.cudnn.benchmark = True
 results = {}
-
-
-class StudentNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer1 = nn.Sequential(
-            nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.BatchNorm2d(4),
-            nn.ReLU(), nn.MaxPool2d(kernel_size=2, stride=2))
-        self.fc = nn.Linear(4 * 112 * 112, 2)
-
-    def forward(self, x):
-        out = self.layer1(x)
-        return self.fc(out.view(out.size(0), -1))
 
 
 def save():
@@ -109,9 +98,9 @@ for mode in ("fp32", "tf32"):
                 lambda: train_step(torchvision.models.resnet18(num_classes=2).to(dev), *data(batch)))
     measure(f"kd_step_b256_{mode}", 256,
             lambda: kd_step(torchvision.models.resnet18(num_classes=2).to(dev),
-                            StudentNet().to(dev), *data(256)))
+                            StudentNet(224).to(dev), *data(256)))
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 measure("studentnet_train_b256_fp32", 256,
-        lambda: train_step(StudentNet().to(dev), *data(256)))
+        lambda: train_step(StudentNet(224).to(dev), *data(256)))
 save()

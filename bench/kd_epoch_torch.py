@@ -24,6 +24,8 @@ import torchvision
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
+from _torch_common import StudentNet
+
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="examples/data/fashion-binary/train")
 p.add_argument("--epochs", type=int, default=1)
@@ -64,23 +66,7 @@ if teacher is not None:
     teacher.eval()
 
 
-class StudentNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer1 = nn.Sequential(
-            nn.Conv2d(3, 4, kernel_size=3, padding=1),
-            nn.BatchNorm2d(4),
-            nn.ReLU(),
-            nn.MaxPool2d(kernel_size=2, stride=2))
-        self.fc = nn.Linear(4 * (size // 2) * (size // 2), n_classes)
-
-    def forward(self, x):
-        out = self.layer1(x)
-        out = out.view(out.size(0), -1)
-        return self.fc(out)
-
-
-student = StudentNet()
+student = StudentNet(size, n_classes)
 student.train()
 opt = torch.optim.Adam(student.parameters(), lr=1e-3)
 ce = nn.CrossEntropyLoss()

@@ -25,6 +25,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { timeit } from "./_timing.ts";
 import {
   manualSeed,
   models,
@@ -50,18 +51,6 @@ interface Config {
 
 /** Seconds per step, keyed `"<model> t<threads>"`. */
 type Timings = Record<string, number>;
-
-function timeit(fn: () => void, minTime: number, minIters: number): number {
-  for (let i = 0; i < 2; i++) fn();
-  let n = 0;
-  const t0 = performance.now();
-  while (true) {
-    fn();
-    n++;
-    const el = (performance.now() - t0) / 1000;
-    if (n >= minIters && el >= minTime) return el / n;
-  }
-}
 
 /** The kdeno side, in a child process: prints its timings as JSON. */
 function measure(cfg: Config): Timings {
@@ -89,6 +78,7 @@ function measure(cfg: Config): Timings {
           }),
         cfg.minTime,
         cfg.minIters,
+        2,
       );
       model.dispose();
       x.dispose();

@@ -9,38 +9,14 @@ config: {"models": ["resnet18", "student"], "threads": [1, 2],
 """
 import json
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torchvision
 
+from _torch_common import StudentNet, timeit
+
 cfg = json.loads(sys.argv[1])
-
-
-class StudentNet(nn.Module):
-    def __init__(self, size):
-        super().__init__()
-        self.layer1 = nn.Sequential(
-            nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.BatchNorm2d(4),
-            nn.ReLU(), nn.MaxPool2d(kernel_size=2, stride=2))
-        self.fc = nn.Linear(4 * (size // 2) * (size // 2), 2)
-
-    def forward(self, x):
-        out = self.layer1(x)
-        return self.fc(out.view(out.size(0), -1))
-
-
-def timeit(fn, min_time, min_iters, warmup=2):
-    for _ in range(warmup):
-        fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        el = time.perf_counter() - t0
-        if n >= min_iters and el >= min_time:
-            return el / n
 
 
 out = {}
@@ -61,5 +37,5 @@ for threads in cfg["threads"]:
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
         out[f"{name} t{threads}"] = timeit(
-            step, cfg["minTime"], cfg["minIters"])
+            step, cfg["minTime"], cfg["minIters"], warmup=2)
 print(json.dumps(out))
