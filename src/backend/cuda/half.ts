@@ -85,14 +85,15 @@ export const HALF_MODULE: KernelModule = {
 };
 
 /**
- * float32 storage rounded to a half type, in new scratch storage of
- * `ceil(n / 2)` float32 slots (2 bytes per element); free it with
- * `rt.free` once the work that reads it is queued.
+ * float32 storage rounded to a half type in new scratch storage (the
+ * autocast inputs of a half GEMM); free it with `rt.free` once the work that
+ * reads it is queued.
  *
  * @param rt The runtime.
  * @param x float32 storage.
  * @param dtype The half type.
  * @returns The scratch storage holding the 16-bit patterns.
+ * @throws {TypeError} When `x` is not float32.
  */
 export function toHalf(
   rt: CudaRuntime,
@@ -105,16 +106,7 @@ export function toHalf(
       `Cannot round to ${dtype} on CUDA: the input is ${xs.dtype}, not float32`,
     );
   }
-  const n = xs.length;
-  const y = rt.alloc("float32", Math.ceil(n / 2));
-  if (n === 0) return y;
-  const k = rt.kernel(
-    HALF_MODULE,
-    dtype === "float16" ? "kd_to_f16" : "kd_to_bf16",
-  );
-  k.args.ptr(0, y.ptr).ptr(1, xs.ptr).u32(2, n);
-  k.launch(gridFor(n));
-  return y;
+  return castToHalf(rt, xs, dtype);
 }
 
 /**
