@@ -331,18 +331,22 @@ say(
       : " (the bundled data's)"
   }`,
 );
+// what both runs' data share; the label-scarce run changes the labels only
+const dataOptions = {
+  size,
+  batchSize,
+  seed,
+  workers,
+  maxTrain: flags["max-train"],
+  subset,
+  balance: flags.balance,
+};
 let prepared: study.StudyData;
 try {
   prepared = study.imageFolderStudyData(root, {
-    size,
-    batchSize,
-    seed,
-    workers,
-    maxTrain: flags["max-train"],
-    subset,
+    ...dataOptions,
     labeled: flags.labeled,
     transfer: flags.transfer,
-    balance: flags.balance,
   });
 } catch (e) {
   if (!(e instanceof RangeError || e instanceof DataError)) throw e;
@@ -487,15 +491,9 @@ if (runs === 2) {
     } training images without labels ====`,
   );
   const scarce = study.imageFolderStudyData(root, {
-    size,
-    batchSize,
-    seed,
-    workers,
-    maxTrain: flags["max-train"],
-    subset,
+    ...dataOptions,
     labeled: labelScarce,
     transfer: "rest",
-    balance: flags.balance,
   });
   for (const line of scarce.description) say(line);
   const dir = join(outDir, "label-scarce");
